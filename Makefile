@@ -1,0 +1,46 @@
+# mnistlab: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MNISTLAB_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
+STAMP := $(VENV)/.installed
+
+.PHONY: help install compare report test test-all lint format ui bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install mnistlab with its dev and ray extras
+
+compare: $(STAMP) ## Train cnn2 and cnn3 on one seed each and track them in MLflow
+	$(BIN)/mnistlab train --model cnn2 --seed 0
+	$(BIN)/mnistlab train --model cnn3 --seed 0
+	@echo "Browse the runs with: make ui"
+
+test: $(STAMP) ## Fast unit tests
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP) ## All tests, including slow ones that train on real MNIST
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## Ruff lint and format check
+	$(BIN)/ruff check mnistlab tests
+	$(BIN)/ruff format --check mnistlab tests
+
+format: $(STAMP) ## Ruff format and autofix
+	$(BIN)/ruff format mnistlab tests
+	$(BIN)/ruff check --fix mnistlab tests
+
+ui: $(STAMP) ## MLflow UI on the default store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+
+clean: ## Remove caches (keeps mlflow.db, reports and .venv)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +

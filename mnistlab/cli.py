@@ -1,0 +1,159 @@
+"""The mnistlab command line: thin commands over the modules that do the work."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    help="Train, compare and report on MNIST CNNs over many seeds, tracked in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Folder holding MNIST/raw/ [default: $MNISTLAB_DATA, else ./data]"
+    ),
+]
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]",
+    ),
+]
+
+
+def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
+    from mnistlab.config import ConfigError
+    from mnistlab.data import DataError
+    from mnistlab.models import UnknownModelError
+    from mnistlab.train import NonFiniteLossError
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted.[/] Finished runs are kept; the current run is KILLED.")
+        raise typer.Exit(130) from None
+    except NonFiniteLossError as error:
+        console.print(
+            f"[red]Training diverged:[/] {error}. The run is marked FAILED in MLflow. "
+            "Try a smaller --lr."
+        )
+        raise typer.Exit(1) from None
+    except (ConfigError, DataError, UnknownModelError, ValueError) as error:
+        console.print(f"[red]Error:[/] {error}")
+        raise typer.Exit(2) from None
+    except RuntimeError as error:  # TrackingError and friends
+        if type(error).__name__ not in ("TrackingError", "StudyError", "AnalysisError"):
+            raise
+        console.print(f"[red]Error:[/] {error}")
+        raise typer.Exit(2) from None
+
+
+def training_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+def data(data_dir: DataDir = None) -> None:
+    """Find, download if missing and verify MNIST; print where it is."""
+    with user_errors():
+        from mnistlab.data import load_mnist
+
+        mnist = load_mnist(data_dir)
+        typer.echo(
+            f"MNIST verified in {mnist.root}: {len(mnist.train_labels)} train and "
+            f"{len(mnist.test_labels)} test images."
+        )
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="Registered net name, e.g. cnn2 or cnn3.")] = "cnn2",
+    seed: Annotated[int, typer.Option(help="Seeds initialisation and batch order.")] = 0,
+    epochs: int = 1,
+    batch_size: int = 50,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    eval_every: Annotated[int, typer.Option(help="Evaluate when step % this == 0.")] = 50,
+    eval_subset: Annotated[int, typer.Option(help="First N test images for evaluation.")] = 2000,
+    train_size: Annotated[int, typer.Option(help="First N training images.")] = 60000,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    threads: Annotated[int, typer.Option(help="CPU threads; 0 keeps torch's default.")] = 0,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "train",
+    data_dir: DataDir = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Train one net on one seed and track it in MLflow."""
+    with user_errors():
+        from mnistlab.config import RunConfig
+
+        config = RunConfig(
+            model=model,
+            seed=seed,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            eval_every=eval_every,
+            eval_subset=eval_subset,
+            train_size=train_size,
+            device=device,
+            threads=threads,
+        )
+        from mnistlab.data import load_mnist
+        from mnistlab.runner import run_name, tracked_train
+        from mnistlab.tracking import experiment_id_for, open_store
+
+        client = open_store(tracking_uri)
+        mnist = load_mnist(data_dir)
+        experiment_id = experiment_id_for(client, experiment)
+        total = config.steps_per_epoch() * config.epochs
+        with training_progress() as progress:
+            task = progress.add_task(run_name(config), total=total, loss=float("nan"), acc=0.0)
+            run_id, result = tracked_train(
+                config,
+                mnist,
+                client,
+                experiment_id,
+                study=experiment,
+                on_eval=lambda p: progress.update(
+                    task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
+                ),
+            )
+        typer.echo(
+            f"{run_name(config)}: test accuracy {result.test_accuracy[-1]:.4f}, "
+            f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
+            f"on {result.device} ({result.threads} threads). "
+            f"MLflow run {run_id} in experiment '{experiment}' at {client.tracking_uri}"
+        )
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m mnistlab`
+    sys.exit(app())

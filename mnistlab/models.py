@@ -1,0 +1,65 @@
+"""The paper's nets and a name -> class registry. Nothing but the models lives here."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
+    """Conv 5x5 (stride 1, padding 2, size-preserving), ReLU, optional 2x2 max-pool."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 5, 1, 2), nn.ReLU()]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class CNN2(nn.Module):
+    """The paper's net: two conv blocks with pooling, then one linear layer (28,938 params)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = conv_block(1, 16, pool=True)
+        self.conv2 = conv_block(16, 32, pool=True)
+        self.out = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (N, 1, 28, 28) in [0, 1] -> logits (N, 10)."""
+        return self.out(self.conv2(self.conv1(x)).flatten(1))
+
+
+class CNN3(nn.Module):
+    """The paper's variant: a third conv block (no pool, 7x7 is odd) before the linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = conv_block(1, 16, pool=True)
+        self.conv2 = conv_block(16, 32, pool=True)
+        self.conv3 = conv_block(32, 64, pool=False)
+        self.out = nn.Linear(64 * 7 * 7, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.conv3(self.conv2(self.conv1(x))).flatten(1))
+
+
+# To add a net: write its class above and register it here under a short name.
+MODELS: dict[str, type[nn.Module]] = {"cnn2": CNN2, "cnn3": CNN3}
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def build_model(name: str) -> nn.Module:
+    """Instantiate a registered net; the caller seeds the RNG first."""
+    try:
+        return MODELS[name]()
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise UnknownModelError(
+            f"Unknown model {name!r}. Known models: {known}. "
+            "Pick one of those, or register a new class in mnistlab/models.py."
+        ) from None
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

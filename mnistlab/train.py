@@ -1,0 +1,233 @@
+"""One training run, from a config to metrics. It knows nothing of MLflow.
+
+Read top to bottom: seed, load tensors, then the paper's loop (batch, Adam, evaluate
+on the first `eval_subset` test images every `eval_every` steps), then a full-test
+evaluation at the end of each epoch. Metrics go to a sink; NullSink runs untracked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.config import RunConfig
+from mnistlab.data import Mnist, to_float_images
+from mnistlab.models import build_model
+
+# Images per no-grad forward pass. On CPU mid-sized chunks keep activations in cache (measured
+# fastest around 200-500 on 2 cores); on a GPU one big chunk is best.
+EVAL_CHUNK = {"cpu": 250, "cuda": 10000}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run cannot go on."""
+
+
+class MetricSink(Protocol):
+    def log(
+        self,
+        key: str,
+        values: Sequence[float],
+        steps: Sequence[int],
+        timestamps_ms: Sequence[int] | None = None,
+    ) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class NullSink:
+    """Same methods as a tracking sink, records nothing: training without tracking."""
+
+    def log(self, key, values, steps, timestamps_ms=None) -> None:  # noqa: ANN001
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass
+class EvalPoint:
+    step: int
+    total_steps: int
+    train_loss: float
+    accuracy: float
+
+
+@dataclass
+class RunResult:
+    """What a run produced, in memory; the same numbers that went to the sink."""
+
+    config: RunConfig
+    device: str
+    threads: int
+    train_loss: np.ndarray  # (total_steps,) float32, loss of each step's batch before its update
+    eval_steps: list[int] = field(default_factory=list)
+    eval_accuracy: list[float] = field(default_factory=list)
+    epoch_train_seconds: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    model: nn.Module | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu."
+        )
+    return device
+
+
+def configure_torch(config: RunConfig, device: torch.device) -> int:
+    """Pin every global setting that changes speed or numbers; returns the thread count."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    # Determinism over speed: reproducibility is the product.
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return torch.get_num_threads()
+
+
+def split_seed(seed: int) -> tuple[int, int]:
+    """Independent seeds for initialisation and for batch order, both derived from `seed`.
+
+    Separate generators mean two nets with the same seed see the same batches even though
+    they draw different numbers of initial weights.
+    """
+    init_seed, order_seed = np.random.SeedSequence(seed).generate_state(2)
+    return int(init_seed), int(order_seed)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy over float images (N, 1, 28, 28), in large chunks."""
+    model.eval()
+    chunk = EVAL_CHUNK.get(images.device.type, 1000)
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+    for start in range(0, len(images), chunk):
+        logits = model(images[start : start + chunk])
+        target = labels[start : start + chunk]
+        correct += (logits.argmax(1) == target).sum()
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
+    model.train()
+    return correct.item() / len(images), loss_sum.item() / len(images)
+
+
+def train(
+    config: RunConfig,
+    data: Mnist,
+    sink: MetricSink | None = None,
+    on_eval: Callable[[EvalPoint], None] | None = None,
+) -> RunResult:
+    """Train config.model on MNIST; raise NonFiniteLossError if the loss blows up."""
+    sink = sink or NullSink()
+    device = resolve_device(config.device)
+    threads = configure_torch(config, device)
+    init_seed, order_seed = split_seed(config.seed)
+
+    train_x = to_float_images(data.train_images[: config.train_size]).to(device)
+    train_y = data.train_labels[: config.train_size].to(device)
+    test_x = to_float_images(data.test_images).to(device)
+    test_y = data.test_labels.to(device)
+    eval_x, eval_y = test_x[: config.eval_subset], test_y[: config.eval_subset]
+
+    torch.manual_seed(init_seed)
+    # channels_last: oneDNN's fast convolution layout on CPU, tensor-core friendly on GPU.
+    model = build_model(config.model).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    order = torch.Generator().manual_seed(order_seed)
+
+    steps_per_epoch = config.steps_per_epoch()
+    total_steps = steps_per_epoch * config.epochs
+    # Losses stay on the device and are read in bulk at evaluations: no sync per step.
+    losses = torch.empty(total_steps, dtype=torch.float32, device=device)
+    step_wall_ms = np.empty(total_steps, dtype=np.int64)
+    result = RunResult(config, str(device), threads, np.empty(0, dtype=np.float32))
+    train_seconds_total = 0.0
+    flushed_to = 0  # losses[:flushed_to] have been handed to the sink
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def hand_losses_to_sink(upto: int) -> np.ndarray:
+        nonlocal flushed_to
+        chunk = losses[flushed_to:upto].cpu().numpy()
+        if not np.isfinite(chunk).all():
+            bad = flushed_to + int(np.argmin(np.isfinite(chunk)))
+            raise NonFiniteLossError(f"train loss became {chunk[bad - flushed_to]} at step {bad}")
+        steps = range(flushed_to, upto)
+        sink.log("train_loss", chunk.tolist(), steps, step_wall_ms[flushed_to:upto].tolist())
+        flushed_to = upto
+        return chunk
+
+    for epoch in range(config.epochs):
+        sync()
+        epoch_start = segment_start = time.perf_counter()
+        epoch_train_seconds = 0.0
+        permutation = torch.randperm(config.train_size, generator=order).to(device)
+        for index in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + index
+            batch = permutation[index * config.batch_size : (index + 1) * config.batch_size]
+            loss = F.cross_entropy(model(train_x[batch]), train_y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses[step] = loss.detach()
+            step_wall_ms[step] = int(time.time() * 1000)
+
+            # The paper's schedule: evaluate after the update of every step with step % k == 0.
+            if step % config.eval_every == 0 or index == steps_per_epoch - 1:
+                sync()
+                now = time.perf_counter()
+                epoch_train_seconds += now - segment_start
+                latest = hand_losses_to_sink(step + 1)[-1]
+                if step % config.eval_every == 0:
+                    accuracy, eval_loss = evaluate(model, eval_x, eval_y)
+                    cumulative = train_seconds_total + epoch_train_seconds
+                    result.eval_steps.append(step)
+                    result.eval_accuracy.append(accuracy)
+                    sink.log("eval_accuracy", [accuracy], [step])
+                    sink.log("eval_loss", [eval_loss], [step])
+                    sink.log("train_seconds", [cumulative], [step])
+                    if on_eval:
+                        on_eval(EvalPoint(step, total_steps, float(latest), accuracy))
+                segment_start = time.perf_counter()
+
+        test_accuracy, test_loss = evaluate(model, test_x, test_y)
+        sync()
+        epoch_seconds = time.perf_counter() - epoch_start
+        train_seconds_total += epoch_train_seconds
+        last_step = (epoch + 1) * steps_per_epoch - 1
+        result.epoch_train_seconds.append(epoch_train_seconds)
+        result.epoch_seconds.append(epoch_seconds)
+        result.test_accuracy.append(test_accuracy)
+        result.test_loss.append(test_loss)
+        sink.log("test_accuracy", [test_accuracy], [last_step])
+        sink.log("test_loss", [test_loss], [last_step])
+        sink.log("epoch_train_seconds", [epoch_train_seconds], [epoch])
+        sink.log("epoch_seconds", [epoch_seconds], [epoch])
+        sink.flush()
+        if not math.isfinite(test_loss):
+            raise NonFiniteLossError(f"test loss became {test_loss} after epoch {epoch}")
+
+    result.train_loss = losses.cpu().numpy()
+    result.model = model
+    return result

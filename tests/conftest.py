@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny MNIST-shaped data made inside the tests."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab.data import Mnist
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("MNISTLAB_DATA", REPO.parent / "shared" / "data"))
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an IDX file (the MNIST format): magic, dims, then big-endian uint8 data."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def make_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Learnable digits: a bright 4x4 block whose position encodes the label, plus noise."""
+    images = rng.integers(0, 40, size=(len(labels), 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 5)
+        images[i, 4 + row * 10 : 8 + row * 10, 2 + col * 5 : 6 + col * 5] = 255
+    return images
+
+
+def tiny_arrays(n_train: int = 200, n_test: int = 100, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    train_labels = rng.integers(0, 10, n_train)
+    test_labels = rng.integers(0, 10, n_test)
+    return make_images(train_labels, rng), train_labels, make_images(test_labels, rng), test_labels
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path: Path) -> Mnist:
+    """200 train and 100 test images as in-memory tensors."""
+    train_x, train_y, test_x, test_y = tiny_arrays()
+    return Mnist(
+        torch.from_numpy(train_x),
+        torch.from_numpy(train_y).long(),
+        torch.from_numpy(test_x),
+        torch.from_numpy(test_y).long(),
+        tmp_path,
+    )
+
+
+@pytest.fixture
+def tiny_mnist_dir(tmp_path: Path) -> Path:
+    """A data folder holding tiny IDX files in torchvision's MNIST/raw layout."""
+    train_x, train_y, test_x, test_y = tiny_arrays()
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    write_idx(raw / "train-images-idx3-ubyte", train_x)
+    write_idx(raw / "train-labels-idx1-ubyte", train_y)
+    write_idx(raw / "t10k-images-idx3-ubyte", test_x)
+    write_idx(raw / "t10k-labels-idx1-ubyte", test_y)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def store_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    if not (REAL_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        pytest.fail(f"Real MNIST not found at {REAL_DATA}; set MNISTLAB_DATA to ../shared/data.")
+    return REAL_DATA

@@ -1,0 +1,73 @@
+"""The command line: clear one-paragraph errors, non-zero exits, no tracebacks."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mnistlab.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "0"], "batch_size must be a whole number of 1 or more"),
+        (["--lr", "-1"], "lr must be a positive finite number"),
+        (["--eval-every", "0"], "eval_every must be"),
+        (["--model", "resnet"], "Known models: cnn2, cnn3"),
+    ],
+)
+def test_nonsense_options_are_refused_before_anything_runs(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "mlflow.db").exists()  # nothing half-written
+
+
+def test_missing_data_offline_says_which_files_and_where(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setattr(
+        torchvision.datasets, "MNIST", lambda *a, **k: (_ for _ in ()).throw(OSError())
+    )
+    result = invoke("data", "--data-dir", str(tmp_path / "none"))
+    assert result.exit_code == 2
+    assert "train-images-idx3-ubyte" in result.output and "MNISTLAB_DATA" in result.output
+
+
+def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_dir):
+    result = invoke(
+        "train", "--data-dir", str(tiny_mnist_dir), "--tracking-uri", "http://127.0.0.1:9"
+    )
+    assert result.exit_code == 2
+    assert "cannot be reached" in result.output and "Traceback" not in result.output
+
+
+def test_train_runs_end_to_end_and_prints_the_run_id(tmp_path, monkeypatch, tiny_mnist_dir):
+    import mnistlab.data
+
+    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root: None)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        "train",
+        "--data-dir",
+        str(tiny_mnist_dir),
+        "--train-size",
+        "200",
+        "--eval-subset",
+        "100",
+        "--eval-every",
+        "2",
+        "--batch-size",
+        "40",
+    )
+    assert result.exit_code == 0, result.output
+    assert "MLflow run" in result.output and (tmp_path / "mlflow.db").exists()

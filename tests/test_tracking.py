@@ -1,0 +1,73 @@
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from mnistlab import models
+from mnistlab.config import RunConfig
+from mnistlab.runner import tracked_train
+from mnistlab.tracking import TrackedRun, TrackingError, experiment_id_for, open_store
+from mnistlab.train import NonFiniteLossError
+from tests.test_train import TINY, Exploding
+
+
+def metric_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, key)]
+
+
+def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri):
+    client = open_store(store_uri)
+    experiment_id = experiment_id_for(client, "unit")
+    run_id, result = tracked_train(
+        RunConfig(seed=3, **TINY), tiny_mnist, client, experiment_id, "unit"
+    )
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert metric_steps(client, run_id, "train_loss") == list(range(10))
+    assert metric_steps(client, run_id, "eval_accuracy") == [0, 3, 6, 9]
+    losses = [m.value for m in client.get_metric_history(run_id, "train_loss")]
+    assert losses == pytest.approx(result.train_loss.tolist(), rel=1e-6)
+    tags, params = run.data.tags, run.data.params
+    assert tags["model"] == "cnn2" and tags["seed"] == "3"
+    assert tags["config_hash"] == RunConfig(seed=3, **TINY).config_hash()
+    for key in ("git_commit", "torch_version", "mlflow_version", "device", "cpu", "threads"):
+        assert tags[key]
+    assert params["lr"] == "0.001" and params["batch_size"] == "20"
+    assert run.inputs.dataset_inputs[0].dataset.name == "mnist-train"
+    assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/weights.pt"]
+
+
+def test_a_diverging_run_is_marked_failed_with_the_reason(tiny_mnist, store_uri, monkeypatch):
+    monkeypatch.setitem(models.MODELS, "cnn2", Exploding)
+    client = open_store(store_uri)
+    experiment_id = experiment_id_for(client, "unit")
+    with pytest.raises(NonFiniteLossError):
+        tracked_train(RunConfig(**TINY), tiny_mnist, client, experiment_id, "unit")
+    (run,) = client.search_runs([experiment_id])
+    assert run.info.status == "FAILED"
+    assert "NonFiniteLossError" in run.data.tags["failure_reason"]
+
+
+def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store_uri):
+    client = open_store(store_uri)
+    experiment_id = experiment_id_for(client, "unit")
+    with pytest.raises(KeyboardInterrupt), TrackedRun(client, experiment_id, "r", {}, {}) as run:
+        run.log("train_loss", [1.0, 0.5], [0, 1])
+        raise KeyboardInterrupt
+    assert client.get_run(run.run_id).info.status == "KILLED"
+    assert metric_steps(client, run.run_id, "train_loss") == [0, 1]
+
+
+def test_metrics_beyond_one_batch_are_split_into_several_calls(store_uri):
+    client = open_store(store_uri)
+    experiment_id = experiment_id_for(client, "unit")
+    with TrackedRun(client, experiment_id, "r", {}, {}) as run:
+        run.log("train_loss", [0.1] * 2500, range(2500))
+    assert len(metric_steps(client, run.run_id, "train_loss")) == 2500
+
+
+def test_unreachable_server_fails_fast_with_the_fix():
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match="cannot be reached.*--tracking-uri"):
+        open_store("http://127.0.0.1:9")
+    assert time.monotonic() - start < 60
