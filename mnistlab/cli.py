@@ -155,5 +155,86 @@ def train(
         )
 
 
+class StudyDisplay:
+    """Rich progress for a study: runs done with an ETA, and the current run's steps."""
+
+    def __init__(self, progress: Progress, spec_name: str, steps_per_run: int) -> None:
+        self.progress = progress
+        self.spec_name = spec_name
+        self.steps_per_run = steps_per_run
+        self.overall = None
+        self.current = None
+
+    def planned(self, todo: int, skipped: int) -> None:
+        console.print(
+            f"Study [bold]{self.spec_name}[/]: {todo + skipped} runs, {skipped} already finished"
+            + (", nothing to train." if todo == 0 else f", training {todo}.")
+        )
+        if todo:
+            self.overall = self.progress.add_task("runs done", total=todo, loss=0.0, acc=0.0)
+
+    def started(self, config) -> None:  # noqa: ANN001
+        from mnistlab.runner import run_name
+
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        self.current = self.progress.add_task(
+            run_name(config), total=self.steps_per_run, loss=float("nan"), acc=0.0
+        )
+
+    def evaluated(self, point) -> None:  # noqa: ANN001
+        if self.current is not None:
+            self.progress.update(
+                self.current, completed=point.step + 1, loss=point.train_loss, acc=point.accuracy
+            )
+
+    def finished(self, outcome) -> None:  # noqa: ANN001
+        from mnistlab.study import describe
+
+        self.progress.console.print("  " + describe(outcome), soft_wrap=True)
+        if self.overall is not None:
+            self.progress.advance(self.overall)
+
+
+@app.command()
+def study(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="experiments/NAME.toml")],
+    force: Annotated[bool, typer.Option(help="Rerun every run, finished or not.")] = False,
+    workers: Annotated[
+        int, typer.Option(help="Local processes; >1 splits the cores and marks timings contended.")
+    ] = 1,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster; default starts a local one.")
+    ] = None,
+    data_dir: DataDir = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Run a study spec's grid of models x seeds; finished runs are skipped."""
+    with user_errors():
+        from mnistlab.config import load_spec
+        from mnistlab.study import run_study
+
+        spec = load_spec(spec_path)
+        steps = max(c.steps_per_epoch() * c.epochs for c in spec.run_configs())
+        with training_progress() as progress:
+            report = run_study(
+                spec,
+                tracking_uri,
+                data_dir,
+                force=force,
+                workers=workers,
+                executor=executor,
+                ray_address=ray_address,
+                observer=StudyDisplay(progress, spec.name, steps),
+            )
+        if report.orphaned:
+            console.print(f"Marked {len(report.orphaned)} run(s) whose process had died as FAILED.")
+        typer.echo(
+            f"Study {spec.name}: {report.planned} runs, {report.skipped} skipped as finished, "
+            f"{len(report.outcomes)} trained. Analyse with: mnistlab report {spec.name}"
+        )
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m mnistlab`
     sys.exit(app())

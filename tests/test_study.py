@@ -1,0 +1,103 @@
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+
+from mnistlab.config import parse_spec
+from mnistlab.study import StudyError, run_study
+from mnistlab.tracking import experiment_id_for, open_store
+
+TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
+
+
+def tiny_spec(tmp_path, **settings):
+    data = {
+        "name": "tiny",
+        "models": ["cnn2", "cnn3"],
+        "seeds": 2,
+        "settings": {**TINY_SETTINGS, **settings},
+    }
+    return parse_spec(data, tmp_path / "tiny.toml")
+
+
+def finished_runs(store_uri):
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("tiny").experiment_id
+    runs = client.search_runs([experiment_id])
+    return sorted(
+        (r.data.tags["model"], int(r.data.tags["seed"]), r.info.run_id)
+        for r in runs
+        if r.info.status == "FINISHED"
+    )
+
+
+def test_a_second_invocation_trains_nothing(tiny_mnist, store_uri, tmp_path):
+    spec = tiny_spec(tmp_path)
+    first = run_study(spec, store_uri, data=tiny_mnist)
+    assert (first.planned, first.skipped, len(first.outcomes)) == (4, 0, 4)
+    second = run_study(spec, store_uri, data=tiny_mnist)
+    assert (second.skipped, second.outcomes) == (4, [])
+    runs = finished_runs(store_uri)
+    assert [(m, s) for m, s, _ in runs] == [("cnn2", 0), ("cnn2", 1), ("cnn3", 0), ("cnn3", 1)]
+
+
+def test_changing_a_setting_changes_the_runs_and_keeps_the_old_ones(
+    tiny_mnist, store_uri, tmp_path
+):
+    run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
+    changed = run_study(tiny_spec(tmp_path, lr=0.002), store_uri, data=tiny_mnist)
+    assert len(changed.outcomes) == 4
+    assert len(finished_runs(store_uri)) == 8
+
+
+def test_force_reruns_everything(tiny_mnist, store_uri, tmp_path):
+    run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
+    assert len(run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist, force=True).outcomes) == 4
+
+
+def test_failed_and_dead_runs_are_redone(tiny_mnist, store_uri, tmp_path):
+    spec = tiny_spec(tmp_path)
+    run_study(spec, store_uri, data=tiny_mnist)
+    client = open_store(store_uri)
+    experiment_id = experiment_id_for(client, "tiny")
+    cnn2_s0 = next(r for r in client.search_runs([experiment_id]) if r.info.run_name == "cnn2-s0")
+    client.set_terminated(cnn2_s0.info.run_id, "FAILED")
+    # A run left RUNNING by a process that no longer exists, as after kill -9.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ghost = client.create_run(
+        experiment_id,
+        tags={"host": socket.gethostname(), "pid": dead.stdout.strip(), "config_hash": "x"},
+    )
+    report = run_study(spec, store_uri, data=tiny_mnist)
+    assert [o.config.model for o in report.outcomes] == ["cnn2"]
+    assert report.orphaned == [ghost.info.run_id]
+    assert client.get_run(ghost.info.run_id).info.status == "FAILED"
+
+
+def test_the_spec_is_recorded_on_the_experiment(tiny_mnist, store_uri, tmp_path):
+    run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
+    experiment = MlflowClient(store_uri).get_experiment_by_name("tiny")
+    assert '"models": ["cnn2", "cnn3"]' in experiment.tags["spec"]
+    assert len(eval(experiment.tags["config_hashes"])) == 4  # noqa: S307 - a JSON list
+
+
+def test_a_remote_ray_cluster_with_a_local_store_is_refused(tmp_path, store_uri):
+    with pytest.raises(StudyError, match="cannot write to the local store"):
+        run_study(tiny_spec(tmp_path), store_uri, executor="ray", ray_address="10.0.0.1:6379")
+
+
+def test_zero_workers_is_refused(tmp_path, store_uri):
+    with pytest.raises(StudyError, match="--workers must be 1 or more"):
+        run_study(tiny_spec(tmp_path), store_uri, workers=0)
+
+
+def test_study_processes_inherit_no_stray_environment():
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
