@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 export MNISTLAB_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install compare report test test-all lint format ui bench clean
+STUDY ?= paper
+
+.PHONY: help install compare study report test test-all lint format ui bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,10 +21,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## Create .venv and install mnistlab with its dev and ray extras
 
-compare: $(STAMP) ## Train cnn2 and cnn3 on one seed each and track them in MLflow
-	$(BIN)/mnistlab train --model cnn2 --seed 0
-	$(BIN)/mnistlab train --model cnn3 --seed 0
-	@echo "Browse the runs with: make ui"
+compare: $(STAMP) ## The whole study: train experiments/$(STUDY).toml, analyse, report
+	$(BIN)/mnistlab study experiments/$(STUDY).toml
+	$(BIN)/mnistlab report $(STUDY)
+	@echo "Report: reports/$(STUDY)/index.html and reports/$(STUDY)/report.pdf"
+	@echo "Runs:   make ui, then open http://127.0.0.1:5000"
+
+study: $(STAMP) ## Train the runs of experiments/$(STUDY).toml that are not finished yet
+	$(BIN)/mnistlab study experiments/$(STUDY).toml
+
+report: $(STAMP) ## Re-render reports/$(STUDY)/ from the runs already in MLflow (no training)
+	$(BIN)/mnistlab report $(STUDY)
 
 test: $(STAMP) ## Fast unit tests
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -236,5 +236,72 @@ def study(
         )
 
 
+def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
+    from mnistlab.results import analyse
+    from mnistlab.tracking import open_store
+
+    client = open_store(tracking_uri)
+    return client, analyse(client, study_name)
+
+
+def print_verdicts(results) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    from mnistlab.report import verdict_rows
+
+    table = Table(title=f"Study {results.study}: the paper's claims", show_lines=True)
+    for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
+        table.add_column(column)
+    colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
+    for row in verdict_rows(results):
+        table.add_row(
+            row["statement"],
+            row["n"],
+            row["estimate"],
+            row["interval"],
+            row["p_holm"],
+            f"[{colours[row['verdict']]}]{row['verdict']}[/]",
+        )
+    Console().print(table)
+    for note in results.notes:
+        Console().print(f"[yellow]Note:[/] {note}")
+
+
+StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
+
+
+@app.command()
+def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
+    """Print a study's per-model statistics and the verdict on each of the paper's claims."""
+    with user_errors():
+        _, results = _results(study_name, tracking_uri)
+        columns = [
+            "model",
+            "runs",
+            "test_accuracy_mean",
+            "epoch_train_seconds_mean",
+            "log_loss_spread_mean",
+        ]
+        typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
+        print_verdicts(results)
+
+
+@app.command()
+def report(
+    study_name: StudyName,
+    out: Annotated[Path, typer.Option(help="Folder for reports/<study>/.")] = Path("reports"),
+    data_dir: DataDir = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
+    with user_errors():
+        from mnistlab.report import write_report
+
+        client, results = _results(study_name, tracking_uri)
+        print_verdicts(results)
+        paths = write_report(results, client, out, data_dir)
+        typer.echo(f"Report written: {paths.html} and {paths.pdf}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m mnistlab`
     sys.exit(app())

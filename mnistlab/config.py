@@ -109,6 +109,7 @@ class StudySpec:
     settings: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     thresholds: tuple[float, ...] = (0.90, 0.95, 0.97, 0.98)
+    primary_threshold: float = 0.95  # the accuracy that the steps claim is tested at
     description: str = ""
     source: str = ""
 
@@ -126,7 +127,16 @@ class StudySpec:
         ]
 
 
-SPEC_KEYS = {"name", "description", "models", "seeds", "settings", "overrides", "thresholds"}
+SPEC_KEYS = {
+    "name",
+    "description",
+    "models",
+    "seeds",
+    "settings",
+    "overrides",
+    "thresholds",
+    "primary_threshold",
+}
 
 
 def _spec_error(path: Path, key: str, reason: str) -> ConfigError:
@@ -205,6 +215,11 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         or not all(isinstance(t, (int, float)) and 0 < t <= 1 for t in thresholds)
     ):
         raise _spec_error(path, "thresholds", f"must be accuracies in (0, 1], got {thresholds!r}.")
+    primary = data.get("primary_threshold", 0.95 if 0.95 in thresholds else thresholds[0])
+    if primary not in thresholds:
+        raise _spec_error(
+            path, "primary_threshold", f"{primary!r} must be one of the thresholds {thresholds}."
+        )
     spec = StudySpec(
         name=name,
         models=tuple(models),
@@ -212,6 +227,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         settings=settings,
         overrides=overrides,
         thresholds=tuple(sorted(float(t) for t in thresholds)),
+        primary_threshold=float(primary),
         description=str(data.get("description", "")),
         source=str(path),
     )

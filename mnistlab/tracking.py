@@ -6,6 +6,7 @@ one call per step would cost seconds per run on SQLite.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -341,3 +342,68 @@ def history_frame(client: MlflowClient, run_ids: Sequence[str]) -> pd.DataFrame:
 
 def download_weights(client: MlflowClient, run_id: str, folder: Path) -> Path:
     return Path(client.download_artifacts(run_id, "model/weights.pt", str(folder)))
+
+
+class AnalysisError(RuntimeError):
+    """A study cannot be analysed as asked; the message says why and what to do."""
+
+
+def _tag_frame(runs: list[Run]) -> pd.DataFrame:
+    """Tidy run rows: the tags analysis and the report need, typed."""
+    rows = []
+    for run in runs:
+        tags = run.data.tags
+        rows.append(
+            {
+                "run_id": run.info.run_id,
+                "run_name": run.info.run_name,
+                "model": tags.get("model", ""),
+                "seed": int(tags.get("seed", -1)),
+                "status": run.info.status,
+                "config_hash": tags.get("config_hash", ""),
+                "contended": tags.get("contended", "false") == "true",
+                "executor": tags.get("executor", ""),
+                "threads": tags.get("threads", ""),
+                "device": tags.get("device", ""),
+                "gpu": tags.get("gpu", ""),
+                "cpu": tags.get("cpu", ""),
+                "host": tags.get("host", ""),
+                "git_commit": tags.get("git_commit", ""),
+                "git_dirty": tags.get("git_dirty", ""),
+                "torch_version": tags.get("torch_version", ""),
+                "mlflow_version": tags.get("mlflow_version", ""),
+                "python_version": tags.get("python_version", ""),
+                "start_time": run.info.start_time,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def load_study(
+    client: MlflowClient, study: str
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """(spec record, runs, history) of a study's current finished runs.
+
+    Only runs whose config hash belongs to the spec last run under this name count, and of
+    reruns (--force) the latest; older settings never mix with new ones.
+    """
+    experiment = with_lock_retry(lambda: client.get_experiment_by_name(study))
+    if experiment is None:
+        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+        raise AnalysisError(
+            f"No study called {study!r} in {client.tracking_uri}. Known: "
+            f"{', '.join(known) or 'none'}. Run `mnistlab study experiments/{study}.toml` first, "
+            "or pass the --tracking-uri where it ran."
+        )
+    spec = json.loads(experiment.tags.get("spec", "{}"))
+    hashes = set(json.loads(experiment.tags.get("config_hashes", "[]")))
+    runs = _tag_frame(study_runs(client, experiment.experiment_id))
+    if runs.empty or not (runs["status"] == "FINISHED").any():
+        raise AnalysisError(
+            f"Study {study!r} has no finished runs in {client.tracking_uri}. "
+            f"Run `mnistlab study experiments/{study}.toml` to train them."
+        )
+    current = runs[(runs["status"] == "FINISHED") & runs["config_hash"].isin(hashes)]
+    current = current.sort_values("start_time").drop_duplicates("config_hash", keep="last")
+    history = history_frame(client, current["run_id"].tolist())
+    return spec, current.reset_index(drop=True), history

@@ -130,6 +130,14 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tu
     return correct.item() / len(images), loss_sum.item() / len(images)
 
 
+@torch.inference_mode()
+def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Predicted labels (N,) for float images (N, 1, 28, 28), in the same chunks as evaluate."""
+    model.eval()
+    chunk = EVAL_CHUNK.get(images.device.type, 1000)
+    return torch.cat([model(images[s : s + chunk]).argmax(1) for s in range(0, len(images), chunk)])
+
+
 def train(
     config: RunConfig,
     data: Mnist,

@@ -1,0 +1,198 @@
+"""Figures from tidy frames and statistics: one look, readable in print.
+
+Every function returns a matplotlib Figure and draws nothing else; the report embeds them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mnistlab.analysis import metric_series, trend_window  # noqa: E402
+
+WIDE = (7.0, 3.2)
+SQUARE = (3.4, 3.2)
+
+
+def set_style() -> None:
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.05)
+    plt.rcParams.update({"figure.dpi": 150, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+
+
+def palette(models: list[str]) -> dict[str, tuple]:
+    return dict(zip(models, sns.color_palette("colorblind", len(models)), strict=True))
+
+
+def to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _with_models(series: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    return series.merge(runs[["run_id", "model", "seed"]], on="run_id")
+
+
+def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]) -> Figure:
+    """Evaluation accuracy against step: mean with 95% band, each seed faint."""
+    evals = _with_models(metric_series(history, "eval_accuracy"), runs)
+    figure, axes = plt.subplots(1, 2, figsize=WIDE, sharey=False)
+    colours = palette(models)
+    for ax, zoom in zip(axes, (False, True), strict=True):
+        sns.lineplot(
+            evals,
+            x="step",
+            y="value",
+            hue="model",
+            units="seed",
+            estimator=None,
+            hue_order=models,
+            palette=colours,
+            alpha=0.18,
+            lw=0.6,
+            legend=False,
+            ax=ax,
+        )
+        sns.lineplot(
+            evals,
+            x="step",
+            y="value",
+            hue="model",
+            hue_order=models,
+            palette=colours,
+            errorbar=("ci", 95),
+            n_boot=500,
+            seed=0,
+            ax=ax,
+            legend=not zoom,
+        )
+        ax.set(xlabel="step", ylabel="accuracy (evaluation subset)")
+        if zoom:
+            late = evals[evals["step"] >= evals["step"].max() / 2]["value"]
+            ax.set(
+                xlim=(evals["step"].max() / 2, None),
+                ylim=(max(0.0, late.min() - 0.005), min(1.0, late.max() + 0.005)),
+            )
+            ax.set_title("second half, zoomed")
+    axes[0].set_title("all steps")
+    figure.tight_layout()
+    return figure
+
+
+def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]) -> Figure:
+    """Train loss against step: each run's rolling median, mean over seeds with SD band."""
+    losses = _with_models(metric_series(history, "train_loss"), runs)
+    window = trend_window(losses.groupby("run_id").size().min())
+    losses["smoothed"] = losses.groupby("run_id")["value"].transform(
+        lambda v: v.rolling(window, center=True, min_periods=1).median()
+    )
+    figure, ax = plt.subplots(figsize=WIDE)
+    sns.lineplot(
+        losses,
+        x="step",
+        y="smoothed",
+        hue="model",
+        hue_order=models,
+        palette=palette(models),
+        errorbar="sd",
+        ax=ax,
+    )
+    ax.set(yscale="log", xlabel="step", ylabel=f"train loss (rolling median of {window})")
+    figure.tight_layout()
+    return figure
+
+
+def reached_curves(fractions: pd.DataFrame, models: list[str]) -> Figure:
+    """Fraction of seeds that have reached each threshold, against the step."""
+    thresholds = sorted(fractions["threshold"].unique())
+    figure, axes = plt.subplots(
+        1, len(thresholds), figsize=(WIDE[0], 2.6), sharey=True, squeeze=False
+    )
+    colours = palette(models)
+    for ax, threshold in zip(axes[0], thresholds, strict=True):
+        for model in models:
+            rows = fractions[(fractions["threshold"] == threshold) & (fractions["model"] == model)]
+            ax.step(rows["step"], rows["fraction"], where="post", color=colours[model], label=model)
+        ax.set(title=f"accuracy ≥ {threshold:g}", xlabel="step", ylim=(-0.03, 1.03))
+    axes[0][0].set_ylabel("fraction of seeds")
+    axes[0][-1].legend(loc="lower right", frameon=True)
+    figure.tight_layout()
+    return figure
+
+
+def paired_lines(
+    table: pd.DataFrame,
+    column: str,
+    models: list[str],
+    ylabel: str,
+    reached_column: str | None = None,
+) -> Figure:
+    """One value per seed and model, with a grey line joining each seed's pair.
+
+    Censored values (reached_column False) are drawn as open markers.
+    """
+    figure, ax = plt.subplots(figsize=SQUARE)
+    wide = table.pivot_table(index="seed", columns="model", values=column, aggfunc="last")
+    present = [m for m in models if m in wide]
+    for _, row in wide[present].iterrows():
+        ax.plot(range(len(present)), row.to_numpy(), color="0.6", lw=0.8, zorder=1)
+    colours = palette(models)
+    for position, model in enumerate(present):
+        rows = table[table["model"] == model]
+        reached = (
+            rows[reached_column].astype(bool) if reached_column else pd.Series(True, rows.index)
+        )
+        jitter = np.zeros(len(rows))
+        ax.scatter(
+            position + jitter[reached.to_numpy()],
+            rows.loc[reached, column],
+            color=colours[model],
+            zorder=2,
+            s=22,
+        )
+        if (~reached).any():
+            ax.scatter(
+                position + jitter[~reached.to_numpy()],
+                rows.loc[~reached, column],
+                facecolors="white",
+                edgecolors=colours[model],
+                zorder=2,
+                s=22,
+                label="not reached (censored)",
+            )
+            ax.legend(loc="best", fontsize="small")
+    ax.set_xticks(range(len(present)), present)
+    ax.set(xlim=(-0.4, len(present) - 0.6), ylabel=ylabel)
+    figure.tight_layout()
+    return figure
+
+
+def digit_grid(
+    images: np.ndarray,
+    captions: list[str],
+    wrong: list[bool],
+    columns: int = 10,
+    cell: tuple[float, float] = (0.75, 0.95),
+) -> Figure:
+    """Digits (n, 28, 28) in a grid, each with a caption; wrong predictions captioned in red."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(columns * cell[0], rows * cell[1]), squeeze=False
+    )
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(images[index], cmap="gray_r", interpolation="nearest")
+            ax.set_title(captions[index], fontsize=7, color="red" if wrong[index] else "black")
+    figure.tight_layout(pad=0.3)
+    return figure

@@ -1,0 +1,147 @@
+"""Analysis functions on hand-made frames small enough to check by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mnistlab.analysis import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    compare_models,
+    fraction_reached,
+    loss_fluctuation,
+    paired_test,
+    paired_values,
+    paper_claims,
+    per_run_table,
+    steps_to_threshold,
+)
+
+
+def evals(*runs: tuple[str, list[float]]) -> pd.DataFrame:
+    rows = [
+        {"run_id": run_id, "step": 50 * i, "value": value}
+        for run_id, values in runs
+        for i, value in enumerate(values)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
+    reach = steps_to_threshold(evals(("a", [0.5, 0.9, 0.85, 0.95]), ("b", [0.2, 0.3])), [0.9, 0.95])
+    got = {(r.run_id, r.threshold): (r.steps, r.reached) for r in reach.itertuples()}
+    assert got == {
+        ("a", 0.9): (50, True),  # reached exactly at the threshold, kept after a dip
+        ("a", 0.95): (150, True),
+        ("b", 0.9): (50, False),  # never reached: censored at its last step, not dropped
+        ("b", 0.95): (50, False),
+    }
+
+
+def test_fraction_reached_counts_censored_runs_in_the_denominator():
+    reach = steps_to_threshold(evals(("a", [0.5, 0.9]), ("b", [0.2, 0.3])), [0.9])
+    runs = pd.DataFrame({"run_id": ["a", "b"], "model": ["m", "m"]})
+    fractions = fraction_reached(reach, runs, np.array([0, 50]))
+    assert fractions["fraction"].tolist() == [0.0, 0.5]
+
+
+def test_loss_fluctuation_separates_noise_from_trend():
+    steps = np.arange(1200)
+    trend = 2.0 * np.exp(-steps / 200) + 0.05
+    rng = np.random.default_rng(0)
+    quiet = trend * np.exp(rng.normal(0, 0.1, steps.size))
+    noisy = trend * np.exp(rng.normal(0, 0.3, steps.size))
+    assert loss_fluctuation(trend)[0] == pytest.approx(0.0, abs=1e-3)  # a clean trend: no noise
+    assert loss_fluctuation(quiet)[0] == pytest.approx(0.1, rel=0.15)
+    assert loss_fluctuation(noisy)[0] == pytest.approx(0.3, rel=0.15)
+    assert loss_fluctuation(trend)[1] > 0  # the raw rolling SD mostly measures the trend
+
+
+def test_paired_test_on_all_positive_differences_is_exact():
+    result = paired_test(np.array([1.0, 2, 3, 4, 5, 6]))
+    assert result.n == 6 and result.mean_difference == 3.5
+    assert result.p_value == pytest.approx(2 / 64)  # two extreme sign patterns out of 2**6
+    assert result.ci_low > 0 and result.ci_high <= 6
+    assert result.effect_size == pytest.approx(3.5 / np.std([1, 2, 3, 4, 5, 6], ddof=1))
+
+
+def test_paired_test_with_mixed_signs_and_with_constant_differences():
+    assert paired_test(np.array([1.0, -2, 3, 4, 5, 6])).p_value == pytest.approx(6 / 64)
+    constant = paired_test(np.array([2.0] * 7))
+    assert (constant.ci_low, constant.ci_high, constant.p_value) == (2.0, 2.0, 2 / 128)
+    assert math.isnan(paired_test(np.array([1.0])).p_value)
+
+
+def table_for(steps_2, steps_3, seconds_2, seconds_3, spread_2, spread_3) -> pd.DataFrame:
+    rows = []
+    for seed in range(len(steps_2)):
+        for model, steps, seconds, spread in (
+            ("cnn2", steps_2, seconds_2, spread_2),
+            ("cnn3", steps_3, seconds_3, spread_3),
+        ):
+            rows.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "steps_to_0.95": steps[seed],
+                    "epoch_train_seconds": seconds[seed],
+                    "log_loss_spread": spread[seed],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_verdicts_follow_the_sign_and_the_holm_corrected_p():
+    n = 8
+    table = table_for(
+        steps_2=[400] * n,
+        steps_3=[300, 250, 350, 300, 200, 300, 250, 350],  # fewer: supported
+        seconds_2=[20.0] * n,
+        seconds_3=[15.0, 16, 14, 15, 15, 16, 14, 15],  # faster: contradicted
+        spread_2=[0.2] * n,
+        spread_3=[0.25, 0.15, 0.2, 0.21, 0.19, 0.2, 0.22, 0.18],  # no effect
+    )
+    verdicts = compare_models(table, "cnn2", "cnn3", paper_claims(0.95)).set_index("claim")
+    assert verdicts.loc["steps", "verdict"] == SUPPORTED
+    assert verdicts.loc["time", "verdict"] == CONTRADICTED
+    assert verdicts.loc["time", "estimate"] == pytest.approx(0.75, rel=0.02)  # a ratio
+    assert verdicts.loc["noise", "verdict"] == INCONCLUSIVE
+    assert (verdicts["p_holm"] >= verdicts["p_value"]).all()
+    assert verdicts.loc["steps", "p_value"] == pytest.approx(2 / 256)
+    assert (verdicts["n"] == n).all()
+
+
+def test_too_few_seeds_are_inconclusive_and_say_why():
+    table = table_for([400] * 3, [300] * 3, [20.0] * 3, [30.0] * 3, [0.2] * 3, [0.3] * 3)
+    verdicts = compare_models(table, "cnn2", "cnn3", paper_claims(0.95))
+    assert set(verdicts["verdict"]) == {INCONCLUSIVE}
+    assert verdicts["note"].str.contains("only 3 paired seed").all()
+
+
+def test_pairs_use_only_seeds_that_both_models_have():
+    table = table_for([1, 2, 3], [4, 5, 6], [1] * 3, [1] * 3, [1] * 3, [1] * 3)
+    table = table[~((table["model"] == "cnn3") & (table["seed"] == 1))]
+    pairs = paired_values(table, "steps_to_0.95", "cnn2", "cnn3")
+    assert pairs["seed"].tolist() == [0, 2] and pairs["variant"].tolist() == [4, 6]
+
+
+def test_per_run_table_from_a_hand_made_history():
+    history = pd.DataFrame(
+        [
+            ("r", "eval_accuracy", 0, 0.5),
+            ("r", "eval_accuracy", 50, 0.96),
+            ("r", "epoch_train_seconds", 0, 12.0),
+            ("r", "test_accuracy", 99, 0.97),
+        ]
+        + [("r", "train_loss", s, 1.0 / (s + 1)) for s in range(100)],
+        columns=["run_id", "key", "step", "value"],
+    )
+    runs = pd.DataFrame({"run_id": ["r"], "model": ["cnn2"], "seed": [0]})
+    row = per_run_table(runs, history, [0.9, 0.99]).iloc[0]
+    assert (row["steps_to_0.9"], row["reached_0.9"]) == (50, True)
+    assert (row["steps_to_0.99"], row["reached_0.99"]) == (50, False)
+    assert row["epoch_train_seconds"] == 12.0 and row["seconds_per_step"] == pytest.approx(0.12)
+    assert row["test_accuracy"] == 0.97 and row["log_loss_spread"] >= 0

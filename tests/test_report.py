@@ -1,0 +1,123 @@
+"""Reports from tiny studies trained in the test: HTML and PDF with every section."""
+
+import pytest
+from mlflow import MlflowClient
+from pypdf import PdfReader
+
+from mnistlab.config import parse_spec
+from mnistlab.report import write_report
+from mnistlab.results import analyse
+from mnistlab.study import run_study
+from mnistlab.tracking import AnalysisError, open_store
+
+SECTIONS = [
+    "1. The question",
+    "2. Setup",
+    "3. Verdicts",
+    "4. Results per model",
+    "5. Figures",
+    "6. Every run",
+    "7. Limits of this study",
+    "8. Reproducing it",
+]
+
+
+def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2):
+    spec = parse_spec(
+        {
+            "name": "tiny",
+            "models": list(models),
+            "seeds": seeds,
+            "thresholds": [0.2, 0.5],
+            "settings": {"train_size": 200, "batch_size": 10, "eval_every": 4, "eval_subset": 100},
+        },
+        tmp_path / "tiny.toml",
+    )
+    run_study(spec, store_uri, data=tiny_mnist)
+    return open_store(store_uri)
+
+
+def test_report_has_every_section_in_html_and_a_paginated_pdf(tmp_path, tiny_mnist, store_uri):
+    client = tiny_study(tmp_path, tiny_mnist, store_uri)
+    results = analyse(client, "tiny")
+    paths = write_report(results, client, tmp_path / "reports", data_dir=tmp_path / "no-data")
+    html = paths.html.read_text()
+    for section in SECTIONS:
+        assert section in html
+    assert html.count('<img src="data:image/png;base64,') == 6  # self-contained figures
+    for run_id in results.runs["run_id"]:
+        assert run_id in html
+    assert "digit demo is missing" in html  # no MNIST here: said, not crashed
+    assert "only 2 paired seed" in html
+    pdf = PdfReader(paths.pdf)
+    assert len(pdf.pages) >= 4
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "Verdicts" in text and "Limits of this study" in text
+    assert {p.name for p in paths.tables} == {"runs.csv", "verdicts.csv", "summary.csv"}
+    assert not list((tmp_path / "reports" / "tiny").glob(".*tmp"))
+
+
+def test_a_one_model_study_still_renders_and_says_why_there_is_no_verdict(
+    tmp_path, tiny_mnist, store_uri
+):
+    client = tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2",))
+    results = analyse(client, "tiny")
+    assert results.verdicts.empty
+    html = write_report(results, client, tmp_path / "reports").html.read_text()
+    assert "nothing to compare" in html
+
+
+def test_runs_with_missing_metrics_are_excluded_and_named(tmp_path, tiny_mnist, store_uri):
+    client = tiny_study(tmp_path, tiny_mnist, store_uri)
+    experiment_id = client.get_experiment_by_name("tiny").experiment_id
+    good = next(r for r in client.search_runs([experiment_id]) if r.info.run_name == "cnn3-s1")
+    # A later run of the same config that logged nothing, e.g. written by hand.
+    tags = {**good.data.tags, "mlflow.runName": "cnn3-s1-broken"}
+    broken = client.create_run(experiment_id, tags=tags)
+    client.set_terminated(broken.info.run_id, "FINISHED")
+    results = analyse(client, "tiny")
+    assert results.excluded == [
+        (
+            "cnn3-s1-broken",
+            "missing metrics: train_loss, eval_accuracy, epoch_train_seconds, test_accuracy",
+        )
+    ]
+    assert (results.verdicts["n"] == 1).all()
+    html = write_report(results, client, tmp_path / "reports").html.read_text()
+    assert "Excluded runs: cnn3-s1-broken (missing metrics" in html
+
+
+def test_an_unknown_study_lists_the_known_ones(tmp_path, tiny_mnist, store_uri):
+    client = tiny_study(tmp_path, tiny_mnist, store_uri)
+    with pytest.raises(AnalysisError, match="No study called 'nope'.*Known: tiny"):
+        analyse(client, "nope")
+
+
+def test_a_failed_render_leaves_no_report_behind(tmp_path, tiny_mnist, store_uri, monkeypatch):
+    import weasyprint
+
+    client = tiny_study(tmp_path, tiny_mnist, store_uri)
+    results = analyse(client, "tiny")
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(weasyprint, "HTML", Broken)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        write_report(results, client, tmp_path / "reports")
+    assert not (tmp_path / "reports" / "tiny").exists() or not any(
+        (tmp_path / "reports" / "tiny").iterdir()
+    )
+
+
+def test_verdict_numbers_agree_with_the_raw_mlflow_histories(tmp_path, tiny_mnist, store_uri):
+    client = tiny_study(tmp_path, tiny_mnist, store_uri)
+    results = analyse(client, "tiny")
+    raw = MlflowClient(store_uri)
+    for row in results.runs.to_dict("records"):
+        accuracy = raw.get_metric_history(row["run_id"], "eval_accuracy")
+        first = next((m.step for m in accuracy if m.value >= 0.5), accuracy[-1].step)
+        assert row["steps_to_0.5"] == first
+        (seconds,) = raw.get_metric_history(row["run_id"], "epoch_train_seconds")
+        assert row["epoch_train_seconds"] == seconds.value
