@@ -40,12 +40,15 @@ test-all: $(STAMP) ## All tests, including slow ones that train on real MNIST
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## Ruff lint and format check
-	$(BIN)/ruff check mnistlab tests
-	$(BIN)/ruff format --check mnistlab tests
+	$(BIN)/ruff check mnistlab tests bench
+	$(BIN)/ruff format --check mnistlab tests bench
 
 format: $(STAMP) ## Ruff format and autofix
-	$(BIN)/ruff format mnistlab tests
-	$(BIN)/ruff check --fix mnistlab tests
+	$(BIN)/ruff format mnistlab tests bench
+	$(BIN)/ruff check --fix mnistlab tests bench
+
+bench: $(STAMP) ## Speed vs the paper's loop and the matmul peak (BENCH_ARGS=--quick: < 2 min)
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 ui: $(STAMP) ## MLflow UI on the default store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

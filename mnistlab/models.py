@@ -6,11 +6,16 @@ from torch import Tensor, nn
 
 
 def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
-    """Conv 5x5 (stride 1, padding 2, size-preserving), ReLU, optional 2x2 max-pool."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 5, 1, 2), nn.ReLU()]
-    if pool:
-        layers.append(nn.MaxPool2d(2))
-    return nn.Sequential(*layers)
+    """Conv 5x5 (stride 1, padding 2, size-preserving), ReLU, optional 2x2 max-pool.
+
+    With pooling, the pool runs before the ReLU: both are monotone, so max(relu(x)) equals
+    relu(max(x)) value for value and gradient for gradient, and the ReLU touches 4x fewer
+    elements. The parameters (and state_dict keys) are the paper's.
+    """
+    conv = nn.Conv2d(in_channels, out_channels, 5, 1, 2)
+    return (
+        nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU()) if pool else nn.Sequential(conv, nn.ReLU())
+    )
 
 
 class CNN2(nn.Module):

@@ -1,0 +1,366 @@
+"""mnistlab's training speed against the paper's own loop and this machine's matmul peak.
+
+Measured in one invocation, interleaved and repeated: the paper's loop (torchvision
+Dataset + ToTensor through a DataLoader, evaluation on 2,000 images every 50 steps),
+mnistlab's training with tracking off and on, and a large float32 matmul. Prints and
+writes JSON: seconds per epoch (median), speed-up, GFLOP/s, fraction of peak, tracking
+overhead; and checks that mnistlab's loss history matches a plain reference loop.
+
+    python bench/bench.py            # full epochs, 3 repeats
+    python bench/bench.py --quick    # 1/5 of an epoch, 2 repeats: under two minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from mnistlab.config import RunConfig
+from mnistlab.data import load_mnist, resolve_data_dir, to_float_images
+from mnistlab.models import build_model
+from mnistlab.provenance import cpu_model, git_commit
+from mnistlab.train import split_seed, train
+
+# Float reassociation (another conv algorithm or layout) grows chaotically over training:
+# compare the first steps, where any real difference (batch, order, lr, init) is already large.
+CHECK_STEPS = 5
+CHECK_RTOL = 1e-3
+
+# --- the paper's code, as printed in ../shared/seed/paper-zh.md ---------------------------
+
+
+class PaperCNN(nn.Module):
+    def __init__(self, third_conv: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(1, 16, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
+        self.conv2 = nn.Sequential(nn.Conv2d(16, 32, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
+        self.conv3 = nn.Sequential(nn.Conv2d(32, 64, 5, 1, 2), nn.ReLU()) if third_conv else None
+        self.out = nn.Linear((64 if third_conv else 32) * 7 * 7, 10)
+
+    def forward(self, x):
+        x = self.conv2(self.conv1(x))
+        if self.conv3 is not None:
+            x = self.conv3(x)
+        x = x.view(x.size(0), -1)
+        return self.out(x), x
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def paper_epoch(model_name: str, root: Path, train_size: int, seed: int, device: str) -> dict:
+    """One epoch of the paper's loop; returns its wall time and evaluation count.
+
+    On a GPU it is the paper's code with the obvious .to(device) added, nothing more.
+    """
+    torch.manual_seed(seed)
+    train_data = torchvision.datasets.MNIST(
+        root=str(root), train=True, transform=torchvision.transforms.ToTensor(), download=False
+    )
+    if train_size < len(train_data):
+        train_data = Subset(train_data, range(train_size))
+    train_loader = DataLoader(dataset=train_data, batch_size=50, shuffle=True)
+    test_data = torchvision.datasets.MNIST(root=str(root), train=False)
+    test_x = torch.unsqueeze(test_data.data, dim=1).type(torch.FloatTensor)[:2000] / 255.0
+    test_y = test_data.targets[:2000]
+    test_x = test_x.to(device)
+    cnn = PaperCNN(third_conv=model_name == "cnn3").to(device)
+    optimizer = torch.optim.Adam(cnn.parameters(), lr=1e-3)
+    loss_func = nn.CrossEntropyLoss()
+    evaluations = 0
+    start = time.perf_counter()
+    for step, (b_x, b_y) in enumerate(train_loader):
+        b_x, b_y = b_x.to(device), b_y.to(device)
+        output = cnn(b_x)[0]
+        loss = loss_func(output, b_y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 50 == 0:
+            test_output, _ = cnn(test_x)
+            pred_y = torch.max(test_output, 1)[1].data.cpu().numpy()
+            _ = float((pred_y == test_y.data.numpy()).astype(int).sum()) / float(test_y.size(0))
+            _ = "train loss: %.4f" % loss.data.cpu().numpy()  # the paper prints it  # noqa: UP031
+            evaluations += 1
+    sync(device)
+    return {"seconds": time.perf_counter() - start, "evaluations": evaluations}
+
+
+# --- mnistlab -----------------------------------------------------------------------------
+
+
+class TimedSink:
+    """Wraps a tracking sink and adds up the seconds spent inside it."""
+
+    def __init__(self, sink) -> None:  # noqa: ANN001
+        self.sink = sink
+        self.seconds = 0.0
+
+    def log(self, *args, **kwargs) -> None:
+        start = time.perf_counter()
+        self.sink.log(*args, **kwargs)
+        self.seconds += time.perf_counter() - start
+
+    def flush(self) -> None:
+        start = time.perf_counter()
+        self.sink.flush()
+        self.seconds += time.perf_counter() - start
+
+
+def mnistlab_epoch(config: RunConfig, data, tracked: bool) -> dict:  # noqa: ANN001
+    """One mnistlab run; with tracking, the whole MLflow run's life is on the clock."""
+    if not tracked:
+        start = time.perf_counter()
+        result = train(config, data)
+        return {"seconds": time.perf_counter() - start, "result": result}
+    from mnistlab.runner import run_tags
+    from mnistlab.tracking import TrackedRun, experiment_id_for, open_store
+
+    with tempfile.TemporaryDirectory() as folder:
+        client = open_store(f"sqlite:///{folder}/bench.db")
+        experiment_id = experiment_id_for(client, "bench")
+        start = time.perf_counter()
+        tracking_seconds = 0.0
+        t0 = time.perf_counter()
+        run = TrackedRun(
+            client,
+            experiment_id,
+            "bench",
+            vars(config),
+            run_tags(config, "bench", "cpu", torch.get_num_threads()),
+        )
+        run.__enter__()
+        tracking_seconds += time.perf_counter() - t0
+        sink = TimedSink(run)
+        result = train(config, data, sink=sink)
+        t0 = time.perf_counter()
+        run.log_state_dict(result.model.state_dict())
+        run.__exit__(None, None, None)
+        tracking_seconds += time.perf_counter() - t0 + sink.seconds
+        return {
+            "seconds": time.perf_counter() - start,
+            "result": result,
+            "tracking_seconds": tracking_seconds,
+        }
+
+
+def reference_losses(config: RunConfig, data, steps: int) -> np.ndarray:  # noqa: ANN001
+    """A plain loop with mnistlab's seeds: NCHW, no tricks. The fast loop must match it."""
+    init_seed, order_seed = split_seed(config.seed)
+    torch.manual_seed(init_seed)
+    fast_model = build_model(config.model)
+    device = config.device if config.device != "auto" else "cpu"
+    model = PaperCNN(third_conv=config.model == "cnn3")  # the paper's layer order
+    model.load_state_dict(fast_model.state_dict())
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    images = to_float_images(data.train_images[: config.train_size]).to(device)
+    labels = data.train_labels[: config.train_size].to(device)
+    order = torch.randperm(config.train_size, generator=torch.Generator().manual_seed(order_seed))
+    losses = []
+    for step in range(steps):
+        batch = order[step * config.batch_size : (step + 1) * config.batch_size]
+        loss = F.cross_entropy(model(images[batch])[0], labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return np.array(losses, dtype=np.float32)
+
+
+# --- arithmetic ---------------------------------------------------------------------------
+
+
+def forward_flops_per_image(model_name: str) -> int:
+    """Multiply-adds x 2 of the convolutions and linear layers, from the layer shapes."""
+    model = build_model(model_name)
+    total = 0
+
+    def count(module, inputs, output) -> None:  # noqa: ANN001
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            kernel = module.in_channels // module.groups * np.prod(module.kernel_size)
+            total += 2 * output.numel() * int(kernel)
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * module.out_features * output.shape[0]
+
+    hooks = [
+        m.register_forward_hook(count)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def matmul_gflops(device: str = "cpu", repeats: int = 10) -> float:
+    """The best of several float32 matmuls (TF32 off): this machine's practical peak."""
+    size = 8192 if device.startswith("cuda") else 2048
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.mm(a, b)
+    sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def paired_ratio(seconds: dict[str, list[float]], numerator: str, denominator: str) -> float | None:
+    """Median over repeats of a ratio measured side by side within each repeat."""
+    if numerator not in seconds or denominator not in seconds:
+        return None
+    pairs = zip(seconds[numerator], seconds[denominator], strict=True)
+    return statistics.median(a / b for a, b in pairs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1/5 epoch, 2 repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--models", nargs="+", default=["cnn2", "cnn3"])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="bench/results.json")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--no-tracking", action="store_true", help="skip the MLflow runs")
+    args = parser.parse_args()
+    repeats = args.repeats or (2 if args.quick else 3)
+    train_size = 12000 if args.quick else 60000
+    root = resolve_data_dir(args.data_dir)
+    data = load_mnist(root, download=False)
+    threads = torch.get_num_threads()
+
+    samples: dict[str, dict[str, list[float]]] = {m: {} for m in args.models}
+    tracking: dict[str, list[float]] = {m: [] for m in args.models}
+    peaks = []
+    for repeat in range(repeats):
+        peaks.append(matmul_gflops(args.device))
+        for model_name in args.models:
+            config = RunConfig(
+                model=model_name, seed=repeat, train_size=train_size, device=args.device
+            )
+            runs = {
+                "paper": paper_epoch(model_name, root, train_size, repeat, args.device),
+                "mnistlab_untracked": mnistlab_epoch(config, data, tracked=False),
+            }
+            if not args.no_tracking:
+                runs["mnistlab_tracked"] = mnistlab_epoch(config, data, tracked=True)
+                tracked = runs["mnistlab_tracked"]
+                tracking[model_name].append(tracked["tracking_seconds"] / tracked["seconds"])
+            for kind, run in runs.items():
+                samples[model_name].setdefault(kind, []).append(run["seconds"])
+            print(
+                f"repeat {repeat + 1}/{repeats} {model_name}: "
+                + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in runs.items()),
+                flush=True,
+            )
+    peak = statistics.median(peaks)  # each a best-of-10; the median resists a lucky repeat
+
+    report = {
+        "machine": {
+            "cpu": cpu_model(),
+            "threads": threads,
+            "torch": torch.__version__,
+            "device": args.device,
+            "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else "",
+            "python": platform.python_version(),
+            "git_commit": git_commit(),
+        },
+        "settings": {
+            "train_size": train_size,
+            "batch_size": 50,
+            "eval_every": 50,
+            "eval_subset": 2000,
+            "repeats": repeats,
+            "quick": args.quick,
+        },
+        "matmul_peak_gflops": peak,
+        "models": {},
+    }
+    for model_name in args.models:
+        fwd = forward_flops_per_image(model_name)
+        steps = train_size // 50
+        evaluations = len(range(0, steps, 50))
+        # Training costs about 3 forward passes (forward, grad wrt inputs, grad wrt weights).
+        paper_flops = 3 * fwd * train_size + fwd * 2000 * evaluations
+        mnistlab_flops = paper_flops + fwd * 10000  # plus its full-test evaluation per epoch
+        seconds = {k: statistics.median(v) for k, v in samples[model_name].items()}
+        runs_of = samples[model_name]
+
+        config = RunConfig(model=model_name, seed=0, train_size=train_size, device=args.device)
+        reference = reference_losses(config, data, steps=CHECK_STEPS)
+        fast = train(config, data).train_loss[:CHECK_STEPS]
+        max_rel = float(np.max(np.abs(fast - reference) / np.abs(reference)))
+        entry = {
+            "forward_mflops_per_image": fwd / 1e6,
+            "seconds_per_epoch": seconds,
+            "speedup_over_paper": paired_ratio(runs_of, "paper", "mnistlab_untracked"),
+            "speedup_over_paper_tracked": paired_ratio(runs_of, "paper", "mnistlab_tracked"),
+            "gflops": {
+                "paper": paper_flops / seconds["paper"] / 1e9,
+                "mnistlab": mnistlab_flops / seconds["mnistlab_untracked"] / 1e9,
+            },
+            # Seconds spent inside MLflow calls over the tracked run's wall time: a direct
+            # measurement, unlike the side-by-side difference, which machine noise swamps.
+            "tracking_overhead_percent": 100 * statistics.median(tracking[model_name])
+            if tracking[model_name]
+            else None,
+            "tracking_overhead_side_by_side_percent": 100
+            * (paired_ratio(runs_of, "mnistlab_tracked", "mnistlab_untracked") - 1)
+            if "mnistlab_tracked" in runs_of
+            else None,
+            "loss_matches_reference": {
+                "steps": CHECK_STEPS,
+                "max_relative_difference": max_rel,
+                "ok": bool(max_rel < CHECK_RTOL),
+            },
+        }
+        entry["fraction_of_peak"] = {k: v / peak for k, v in entry["gflops"].items()}
+        report["models"][model_name] = entry
+
+    where = report["machine"]["gpu"] or f"{threads} threads, {cpu_model()}"
+    print(f"\nmatmul peak {peak:.1f} GFLOP/s ({where})")
+    print(
+        f"{'model':6} {'paper s':>8} {'mnistlab s':>10} {'speed-up':>8} {'% peak':>7} "
+        f"{'paper %':>7} {'tracking %':>10} {'matches ref':>11}"
+    )
+    print("(seconds: median per epoch; speed-up: median of per-repeat ratios; % of matmul peak)")
+    for model_name, entry in report["models"].items():
+        s = entry["seconds_per_epoch"]
+        print(
+            f"{model_name:6} {s['paper']:8.2f} {s['mnistlab_untracked']:10.2f} "
+            f"{entry['speedup_over_paper']:7.2f}x {100 * entry['fraction_of_peak']['mnistlab']:6.1f}% "
+            f"{100 * entry['fraction_of_peak']['paper']:6.1f}% "
+            f"{entry['tracking_overhead_percent'] or float('nan'):9.2f}% "
+            f"{str(entry['loss_matches_reference']['ok']):>11}"
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(f"written to {args.out}")
+    if not all(e["loss_matches_reference"]["ok"] for e in report["models"].values()):
+        raise SystemExit("the fast loop's losses do not match the reference loop")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The bench's arithmetic and its check that the fast loop keeps the paper's math."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnistlab.config import RunConfig
+from mnistlab.train import train
+
+spec = importlib.util.spec_from_file_location(
+    "bench", Path(__file__).resolve().parents[1] / "bench" / "bench.py"
+)
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def test_forward_flops_are_counted_from_the_layer_shapes():
+    conv1, conv2, conv3 = 2 * 25 * 16 * 28 * 28, 2 * 16 * 25 * 32 * 14 * 14, 2 * 32 * 25 * 64 * 49
+    assert bench.forward_flops_per_image("cnn2") == conv1 + conv2 + 2 * 32 * 49 * 10
+    assert bench.forward_flops_per_image("cnn3") == conv1 + conv2 + conv3 + 2 * 64 * 49 * 10
+
+
+@pytest.mark.parametrize("model", ["cnn2", "cnn3"])
+def test_the_fast_loop_matches_the_papers_layer_order_in_a_plain_loop(model, tiny_mnist):
+    config = RunConfig(
+        model=model, seed=1, train_size=200, batch_size=20, eval_subset=100, device="cpu"
+    )
+    reference = bench.reference_losses(config, tiny_mnist, steps=bench.CHECK_STEPS)
+    fast = train(config, tiny_mnist).train_loss[: bench.CHECK_STEPS]
+    np.testing.assert_allclose(fast, reference, rtol=bench.CHECK_RTOL)
+    assert fast[0] == pytest.approx(reference[0], rel=1e-6)  # same init, same first batch
+
+
+def test_paired_ratio_is_the_median_of_per_repeat_ratios():
+    seconds = {"paper": [30.0, 40.0, 33.0], "fast": [15.0, 10.0, 30.0]}
+    assert bench.paired_ratio(seconds, "paper", "fast") == 2.0
+    assert bench.paired_ratio(seconds, "paper", "missing") is None
