@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import torch
 from mlflow import MlflowClient
 
 from mnistlab.config import PROTOCOL_VERSION, RunConfig
@@ -26,6 +27,9 @@ def run_tags(config: RunConfig, study: str, device: str, threads: int) -> dict[s
         "seed": str(config.seed),
         "config_hash": config.config_hash(),
         "protocol_version": str(PROTOCOL_VERSION),
+        # Pinned by train.configure_torch; recorded so a reader need not trust the code.
+        "tf32": str(torch.backends.cuda.matmul.allow_tf32).lower(),
+        "cudnn_deterministic": str(torch.backends.cudnn.deterministic).lower(),
         **environment_tags(device, threads),
     }
 
