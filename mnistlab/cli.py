@@ -43,9 +43,7 @@ def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
-    from mnistlab.config import ConfigError
-    from mnistlab.data import DataError
-    from mnistlab.models import UnknownModelError
+    from mnistlab.errors import MnistlabError
     from mnistlab.train import NonFiniteLossError
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -60,12 +58,7 @@ def user_errors() -> Iterator[None]:
             "Try a smaller --lr."
         )
         raise typer.Exit(1) from None
-    except (ConfigError, DataError, UnknownModelError, ValueError) as error:
-        console.print(f"[red]Error:[/] {error}")
-        raise typer.Exit(2) from None
-    except RuntimeError as error:  # TrackingError and friends
-        if type(error).__name__ not in ("TrackingError", "StudyError", "AnalysisError"):
-            raise
+    except MnistlabError as error:
         console.print(f"[red]Error:[/] {error}")
         raise typer.Exit(2) from None
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
 
 # Bump when the training procedure changes in a way that changes results for the same config,
@@ -21,7 +22,7 @@ from mnistlab.models import MODELS
 PROTOCOL_VERSION = 1
 
 
-class ConfigError(ValueError):
+class ConfigError(MnistlabError, ValueError):
     """Bad settings; the message names the setting, the problem and the fix."""
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from mnistlab.errors import MnistlabError
+
 DATA_ENV = "MNISTLAB_DATA"
 DEFAULT_DATA_DIR = Path("data")
 
@@ -25,7 +27,7 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(MnistlabError):
     """MNIST is missing or damaged; the message says which file and how to fix it."""
 
 

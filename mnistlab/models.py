@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from mnistlab.errors import MnistlabError
+
 
 def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
     """Conv 5x5 (stride 1, padding 2, size-preserving), ReLU, optional 2x2 max-pool.
@@ -50,8 +52,8 @@ class CNN3(nn.Module):
 MODELS: dict[str, type[nn.Module]] = {"cnn2": CNN2, "cnn3": CNN3}
 
 
-class UnknownModelError(ValueError):
-    pass
+class UnknownModelError(MnistlabError, ValueError):
+    """A model name that is not in the registry."""
 
 
 def build_model(name: str) -> nn.Module:

@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 
 from mnistlab.config import RunConfig, StudySpec
 from mnistlab.data import Mnist, load_mnist, resolve_data_dir
+from mnistlab.errors import MnistlabError
 from mnistlab.runner import run_name, tracked_train
 from mnistlab.tracking import (
     experiment_id_for,
@@ -38,7 +39,7 @@ from mnistlab.train import EvalPoint
 EXECUTORS = ("local", "ray")
 
 
-class StudyError(RuntimeError):
+class StudyError(MnistlabError):
     """The study cannot run as asked; the message says why and what to do."""
 
 

@@ -25,13 +25,15 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
+from mnistlab.errors import MnistlabError
+
 DEFAULT_STORE_FILE = "mlflow.db"
 BATCH_LIMIT = 1000  # MLflow's maximum number of metrics per log_batch call
 LOCK_RETRY_SECONDS = 120.0
 T = TypeVar("T")
 
 
-class TrackingError(RuntimeError):
+class TrackingError(MnistlabError):
     """The tracking store cannot be used; the message says why and what to do."""
 
 
@@ -344,7 +346,7 @@ def download_weights(client: MlflowClient, run_id: str, folder: Path) -> Path:
     return Path(client.download_artifacts(run_id, "model/weights.pt", str(folder)))
 
 
-class AnalysisError(RuntimeError):
+class AnalysisError(MnistlabError):
     """A study cannot be analysed as asked; the message says why and what to do."""
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnistlab.config import RunConfig
+from mnistlab.config import ConfigError, RunConfig
 from mnistlab.data import Mnist, to_float_images
 from mnistlab.models import build_model
 
@@ -84,8 +84,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu."
+        raise ConfigError(
+            "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu or auto."
         )
     return device
 

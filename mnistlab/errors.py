@@ -1,0 +1,5 @@
+"""The one base class for failures a user can fix; the CLI shows these without a traceback."""
+
+
+class MnistlabError(Exception):
+    """Bad input or an unusable environment; the message names the problem and the fix."""
