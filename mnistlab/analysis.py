@@ -258,6 +258,43 @@ def compare_models(
     return frame.drop(columns="direction")
 
 
+SECONDARY_MEASURES = {
+    "test_accuracy": "final full-test accuracy",
+    "raw_loss_sd": "raw rolling SD of the train loss (the paper's informal notion)",
+    "seconds_per_step": "train seconds per step",
+}
+
+
+def secondary_comparisons(
+    table: pd.DataFrame, baseline: str, variant: str, measures: dict[str, str]
+) -> pd.DataFrame:
+    """Paired differences (variant - baseline) of other measures: descriptive, uncorrected.
+
+    Returns one row per measure: measure, description, n, baseline_mean, variant_mean,
+    difference, ci_low, ci_high, p_value.
+    """
+    rows = []
+    for column, description in measures.items():
+        if column not in table:
+            continue
+        pairs = paired_values(table, column, baseline, variant)
+        test = paired_test(pairs["variant"].to_numpy(float) - pairs["baseline"].to_numpy(float))
+        rows.append(
+            {
+                "measure": column,
+                "description": description,
+                "n": test.n,
+                "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
+                "variant_mean": float(pairs["variant"].mean()) if test.n else math.nan,
+                "difference": test.mean_difference,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "p_value": test.p_value,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def verdict(row, alpha: float) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
     """Supported or contradicted when the Holm-corrected p < alpha, else inconclusive."""
     if row.n < MIN_SEEDS_FOR_TEST:

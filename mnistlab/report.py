@@ -157,7 +157,7 @@ def demo_figures(
             "mistake by any model.",
             plots.to_png(
                 plots.digit_grid(
-                    mnist.test_images[chosen].numpy(), captions, wrong, columns=5, cell=(1.3, 1.5)
+                    mnist.test_images[chosen].numpy(), captions, wrong, columns=5, cell=(1.3, 2.0)
                 )
             ),
         )
@@ -245,6 +245,20 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
     return rows
 
 
+def secondary_rows(results: StudyResults) -> list[dict[str, str]]:
+    return [
+        {
+            "comparison": f"{row.variant} − {row.baseline}: {row.description}",
+            "n": str(row.n),
+            "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
+            "difference": format_number(row.difference, 3),
+            "interval": f"[{format_number(row.ci_low, 3)}, {format_number(row.ci_high, 3)}]",
+            "p": format_number(row.p_value),
+        }
+        for row in results.secondary.itertuples()
+    ]
+
+
 def run_rows(results: StudyResults) -> list[dict[str, str]]:
     primary = f"{results.primary_threshold:g}"
     rows = []
@@ -278,6 +292,9 @@ def limits(results: StudyResults) -> list[str]:
         "evaluation, which understates their true count.",
         "Wall time depends on the machine, the thread count and what else ran; the ratio between "
         "the nets, paired by seed and interleaved in time, is the robust figure.",
+        "Loss fluctuation is judged on the log scale, i.e. relative to the loss's own level: a net "
+        "whose loss is lower can be noisier in relative terms and quieter in absolute terms. The "
+        "raw rolling SD is shown beside it for that reason.",
         "Three claims are tested with Holm's correction; other thresholds and measures in the "
         "tables are descriptive.",
     ]
@@ -297,6 +314,7 @@ def render_html(
         results=results,
         setup=setup_facts(results),
         verdicts=verdict_rows(results),
+        secondary=secondary_rows(results),
         figures=figures,
         runs=run_rows(results),
         limits=limits(results),
@@ -341,6 +359,7 @@ def write_report(
     tables = {
         "runs.csv": results.runs,
         "verdicts.csv": results.verdicts,
+        "secondary.csv": results.secondary,
         "summary.csv": results.summary,
     }
     for name, frame in tables.items():

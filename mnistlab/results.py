@@ -10,12 +10,14 @@ from mlflow import MlflowClient
 
 from mnistlab.analysis import (
     MIN_SEEDS_FOR_TEST,
+    SECONDARY_MEASURES,
     compare_models,
     fraction_reached,
     metric_series,
     model_summary,
     paper_claims,
     per_run_table,
+    secondary_comparisons,
     steps_to_threshold,
 )
 from mnistlab.tracking import load_study
@@ -34,6 +36,7 @@ class StudyResults:
     runs: pd.DataFrame  # one row per usable run, with per-run measures
     history: pd.DataFrame  # one row per (run, metric, step)
     verdicts: pd.DataFrame  # one row per (variant, claim)
+    secondary: pd.DataFrame  # one row per (variant, other measure): descriptive, uncorrected
     summary: pd.DataFrame  # one row per model
     fractions: pd.DataFrame  # fraction of seeds past each threshold by step
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (run name, reason)
@@ -74,7 +77,7 @@ def analyse(client: MlflowClient, study: str) -> StudyResults:
     history = history[history["run_id"].isin(runs["run_id"])]
     models = [m for m in models_in_spec if m in set(runs["model"])]
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
-    verdicts = []
+    verdicts, secondary = [], []
     if len(models) < 2:
         notes.append(
             f"Only {len(models)} model has usable runs ({', '.join(models) or 'none'}): there is "
@@ -83,6 +86,11 @@ def analyse(client: MlflowClient, study: str) -> StudyResults:
     for variant in models[1:]:
         verdicts.append(
             compare_models(table, models[0], variant, paper_claims(primary)).assign(
+                baseline=models[0], variant=variant
+            )
+        )
+        secondary.append(
+            secondary_comparisons(table, models[0], variant, SECONDARY_MEASURES).assign(
                 baseline=models[0], variant=variant
             )
         )
@@ -115,6 +123,7 @@ def analyse(client: MlflowClient, study: str) -> StudyResults:
         runs=table,
         history=history,
         verdicts=verdict_frame,
+        secondary=pd.concat(secondary, ignore_index=True) if secondary else pd.DataFrame(),
         summary=model_summary(table, thresholds) if not table.empty else pd.DataFrame(),
         fractions=fractions,
         excluded=excluded,

@@ -17,6 +17,7 @@ from mnistlab.analysis import (
     paired_values,
     paper_claims,
     per_run_table,
+    secondary_comparisons,
     steps_to_threshold,
 )
 
@@ -145,3 +146,12 @@ def test_per_run_table_from_a_hand_made_history():
     assert (row["steps_to_0.99"], row["reached_0.99"]) == (50, False)
     assert row["epoch_train_seconds"] == 12.0 and row["seconds_per_step"] == pytest.approx(0.12)
     assert row["test_accuracy"] == 0.97 and row["log_loss_spread"] >= 0
+
+
+def test_secondary_comparisons_are_paired_differences_without_correction():
+    table = table_for([1] * 6, [1] * 6, [1] * 6, [1] * 6, [0.2] * 6, [0.3] * 6)
+    table["raw_loss_sd"] = [0.07, 0.06] * 6  # cnn2 0.07, cnn3 0.06 for every seed
+    frame = secondary_comparisons(table, "cnn2", "cnn3", {"raw_loss_sd": "raw", "nope": "x"})
+    (row,) = frame.itertuples()
+    assert (row.measure, row.n) == ("raw_loss_sd", 6)
+    assert row.difference == pytest.approx(-0.01) and row.p_value == pytest.approx(2 / 64)

@@ -53,7 +53,13 @@ def test_report_has_every_section_in_html_and_a_paginated_pdf(tmp_path, tiny_mni
     assert len(pdf.pages) >= 4
     text = " ".join(page.extract_text() for page in pdf.pages)
     assert "Verdicts" in text and "Limits of this study" in text
-    assert {p.name for p in paths.tables} == {"runs.csv", "verdicts.csv", "summary.csv"}
+    assert {p.name for p in paths.tables} == {
+        "runs.csv",
+        "verdicts.csv",
+        "secondary.csv",
+        "summary.csv",
+    }
+    assert "raw rolling SD of the train loss" in html
     assert not list((tmp_path / "reports" / "tiny").glob(".*tmp"))
 
 
