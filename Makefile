@@ -8,14 +8,13 @@ STAMP := $(VENV)/.installed
 
 STUDY ?= paper
 
-.PHONY: help install compare study report test test-all lint format ui bench clean
+.PHONY: help install compare study report test test-slow test-all lint format ui bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
@@ -36,7 +35,10 @@ report: $(STAMP) ## Re-render reports/$(STUDY)/ from the runs already in MLflow 
 test: $(STAMP) ## Fast unit tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-all: $(STAMP) ## All tests, including slow ones that train on real MNIST
+test-slow: $(STAMP) ## Only the slow tests: real MNIST epochs, processes, Ray, kill -9
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: $(STAMP) ## All tests, fast and slow
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## Ruff lint and format check
