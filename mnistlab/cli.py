@@ -124,8 +124,8 @@ def train(
         from mnistlab.runner import run_name, tracked_train
         from mnistlab.tracking import experiment_id_for, open_store
 
+        mnist = load_mnist(data_dir)  # before the store: bad data leaves no store behind
         client = open_store(tracking_uri)
-        mnist = load_mnist(data_dir)
         experiment_id = experiment_id_for(client, experiment)
         total = config.steps_per_epoch() * config.epochs
         with training_progress() as progress:

@@ -22,7 +22,7 @@ from typing import Any
 from mlflow import MlflowClient
 
 from mnistlab.config import RunConfig, StudySpec
-from mnistlab.data import Mnist, load_mnist, resolve_data_dir
+from mnistlab.data import Mnist, ensure_mnist, load_mnist, resolve_data_dir
 from mnistlab.errors import MnistlabError
 from mnistlab.runner import run_name, tracked_train
 from mnistlab.tracking import (
@@ -178,12 +178,14 @@ def run_study(
     if isinstance(workers, bool) or workers < 1:
         raise StudyError(f"--workers must be 1 or more, got {workers}.")
     check_executor(executor, tracking_uri, ray_address)
-    client = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
+    if data is None:
+        ensure_mnist(Path(data_root), download=True)  # missing data: fail before any write
+    client = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()
     plan = plan_study(client, spec, force)
     if plan.todo and data is None:
-        data = load_mnist(data_root)  # fail on missing data before anything is scheduled
+        data = load_mnist(data_root, download=False)
     total = len(spec.run_configs())
     observer.planned(len(plan.todo), total - len(plan.todo))
     common = dict(tracking_uri=tracking_uri, experiment_id=plan.experiment_id, study=spec.name)

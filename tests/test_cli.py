@@ -71,3 +71,23 @@ def test_train_runs_end_to_end_and_prints_the_run_id(tmp_path, monkeypatch, tiny
     )
     assert result.exit_code == 0, result.output
     assert "MLflow run" in result.output and (tmp_path / "mlflow.db").exists()
+
+
+def test_a_study_without_data_fails_before_writing_anything(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setattr(
+        torchvision.datasets, "MNIST", lambda *a, **k: (_ for _ in ()).throw(OSError())
+    )
+    monkeypatch.chdir(tmp_path)
+    spec = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
+    result = invoke("study", str(spec), "--data-dir", str(tmp_path / "none"))
+    assert result.exit_code == 2 and "t10k-labels-idx1-ubyte" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_missing_spec_lists_the_shipped_ones(tmp_path):
+    spec = Path(__file__).resolve().parents[1] / "experiments" / "nope.toml"
+    result = invoke("study", str(spec))
+    assert result.exit_code == 2
+    assert "paper.toml" in result.output and "smoke.toml" in result.output
