@@ -43,7 +43,10 @@ def test_missing_data_offline_says_which_files_and_where(tmp_path, monkeypatch):
     assert "train-images-idx3-ubyte" in result.output and "MNISTLAB_DATA" in result.output
 
 
-def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_dir):
+def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_dir, monkeypatch):
+    import mnistlab.data
+
+    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root: None)
     result = invoke(
         "train", "--data-dir", str(tiny_mnist_dir), "--tracking-uri", "http://127.0.0.1:9"
     )
