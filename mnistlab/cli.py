@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,17 +35,14 @@ TrackingUri = Annotated[
 ]
 
 
-def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
-    raise KeyboardInterrupt
-
-
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
     from mnistlab.errors import MnistlabError
+    from mnistlab.runner import stop_on_sigterm
     from mnistlab.train import NonFiniteLossError
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     try:
         yield
     except KeyboardInterrupt:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from mlflow import MlflowClient
 
@@ -369,8 +368,3 @@ def write_report(
     return ReportPaths(
         folder / "index.html", folder / "report.pdf", [folder / name for name in tables]
     )
-
-
-def verdict_table_text(results: StudyResults) -> pd.DataFrame:
-    """The verdicts as a small frame of strings for the terminal."""
-    return pd.DataFrame(verdict_rows(results))

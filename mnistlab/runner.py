@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Callable
 
 import torch
@@ -14,6 +15,15 @@ from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
 from mnistlab.tracking import TrackedRun
 from mnistlab.train import EvalPoint, RunResult, configure_torch, resolve_device, train
+
+
+def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C: the current run ends KILLED and finished runs stay."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def run_name(config: RunConfig) -> str:

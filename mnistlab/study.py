@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from mlflow import MlflowClient
 from mnistlab.config import RunConfig, StudySpec
 from mnistlab.data import Mnist, ensure_mnist, load_mnist, resolve_data_dir
 from mnistlab.errors import MnistlabError
-from mnistlab.runner import run_name, tracked_train
+from mnistlab.runner import run_name, stop_on_sigterm, tracked_train
 from mnistlab.tracking import (
     experiment_id_for,
     fail_orphaned_runs,
@@ -110,10 +109,6 @@ def check_executor(executor: str, tracking_uri: str, ray_address: str | None) ->
 _worker_data: dict[str, Mnist] = {}
 
 
-def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
-    raise KeyboardInterrupt
-
-
 def run_one(
     config: RunConfig,
     tracking_uri: str,
@@ -131,11 +126,6 @@ def run_one(
         config, _worker_data[data_dir], client, experiment_id, study, extra_tags, on_eval
     )
     return RunOutcome(config, run_id, result.test_accuracy[-1], sum(result.epoch_train_seconds))
-
-
-def _init_worker() -> None:
-    # SIGTERM ends the current run as KILLED, like Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 # --- the study ----------------------------------------------------------------------------
@@ -217,7 +207,9 @@ def _run_in_processes(
     threads = max(1, (os.cpu_count() or 1) // workers)
     tags = {"contended": "true", "executor": "processes", "workers": str(workers)}
     outcomes: list[RunOutcome] = []
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=stop_on_sigterm
+    )
     try:
         pending = set()
         for config in todo:

@@ -288,7 +288,6 @@ def fail_orphaned_runs(client: MlflowClient, runs: list[Run]) -> list[str]:
 
 # --- reading back -------------------------------------------------------------------------
 
-RUN_METRICS = ("test_accuracy", "test_loss")
 HISTORY_METRICS = (
     "train_loss",
     "eval_accuracy",
