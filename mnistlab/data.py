@@ -72,12 +72,12 @@ def verify_files(root: Path) -> None:
     for name, (size, md5) in MNIST_FILES.items():
         path = raw_dir(root) / name
         actual_size = path.stat().st_size
-        if actual_size != size or md5_of(path) != md5:
-            problem = (
-                f"is {actual_size} bytes, expected {size}"
-                if actual_size != size
-                else f"has MD5 {md5_of(path)}, expected {md5}"
-            )
+        problem = ""
+        if actual_size != size:
+            problem = f"is {actual_size} bytes, expected {size}"
+        elif (actual_md5 := md5_of(path)) != md5:
+            problem = f"has MD5 {actual_md5}, expected {md5}"
+        if problem:
             raise DataError(
                 f"MNIST file {path} is damaged: it {problem} (truncated or corrupted). "
                 f"Delete it and run `mnistlab data --data-dir {root}` to download it again, "
