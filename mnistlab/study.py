@@ -46,7 +46,6 @@ class StudyError(MnistlabError):
 class StudyPlan:
     experiment_id: str
     todo: list[RunConfig]
-    finished: dict[str, str]  # config hash -> run id of runs kept as they are
     orphaned: list[str] = field(default_factory=list)  # runs found dead and marked FAILED
 
 
@@ -69,16 +68,11 @@ def plan_study(client: MlflowClient, spec: StudySpec, force: bool = False) -> St
         with_lock_retry(lambda k=key, v=value: client.set_experiment_tag(experiment_id, k, v))
     runs = study_runs(client, experiment_id)
     orphaned = fail_orphaned_runs(client, runs)
-    finished = {
-        run.data.tags.get("config_hash", ""): run.info.run_id
-        for run in runs
-        if run.info.status == "FINISHED"
-    }
     if force:
-        return StudyPlan(experiment_id, configs, {}, orphaned)
+        return StudyPlan(experiment_id, configs, orphaned)
+    finished = {run.data.tags.get("config_hash") for run in runs if run.info.status == "FINISHED"}
     todo = [c for c in configs if c.config_hash() not in finished]
-    kept = {c.config_hash(): finished[c.config_hash()] for c in configs if c not in todo}
-    return StudyPlan(experiment_id, todo, kept, orphaned)
+    return StudyPlan(experiment_id, todo, orphaned)
 
 
 def spec_record(spec: StudySpec) -> dict[str, Any]:
@@ -174,15 +168,14 @@ def run_study(
     client = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()
     plan = plan_study(client, spec, force)
-    if plan.todo and data is None:
-        data = load_mnist(data_root, download=False)
     total = len(spec.run_configs())
     observer.planned(len(plan.todo), total - len(plan.todo))
     common = dict(tracking_uri=tracking_uri, experiment_id=plan.experiment_id, study=spec.name)
     if executor == "ray":
         outcomes = _run_on_ray(plan.todo, common, data_root, ray_address, observer)
     elif workers == 1:
-        _worker_data[data_root] = data
+        # Workers load their own copy; in process, load once (verified just above).
+        _worker_data[data_root] = data or load_mnist(data_root, download=False, verify=False)
         tags = {"contended": "false", "executor": "local", "workers": "1"}
         outcomes = []
         for config in plan.todo:
