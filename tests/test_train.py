@@ -5,7 +5,7 @@ from torch import nn
 
 from mnistlab import models
 from mnistlab.config import RunConfig
-from mnistlab.train import NonFiniteLossError, split_seed, train
+from mnistlab.train import NonFiniteLossError, evaluate, predict, split_seed, train
 
 TINY = dict(train_size=200, batch_size=20, eval_every=3, eval_subset=100, device="cpu", threads=1)
 
@@ -101,3 +101,43 @@ def test_non_finite_loss_stops_the_run_with_the_step(tiny_mnist, monkeypatch):
     monkeypatch.setitem(models.MODELS, "cnn2", Exploding)
     with pytest.raises(NonFiniteLossError, match="at step 0"):
         train(RunConfig(**TINY), tiny_mnist)
+
+
+def dense_evaluation(model, images, labels):
+    with torch.inference_mode():
+        logits = model.eval()(images)
+    return (logits.argmax(1) == labels).sum().item() / len(labels), nn.functional.cross_entropy(
+        logits, labels
+    ).item()
+
+
+@pytest.mark.parametrize("name", ["cnn2", "cnn3"])
+def test_evaluation_agrees_with_a_plain_dense_forward_pass(name):
+    torch.manual_seed(0)
+    model = models.build_model(name).to(memory_format=torch.channels_last)
+    images, labels = torch.rand(600, 1, 28, 28), torch.randint(0, 10, (600,))
+    accuracy, loss = evaluate(model, images, labels)
+    assert model.training  # evaluation hands the model back in training mode
+    expected_accuracy, expected_loss = dense_evaluation(model, images, labels)
+    assert accuracy == expected_accuracy
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert torch.equal(predict(model, images), model(images).argmax(1))
+
+
+class CumsumNet(nn.Module):
+    """A net with an op (cumsum) that has no oneDNN kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        return self.out(x.flatten(1).cumsum(1) / 28)
+
+
+def test_a_net_without_onednn_kernels_is_evaluated_on_dense_tensors():
+    torch.manual_seed(0)
+    model = CumsumNet()
+    images, labels = torch.rand(300, 1, 28, 28), torch.randint(0, 10, (300,))
+    assert evaluate(model, images, labels) == pytest.approx(dense_evaluation(model, images, labels))
+    assert torch.equal(predict(model, images), model(images).argmax(1))
