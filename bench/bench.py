@@ -32,12 +32,15 @@ from mnistlab.config import RunConfig
 from mnistlab.data import load_mnist, resolve_data_dir, to_float_images
 from mnistlab.models import build_model
 from mnistlab.provenance import cpu_model, git_commit
-from mnistlab.train import split_seed, train
+from mnistlab.train import evaluate, predict, split_seed, train
 
 # Float reassociation (another conv algorithm or layout) grows chaotically over training:
 # compare the first steps, where any real difference (batch, order, lr, init) is already large.
 CHECK_STEPS = 5
 CHECK_RTOL = 1e-3
+# Evaluation may round differently from a dense forward pass (oneDNN's blocked layout), so a
+# prediction may flip only where the top two logits are closer than this.
+EVAL_TIE_MARGIN = 1e-4
 
 # --- the paper's code, as printed in ../shared/seed/paper-zh.md ---------------------------
 
@@ -177,6 +180,31 @@ def reference_losses(config: RunConfig, data, steps: int) -> np.ndarray:  # noqa
         optimizer.step()
         losses.append(loss.item())
     return np.array(losses, dtype=np.float32)
+
+
+def evaluation_matches_reference(model: nn.Module, data) -> dict:  # noqa: ANN001
+    """mnistlab's evaluation (oneDNN tensors on a CPU) against a plain dense forward pass.
+
+    Rounding may flip a prediction only where the reference's top two logits nearly tie.
+    """
+    device = next(model.parameters()).device
+    images = to_float_images(data.test_images).to(device)
+    labels = data.test_labels.to(device)
+    reference = PaperCNN(third_conv=hasattr(model, "conv3")).to(device).eval()
+    reference.load_state_dict(model.state_dict())
+    with torch.inference_mode():
+        logits = reference(images)[0]
+    fast = predict(model, images)
+    top_two = logits.topk(2, dim=1).values
+    differ = fast != logits.argmax(1)
+    near_tie = top_two[:, 0] - top_two[:, 1] < EVAL_TIE_MARGIN
+    return {
+        "images": len(images),
+        "accuracy": evaluate(model, images, labels)[0],
+        "reference_accuracy": (logits.argmax(1) == labels).sum().item() / len(images),
+        "predictions_that_differ": int(differ.sum()),
+        "ok": bool((near_tie | ~differ).all()),
+    }
 
 
 # --- arithmetic ---------------------------------------------------------------------------
@@ -324,7 +352,8 @@ def main() -> None:
 
         config = RunConfig(model=model_name, seed=0, train_size=train_size, device=args.device)
         reference = reference_losses(config, data, steps=CHECK_STEPS)
-        fast = train(config, data).train_loss[:CHECK_STEPS]
+        checked = train(config, data)
+        fast = checked.train_loss[:CHECK_STEPS]
         max_rel = float(np.max(np.abs(fast - reference) / np.abs(reference)))
         entry = {
             "forward_mflops_per_image": fwd / 1e6,
@@ -349,6 +378,7 @@ def main() -> None:
                 "max_relative_difference": max_rel,
                 "ok": bool(max_rel < CHECK_RTOL),
             },
+            "evaluation_matches_reference": evaluation_matches_reference(checked.model, data),
         }
         entry["fraction_of_peak"] = fractions
         report["models"][model_name] = entry
@@ -373,8 +403,17 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"written to {args.out}")
+    for model_name, entry in report["models"].items():
+        check = entry["evaluation_matches_reference"]
+        print(
+            f"{model_name}: evaluation {check['accuracy']:.4f}, dense reference "
+            f"{check['reference_accuracy']:.4f}; {check['predictions_that_differ']} of "
+            f"{check['images']} predictions differ (allowed only at near ties)"
+        )
     if not all(e["loss_matches_reference"]["ok"] for e in report["models"].values()):
         raise SystemExit("the fast loop's losses do not match the reference loop")
+    if not all(e["evaluation_matches_reference"]["ok"] for e in report["models"].values()):
+        raise SystemExit("mnistlab's evaluation does not match a dense forward pass")
 
 
 if __name__ == "__main__":

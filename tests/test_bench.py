@@ -37,3 +37,16 @@ def test_paired_ratio_is_the_median_of_per_repeat_ratios():
     seconds = {"paper": [30.0, 40.0, 33.0], "fast": [15.0, 10.0, 30.0]}
     assert bench.paired_ratio(seconds, "paper", "fast") == 2.0
     assert bench.paired_ratio(seconds, "paper", "missing") is None
+
+
+@pytest.mark.parametrize("model", ["cnn2", "cnn3"])
+def test_evaluation_is_checked_against_a_dense_forward_pass(model, tiny_mnist, monkeypatch):
+    config = RunConfig(model=model, seed=1, train_size=200, batch_size=20, device="cpu")
+    trained = train(config, tiny_mnist).model
+    check = bench.evaluation_matches_reference(trained, tiny_mnist)
+    assert check["ok"] and check["images"] == len(tiny_mnist.test_labels)
+    assert check["accuracy"] == check["reference_accuracy"]
+
+    real_predict = bench.predict  # a wrong evaluation must be caught
+    monkeypatch.setattr(bench, "predict", lambda m, images: (real_predict(m, images) + 1) % 10)
+    assert not bench.evaluation_matches_reference(trained, tiny_mnist)["ok"]
