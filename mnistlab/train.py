@@ -123,8 +123,9 @@ def _logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     On CPU the chunk goes through as a oneDNN (mkldnn) tensor, so every layer stays in
     oneDNN's blocked layout: its convolution kernels for that layout beat the channels-last
     ones on these small layers (conv2 of cnn2: 8.1 vs 11.3 ms per 250 images), and pooling
-    skips the argmax indices that only a backward pass needs. Evaluation runs 1.7-2.7x
-    faster and agrees with the dense path up to float rounding. Inference only: oneDNN
+    skips the argmax indices that only a backward pass needs. Inside a training run,
+    evaluation takes 0.72x (cnn2) and 0.74x (cnn3) the time of the dense path
+    (bench/RESULTS.md) and agrees with it up to float rounding. Inference only: oneDNN
     tensors carry no autograd. A model with an op that has no oneDNN kernel falls back to
     dense tensors.
     """
