@@ -190,8 +190,8 @@ def train(
     torch.manual_seed(init_seed)
     # channels_last: oneDNN's fast convolution layout on CPU, tensor-core friendly on GPU.
     model = build_model(config.model).to(device, memory_format=torch.channels_last)
-    # fused: one kernel per step instead of a dozen small ones (2% of a cnn2 step on CPU,
-    # more on a launch-bound GPU); the same update up to float rounding.
+    # fused: one kernel per step instead of a dozen small ones (2% of a cnn2 step on CPU;
+    # likely more on a launch-bound GPU, not yet measured); the same update up to rounding.
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     order = torch.Generator().manual_seed(order_seed)
 
