@@ -340,16 +340,17 @@ def main() -> None:
         mnistlab_flops = paper_flops + fwd * 10000  # plus its full-test evaluation per epoch
         seconds = {k: statistics.median(v) for k, v in samples[model_name].items()}
         # The machine's speed drifts: each repeat's epochs are set against that repeat's peak.
-        fractions = {
-            kind: statistics.median(
+        fractions_per_repeat = {
+            kind: [
                 flops / s / 1e9 / p
                 for s, p in zip(samples[model_name][run_kind], peaks, strict=True)
-            )
+            ]
             for kind, run_kind, flops in (
                 ("paper", "paper", paper_flops),
                 ("mnistlab", "mnistlab_untracked", mnistlab_flops),
             )
         }
+        fractions = {kind: statistics.median(v) for kind, v in fractions_per_repeat.items()}
         runs_of = samples[model_name]
 
         config, checked = last_run[model_name]
@@ -359,6 +360,7 @@ def main() -> None:
         entry = {
             "forward_mflops_per_image": fwd / 1e6,
             "seconds_per_epoch": seconds,
+            "seconds_per_repeat": runs_of,
             "speedup_over_paper": paired_ratio(runs_of, "paper", "mnistlab_untracked"),
             "speedup_over_paper_tracked": paired_ratio(runs_of, "paper", "mnistlab_tracked"),
             "gflops": {
@@ -382,6 +384,8 @@ def main() -> None:
             "evaluation_matches_reference": evaluation_matches_reference(checked.model, data),
         }
         entry["fraction_of_peak"] = fractions
+        # The spread says how far one repeat's fraction can be trusted on this machine.
+        entry["fraction_of_peak_per_repeat"] = fractions_per_repeat
         report["models"][model_name] = entry
 
     where = report["machine"]["gpu"] or f"{threads} threads, {cpu_model()}"
@@ -404,6 +408,11 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(f"written to {args.out}")
+    for model_name, entry in report["models"].items():
+        spread = ", ".join(
+            f"{100 * f:.1f}%" for f in entry["fraction_of_peak_per_repeat"]["mnistlab"]
+        )
+        print(f"{model_name}: mnistlab's fraction of the peak in each repeat: {spread}")
     for model_name, entry in report["models"].items():
         check = entry["evaluation_matches_reference"]
         print(
