@@ -32,7 +32,7 @@ from mnistlab.config import RunConfig
 from mnistlab.data import load_mnist, resolve_data_dir, to_float_images
 from mnistlab.models import build_model
 from mnistlab.provenance import cpu_model, git_commit
-from mnistlab.train import RunResult, evaluate, predict, split_seed, train
+from mnistlab.train import RunResult, predict, split_seed, train
 
 # Float reassociation (another conv algorithm or layout) grows chaotically over training:
 # compare the first steps, where any real difference (batch, order, lr, init) is already large.
@@ -158,15 +158,19 @@ def mnistlab_epoch(config: RunConfig, data, tracked: bool) -> dict:  # noqa: ANN
     return {"seconds": seconds, "result": result, "tracking_seconds": seconds - training_seconds}
 
 
+def paper_copy(model: nn.Module) -> PaperCNN:
+    """The paper's net (its layer order, NCHW) holding a mnistlab model's weights."""
+    copy = PaperCNN(third_conv=hasattr(model, "conv3"))
+    copy.load_state_dict(model.state_dict())
+    return copy
+
+
 def reference_losses(config: RunConfig, data, steps: int) -> np.ndarray:  # noqa: ANN001
     """A plain loop with mnistlab's seeds: NCHW, no tricks. The fast loop must match it."""
     init_seed, order_seed = split_seed(config.seed)
     torch.manual_seed(init_seed)
-    fast_model = build_model(config.model)
     device = config.device if config.device != "auto" else "cpu"
-    model = PaperCNN(third_conv=config.model == "cnn3")  # the paper's layer order
-    model.load_state_dict(fast_model.state_dict())
-    model.to(device)
+    model = paper_copy(build_model(config.model)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     images = to_float_images(data.train_images[: config.train_size]).to(device)
     labels = data.train_labels[: config.train_size].to(device)
@@ -190,8 +194,7 @@ def evaluation_matches_reference(model: nn.Module, data) -> dict:  # noqa: ANN00
     device = next(model.parameters()).device
     images = to_float_images(data.test_images).to(device)
     labels = data.test_labels.to(device)
-    reference = PaperCNN(third_conv=hasattr(model, "conv3")).to(device).eval()
-    reference.load_state_dict(model.state_dict())
+    reference = paper_copy(model).to(device).eval()
     with torch.inference_mode():
         logits = reference(images)[0]
     fast = predict(model, images)
@@ -200,7 +203,7 @@ def evaluation_matches_reference(model: nn.Module, data) -> dict:  # noqa: ANN00
     near_tie = top_two[:, 0] - top_two[:, 1] < EVAL_TIE_MARGIN
     return {
         "images": len(images),
-        "accuracy": evaluate(model, images, labels)[0],
+        "accuracy": (fast == labels).sum().item() / len(images),
         "reference_accuracy": (logits.argmax(1) == labels).sum().item() / len(images),
         "predictions_that_differ": int(differ.sum()),
         "ok": bool((near_tie | ~differ).all()),
@@ -338,20 +341,16 @@ def main() -> None:
         # Training costs about 3 forward passes (forward, grad wrt inputs, grad wrt weights).
         paper_flops = 3 * fwd * train_size + fwd * 2000 * evaluations
         mnistlab_flops = paper_flops + fwd * 10000  # plus its full-test evaluation per epoch
-        seconds = {k: statistics.median(v) for k, v in samples[model_name].items()}
+        runs_of = samples[model_name]
+        seconds = {k: statistics.median(v) for k, v in runs_of.items()}
         # The machine's speed drifts: each repeat's epochs are set against that repeat's peak.
         fractions_per_repeat = {
-            kind: [
-                flops / s / 1e9 / p
-                for s, p in zip(samples[model_name][run_kind], peaks, strict=True)
-            ]
+            kind: [flops / s / 1e9 / p for s, p in zip(runs_of[run_kind], peaks, strict=True)]
             for kind, run_kind, flops in (
                 ("paper", "paper", paper_flops),
                 ("mnistlab", "mnistlab_untracked", mnistlab_flops),
             )
         }
-        fractions = {kind: statistics.median(v) for kind, v in fractions_per_repeat.items()}
-        runs_of = samples[model_name]
 
         config, checked = last_run[model_name]
         reference = reference_losses(config, data, steps=CHECK_STEPS)
@@ -382,10 +381,10 @@ def main() -> None:
                 "ok": bool(max_rel < CHECK_RTOL),
             },
             "evaluation_matches_reference": evaluation_matches_reference(checked.model, data),
+            "fraction_of_peak": {k: statistics.median(v) for k, v in fractions_per_repeat.items()},
+            # The spread says how far one repeat's fraction can be trusted on this machine.
+            "fraction_of_peak_per_repeat": fractions_per_repeat,
         }
-        entry["fraction_of_peak"] = fractions
-        # The spread says how far one repeat's fraction can be trusted on this machine.
-        entry["fraction_of_peak_per_repeat"] = fractions_per_repeat
         report["models"][model_name] = entry
 
     where = report["machine"]["gpu"] or f"{threads} threads, {cpu_model()}"
@@ -413,7 +412,6 @@ def main() -> None:
             f"{100 * f:.1f}%" for f in entry["fraction_of_peak_per_repeat"]["mnistlab"]
         )
         print(f"{model_name}: mnistlab's fraction of the peak in each repeat: {spread}")
-    for model_name, entry in report["models"].items():
         check = entry["evaluation_matches_reference"]
         print(
             f"{model_name}: evaluation {check['accuracy']:.4f}, dense reference "

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import paired_ratio  # bench/bench.py: this script's folder is on sys.path
 from mnistlab.data import resolve_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,10 +88,8 @@ def main() -> None:
             f"{statistics.median(r['train'] for r in series):6.2f} s training, "
             f"{evaluation:5.2f} s evaluating"
         )
-    old_runs, new_runs = runs.values()
-    ratio = statistics.median(
-        a["wall"] / b["wall"] for a, b in zip(old_runs, new_runs, strict=True)
-    )
+    walls = {name: [r["wall"] for r in series] for name, series in runs.items()}
+    ratio = paired_ratio(walls, args.revision, "working tree")
     print(f"speed-up of the working tree: {ratio:.3f}x (median of per-round ratios)")
 
 
