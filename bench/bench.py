@@ -219,29 +219,35 @@ def evaluation_matches_reference(model: nn.Module, data) -> dict:  # noqa: ANN00
 # --- arithmetic ---------------------------------------------------------------------------
 
 
-def forward_flops_per_image(model_name: str) -> int:
-    """Multiply-adds x 2 of the convolutions and linear layers, from the layer shapes."""
+def flops_per_image(model_name: str) -> tuple[int, int]:
+    """(forward, training) FLOPs of one image, from the layer shapes of its convs and linears.
+
+    A layer's forward pass is its multiply-adds x 2. Training is each layer's forward pass, its weight gradient (as many FLOPs again) and its
+    input gradient (as many again) for every layer but the first, whose input is the data:
+    no gradient is computed for it.
+    """
     model = build_model(model_name)
-    total = 0
+    forward = training = 0
 
     def count(module, inputs, output) -> None:  # noqa: ANN001
-        nonlocal total
+        nonlocal forward, training
         if isinstance(module, nn.Conv2d):
             kernel = module.in_channels // module.groups * np.prod(module.kernel_size)
-            total += 2 * output.numel() * int(kernel)
-        elif isinstance(module, nn.Linear):
-            total += 2 * module.in_features * module.out_features * output.shape[0]
+            flops = 2 * output.numel() * int(kernel)
+        else:
+            flops = 2 * module.in_features * module.out_features * output.shape[0]
+        forward += flops
+        training += flops * (3 if inputs[0].requires_grad else 2)
 
     hooks = [
         m.register_forward_hook(count)
         for m in model.modules()
         if isinstance(m, (nn.Conv2d, nn.Linear))
     ]
-    with torch.no_grad():
-        model(torch.zeros(1, 1, 28, 28))
+    model(torch.zeros(1, 1, 28, 28))
     for hook in hooks:
         hook.remove()
-    return total
+    return forward, training
 
 
 def matmul_gflops(device: str = "cpu", seconds: float = 2.0) -> float:
@@ -353,11 +359,10 @@ def main() -> None:
         "models": {},
     }
     for model_name in args.models:
-        fwd = forward_flops_per_image(model_name)
+        fwd, train_flops = flops_per_image(model_name)
         steps = train_size // 50
         evaluations = len(range(0, steps, 50))
-        # Training costs about 3 forward passes (forward, grad wrt inputs, grad wrt weights).
-        paper_flops = 3 * fwd * train_size + fwd * 2000 * evaluations
+        paper_flops = train_flops * train_size + fwd * 2000 * evaluations
         mnistlab_flops = paper_flops + fwd * 10000  # plus its full-test evaluation per epoch
         runs_of = samples[model_name]
         seconds = {k: statistics.median(v) for k, v in runs_of.items()}
@@ -379,6 +384,8 @@ def main() -> None:
         max_rel = float(np.max(np.abs(fast - reference) / np.abs(reference)))
         entry = {
             "forward_mflops_per_image": fwd / 1e6,
+            "training_mflops_per_image": train_flops / 1e6,
+            "epoch_tflops": {"paper": paper_flops / 1e12, "mnistlab": mnistlab_flops / 1e12},
             "seconds_per_epoch": seconds,
             "seconds_per_repeat": runs_of,
             "speedup_over_paper": paired_ratio(runs_of, "paper", "mnistlab_untracked"),

@@ -16,10 +16,18 @@ bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
-def test_forward_flops_are_counted_from_the_layer_shapes():
+def test_flops_are_counted_from_the_layer_shapes():
     conv1, conv2, conv3 = 2 * 25 * 16 * 28 * 28, 2 * 16 * 25 * 32 * 14 * 14, 2 * 32 * 25 * 64 * 49
-    assert bench.forward_flops_per_image("cnn2") == conv1 + conv2 + 2 * 32 * 49 * 10
-    assert bench.forward_flops_per_image("cnn3") == conv1 + conv2 + conv3 + 2 * 64 * 49 * 10
+    rest2, rest3 = conv2 + 2 * 32 * 49 * 10, conv2 + conv3 + 2 * 64 * 49 * 10
+    # Training: forward, weight gradient and input gradient, but no input gradient for conv1.
+    assert bench.flops_per_image("cnn2") == (conv1 + rest2, 2 * conv1 + 3 * rest2)
+    assert bench.flops_per_image("cnn3") == (conv1 + rest3, 2 * conv1 + 3 * rest3)
+
+
+def test_an_epoch_of_cnn2_costs_what_the_design_notes_say():
+    forward, training = bench.flops_per_image("cnn2")
+    epoch = training * 60000 + forward * 2000 * 24  # 1,200 steps, evaluated every 50
+    assert epoch / 1e12 == pytest.approx(1.25, abs=0.01)
 
 
 @pytest.mark.parametrize("model", ["cnn2", "cnn3"])
