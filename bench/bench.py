@@ -222,9 +222,9 @@ def evaluation_matches_reference(model: nn.Module, data) -> dict:  # noqa: ANN00
 def flops_per_image(model_name: str) -> tuple[int, int]:
     """(forward, training) FLOPs of one image, from the layer shapes of its convs and linears.
 
-    A layer's forward pass is its multiply-adds x 2. Training is each layer's forward pass, its weight gradient (as many FLOPs again) and its
-    input gradient (as many again) for every layer but the first, whose input is the data:
-    no gradient is computed for it.
+    A layer's forward pass is its multiply-adds x 2. Training is each layer's forward pass,
+    its weight gradient (as many FLOPs again) and its input gradient (as many again) for
+    every layer but the first, whose input is the data: no gradient is computed for it.
     """
     model = build_model(model_name)
     forward = training = 0
