@@ -28,7 +28,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from mnistlab.config import RunConfig
+from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.data import load_mnist, resolve_data_dir, to_float_images
 from mnistlab.models import build_model
 from mnistlab.provenance import cpu_model, git_commit
@@ -128,7 +128,7 @@ class TimedSink:
 def mnistlab_epoch(config: RunConfig, data, store=None) -> dict:  # noqa: ANN001
     """One mnistlab run: untracked, or with `store` runner.tracked_train, all on the clock.
 
-    `store` is an (MLflow client, experiment id) pair from open_bench_store. The tracking
+    `store` is a (tracking.Store, experiment id) pair from open_bench_store. The tracking
     time is the run's wall time minus what train() spent outside the sink: run creation,
     params, tags, the dataset, metric batches, weights and termination.
     """
@@ -140,28 +140,29 @@ def mnistlab_epoch(config: RunConfig, data, store=None) -> dict:  # noqa: ANN001
 
     training_seconds = 0.0
 
-    def timed_train(config, data, sink, on_eval):  # noqa: ANN001, ANN202
+    def timed_train(config, data, sink, on_eval, runtime):  # noqa: ANN001, ANN202
         nonlocal training_seconds
         timed = TimedSink(sink)
         start = time.perf_counter()
-        result = train(config, data, sink=timed, on_eval=on_eval)
+        result = train(config, data, sink=timed, on_eval=on_eval, runtime=runtime)
         training_seconds = time.perf_counter() - start - timed.seconds
         return result
 
-    client, experiment_id = store
+    tracking_store, experiment_id = store
+    planned = PlannedRun(config.model, config)
     with mock.patch.object(runner, "train", timed_train):
         start = time.perf_counter()
-        _, result = runner.tracked_train(config, data, client, experiment_id, "bench")
+        _, result = runner.tracked_train(planned, data, tracking_store, experiment_id, "bench")
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "result": result, "tracking_seconds": seconds - training_seconds}
 
 
 def open_bench_store(folder: str):  # noqa: ANN201
     """A throwaway MLflow store for all tracked runs: opening one takes seconds, paid once."""
-    from mnistlab.tracking import experiment_id_for, open_store
+    from mnistlab.tracking import open_store
 
-    client = open_store(f"sqlite:///{folder}/bench.db")
-    return client, experiment_id_for(client, "bench")
+    store = open_store(f"sqlite:///{folder}/bench.db")
+    return store, store.experiment_id("bench")
 
 
 def paper_copy(model: nn.Module) -> PaperCNN:

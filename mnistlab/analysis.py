@@ -1,10 +1,10 @@
 """Pure functions from tidy frames to statistics. No I/O, no MLflow, no plotting.
 
 Frames:
-- runs:    one row per run, columns run_id, model, seed (+ anything else, kept as is).
+- runs:    one row per run, columns run_id, arm, seed (+ anything else, kept as is).
 - history: one row per (run, metric, step), columns run_id, key, step, value.
 
-The unit of evidence is the run (seed), never the step. Models are compared paired by seed.
+The unit of evidence is the run (seed), never the step. Arms are compared paired by seed.
 """
 
 from __future__ import annotations
@@ -18,14 +18,28 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from mnistlab import metrics
+from mnistlab.measures import HIGHER, Measure
+
 ALPHA = 0.05
-# An exact two-sided sign-flip test on n pairs cannot go below 2 / 2**n: n >= 6 reaches p < 0.05.
-MIN_SEEDS_FOR_TEST = 6
 WARMUP_FRACTION = 0.1
+FINAL_FRACTION = 0.1  # final_train_loss: the mean over this last fraction of the steps
 TREND_WINDOW = 51  # steps in the rolling median that stands for the loss trend
 RAW_SD_WINDOW = 50  # steps in the paper-style rolling standard deviation
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+
+
+def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
+    """Fewest paired seeds at which any verdict is possible.
+
+    An exact two-sided sign-flip test on n pairs cannot go below 2 / 2**n, and Holm multiplies
+    the smallest of m p-values by m: a verdict needs 2 / 2**n * m < alpha.
+    """
+    n = 1
+    while 2 / 2**n * max(1, family_size) >= alpha:
+        n += 1
+    return n
 
 
 def metric_series(history: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -55,19 +69,19 @@ def steps_to_threshold(evals: pd.DataFrame, thresholds: list[float]) -> pd.DataF
 
 
 def fraction_reached(reach: pd.DataFrame, runs: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
-    """Fraction of each model's runs that have reached each threshold by each step.
+    """Fraction of each arm's runs that have reached each threshold by each step.
 
-    reach: steps_to_threshold output. Returns columns model, threshold, step, fraction.
+    reach: steps_to_threshold output. Returns columns arm, threshold, step, fraction.
     """
-    merged = reach.merge(runs[["run_id", "model"]], on="run_id")
+    merged = reach.merge(runs[["run_id", "arm"]], on="run_id")
     rows = []
-    for (model, threshold), group in merged.groupby(["model", "threshold"], sort=True):
+    for (arm, threshold), group in merged.groupby(["arm", "threshold"], sort=True):
         hit_steps = group.loc[group["reached"], "steps"].to_numpy()
         n = len(group)
         for step in steps:
             rows.append(
                 {
-                    "model": model,
+                    "arm": arm,
                     "threshold": threshold,
                     "step": int(step),
                     "fraction": float((hit_steps <= step).sum() / n),
@@ -102,33 +116,43 @@ def loss_fluctuation(losses: np.ndarray) -> tuple[float, float]:
 def per_run_table(
     runs: pd.DataFrame, history: pd.DataFrame, thresholds: list[float]
 ) -> pd.DataFrame:
-    """One row per run: steps to each threshold, timings, loss fluctuation, final accuracy.
+    """One row per run: every measure of the catalogue (mnistlab.measures) as a column.
 
-    Columns added to runs: steps_to_{t} and reached_{t} per threshold, epoch_train_seconds
-    (mean over epochs), seconds_per_step, log_loss_spread, raw_loss_sd, test_accuracy.
+    Columns added to runs: steps_to_{t}, seconds_to_{t} and reached_{t} per threshold,
+    epoch_train_seconds (mean over epochs), seconds_per_step, log_loss_spread, raw_loss_sd,
+    test_accuracy and test_loss (after the last epoch), final_train_loss.
     """
     table = runs.copy().set_index("run_id")
-    reach = steps_to_threshold(metric_series(history, "eval_accuracy"), thresholds)
+    evals = metric_series(history, metrics.EVAL_ACCURACY)
+    reach = steps_to_threshold(evals, thresholds)
+    # Seconds to a threshold: the cumulative train seconds logged at the step it was reached.
+    seconds = metric_series(history, metrics.TRAIN_SECONDS).rename(columns={"value": "seconds"})
+    reach = reach.merge(
+        seconds, left_on=["run_id", "steps"], right_on=["run_id", "step"], how="left"
+    )
     for threshold, group in reach.groupby("threshold"):
         by_run = group.set_index("run_id")
         table[f"steps_to_{threshold:g}"] = by_run["steps"]
+        table[f"seconds_to_{threshold:g}"] = by_run["seconds"]
         table[f"reached_{threshold:g}"] = by_run["reached"]
-    epoch_seconds = metric_series(history, "epoch_train_seconds").groupby("run_id")["value"]
+    epoch_seconds = metric_series(history, metrics.EPOCH_TRAIN_SECONDS).groupby("run_id")["value"]
     table["epoch_train_seconds"] = epoch_seconds.mean()
-    losses = metric_series(history, "train_loss").groupby("run_id")["value"]
+    losses = metric_series(history, metrics.TRAIN_LOSS).groupby("run_id")["value"]
     table["seconds_per_step"] = epoch_seconds.sum() / losses.count()
     fluctuation = losses.apply(lambda v: loss_fluctuation(v.to_numpy()))
     table["log_loss_spread"] = fluctuation.map(lambda pair: pair[0])
     table["raw_loss_sd"] = fluctuation.map(lambda pair: pair[1])
-    table["test_accuracy"] = (
-        metric_series(history, "test_accuracy").groupby("run_id")["value"].last()
+    table["final_train_loss"] = losses.apply(
+        lambda v: float(v.iloc[-max(1, math.ceil(len(v) * FINAL_FRACTION)) :].mean())
     )
+    for key in (metrics.TEST_ACCURACY, metrics.TEST_LOSS):
+        table[key] = metric_series(history, key).groupby("run_id")["value"].last()
     return table.reset_index()
 
 
 def paired_values(table: pd.DataFrame, column: str, baseline: str, variant: str) -> pd.DataFrame:
-    """Seeds run by both models with a value for both: columns seed, baseline, variant."""
-    wide = table.pivot_table(index="seed", columns="model", values=column, aggfunc="last")
+    """Seeds run by both arms with a value for both: columns seed, baseline, variant."""
+    wide = table.pivot_table(index="seed", columns="arm", values=column, aggfunc="last")
     if baseline not in wide or variant not in wide:
         return pd.DataFrame(columns=["seed", "baseline", "variant"])
     pairs = wide[[baseline, variant]].dropna()
@@ -187,72 +211,64 @@ def paired_test(differences: np.ndarray, seed: int = 0) -> PairedTest:
     return PairedTest(n, mean, low, high, float(test.pvalue), effect)
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One of the paper's claims: variant's metric is lower (direction -1) or higher (+1)."""
-
-    key: str
-    statement: str
-    column: str
-    direction: int
-    log_scale: bool  # compare log values: the difference is then a log ratio
+def paired_differences(pairs: pd.DataFrame, log_scale: bool) -> np.ndarray:
+    """variant - baseline per seed; log(variant) - log(baseline) for log-scale measures."""
+    base, var = pairs["baseline"].to_numpy(float), pairs["variant"].to_numpy(float)
+    return np.log(var) - np.log(base) if log_scale else var - base
 
 
-def paper_claims(primary_threshold: float) -> list[Claim]:
-    return [
-        Claim(
-            "steps",
-            f"reaches {primary_threshold:.0%} accuracy in fewer steps",
-            f"steps_to_{primary_threshold:g}",
-            -1,
-            False,
-        ),
-        Claim("time", "takes more train time per epoch", "epoch_train_seconds", +1, True),
-        Claim("noise", "has a noisier training loss", "log_loss_spread", +1, False),
-    ]
-
-
-def compare_models(
-    table: pd.DataFrame, baseline: str, variant: str, claims: list[Claim], alpha: float = ALPHA
+def compare_arms(
+    table: pd.DataFrame,
+    baseline: str,
+    variants: list[str],
+    claims: list[tuple[Measure, str]],
+    alpha: float = ALPHA,
 ) -> pd.DataFrame:
-    """Verdict per claim for variant vs baseline, paired by seed, Holm-corrected over claims.
+    """Verdict per (variant, claim) against the baseline, paired by seed.
 
-    Returns one row per claim: claim, statement, n, baseline_mean, variant_mean, estimate
-    (difference, or ratio for log-scale claims), ci_low, ci_high, p_value, p_holm,
-    effect_size, verdict, note.
+    claims: (measure, direction) pairs, direction "higher" or "lower" for each variant.
+    Holm's correction runs over the whole family (every variant x every claim), and no
+    verdict is given below min_seeds_for_verdict(family size) paired seeds.
+    Returns one row per (variant, claim): variant, baseline, claim, statement, metric, n,
+    baseline_mean, variant_mean, estimate_kind, estimate (difference, or ratio for log-scale
+    measures), ci_low, ci_high, p_value, p_holm, effect_size, verdict, note.
     """
     rows = []
-    for claim in claims:
-        pairs = paired_values(table, claim.column, baseline, variant)
-        base, var = pairs["baseline"].to_numpy(float), pairs["variant"].to_numpy(float)
-        diffs = np.log(var) - np.log(base) if claim.log_scale else var - base
-        test = paired_test(diffs)
-        to_scale = np.exp if claim.log_scale else (lambda x: x)
-        rows.append(
-            {
-                "claim": claim.key,
-                "statement": f"{variant} {claim.statement} than {baseline}",
-                "metric": claim.column,
-                "n": test.n,
-                "baseline_mean": float(base.mean()) if len(base) else math.nan,
-                "variant_mean": float(var.mean()) if len(var) else math.nan,
-                "estimate_kind": "ratio" if claim.log_scale else "difference",
-                "estimate": float(to_scale(test.mean_difference)),
-                "ci_low": float(to_scale(test.ci_low)),
-                "ci_high": float(to_scale(test.ci_high)),
-                "p_value": test.p_value,
-                "effect_size": test.effect_size,
-                "direction": claim.direction,
-            }
-        )
+    for variant in variants:
+        for measure, direction in claims:
+            pairs = paired_values(table, measure.column, baseline, variant)
+            test = paired_test(paired_differences(pairs, measure.log_scale))
+            to_scale = np.exp if measure.log_scale else (lambda x: x)
+            rows.append(
+                {
+                    "variant": variant,
+                    "baseline": baseline,
+                    "claim": measure.name,
+                    "statement": f"{variant} {measure.statement(direction)} than {baseline}",
+                    "metric": measure.column,
+                    "n": test.n,
+                    "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
+                    "variant_mean": float(pairs["variant"].mean()) if test.n else math.nan,
+                    "estimate_kind": "ratio" if measure.log_scale else "difference",
+                    "estimate": float(to_scale(test.mean_difference)),
+                    "ci_low": float(to_scale(test.ci_low)),
+                    "ci_high": float(to_scale(test.ci_high)),
+                    "p_value": test.p_value,
+                    "effect_size": test.effect_size,
+                    "direction": 1 if direction == HIGHER else -1,
+                }
+            )
     frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
     testable = frame["p_value"].notna()
     frame["p_holm"] = math.nan
     if testable.any():
         frame.loc[testable, "p_holm"] = multipletests(
             frame.loc[testable, "p_value"], alpha=alpha, method="holm"
         )[1]
-    verdicts = [verdict(row, alpha) for row in frame.itertuples()]
+    min_seeds = min_seeds_for_verdict(len(frame), alpha)
+    verdicts = [verdict(row, alpha, min_seeds, len(frame)) for row in frame.itertuples()]
     frame["verdict"] = [v for v, _ in verdicts]
     frame["note"] = [note for _, note in verdicts]
     return frame.drop(columns="direction")
@@ -295,26 +311,26 @@ def secondary_comparisons(
     return pd.DataFrame(rows)
 
 
-def verdict(row, alpha: float) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
+def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
     """Supported or contradicted when the Holm-corrected p < alpha, else inconclusive."""
-    if row.n < MIN_SEEDS_FOR_TEST:
+    if row.n < min_seeds:
         return INCONCLUSIVE, (
-            f"only {row.n} paired seed(s): an exact paired test needs at least "
-            f"{MIN_SEEDS_FOR_TEST} to reach p < {alpha}"
+            f"only {row.n} paired seed(s): with {family_size} test(s) under Holm, an exact "
+            f"paired test needs at least {min_seeds} to reach a verdict at {alpha}"
         )
     if not row.p_holm < alpha:
         return INCONCLUSIVE, f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha}"
     agrees = np.sign(row.estimate - (1.0 if row.estimate_kind == "ratio" else 0.0))
     if agrees == row.direction:
-        return SUPPORTED, "the difference goes the way the paper claims"
-    return CONTRADICTED, "the difference is significant but opposite to the paper's claim"
+        return SUPPORTED, "the difference goes the way the claim says"
+    return CONTRADICTED, "the difference is significant but opposite to the claim"
 
 
-def model_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
-    """Per model: n runs, mean and SD of the main per-run measures, censored counts."""
+def arm_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
+    """Per arm: n runs, mean and SD of the main per-run measures, censored counts."""
     rows = []
-    for model, group in table.groupby("model", sort=False):
-        row = {"model": model, "runs": len(group)}
+    for arm, group in table.groupby("arm", sort=False):
+        row = {"arm": arm, "model": group["model"].iloc[0], "runs": len(group)}
         for column in (
             "test_accuracy",
             "epoch_train_seconds",

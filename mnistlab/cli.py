@@ -23,9 +23,12 @@ console = Console(stderr=True)
 DataDir = Annotated[
     Path | None,
     typer.Option(
-        "--data-dir", help="Folder holding MNIST/raw/ [default: $MNISTLAB_DATA, else ./data]"
+        "--data-dir",
+        help="Folder holding MNIST/raw/, FashionMNIST/raw/, KMNIST/raw/ "
+        "[default: $MNISTLAB_DATA, else ./data]",
     ),
 ]
+DATASET_HELP = "mnist, fashion-mnist or kmnist."
 TrackingUri = Annotated[
     str | None,
     typer.Option(
@@ -39,7 +42,7 @@ TrackingUri = Annotated[
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
     from mnistlab.errors import MnistlabError
-    from mnistlab.runner import stop_on_sigterm
+    from mnistlab.interrupts import stop_on_sigterm
     from mnistlab.train import NonFiniteLossError
 
     stop_on_sigterm()
@@ -72,41 +75,64 @@ def training_progress() -> Progress:
 
 
 @app.command()
-def data(data_dir: DataDir = None) -> None:
-    """Find, download if missing and verify MNIST; print where it is."""
+def data(
+    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "mnist",
+    data_dir: DataDir = None,
+) -> None:
+    """Find, download if missing and verify a dataset; print where it is."""
     with user_errors():
-        from mnistlab.data import load_mnist
+        from mnistlab.data import load_dataset
 
-        mnist = load_mnist(data_dir)
+        loaded = load_dataset(data_dir, dataset)
         typer.echo(
-            f"MNIST verified in {mnist.root}: {len(mnist.train_labels)} train and "
-            f"{len(mnist.test_labels)} test images."
+            f"{loaded.info.title} verified in {loaded.info.raw_dir(loaded.root)}: "
+            f"{len(loaded.train_labels)} train and {len(loaded.test_labels)} test images."
         )
+
+
+def _run_defaults():  # noqa: ANN202
+    from mnistlab.config import RunConfig
+
+    return RunConfig()
+
+
+# The options' defaults are RunConfig's own, so the CLI and a spec can never disagree.
+DEFAULT = _run_defaults()
 
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="Registered net name, e.g. cnn2 or cnn3.")] = "cnn2",
-    seed: Annotated[int, typer.Option(help="Seeds initialisation and batch order.")] = 0,
-    epochs: int = 1,
-    batch_size: int = 50,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    eval_every: Annotated[int, typer.Option(help="Evaluate when step % this == 0.")] = 50,
-    eval_subset: Annotated[int, typer.Option(help="First N test images for evaluation.")] = 2000,
-    train_size: Annotated[int, typer.Option(help="First N training images.")] = 60000,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
-    threads: Annotated[int, typer.Option(help="CPU threads; 0 keeps torch's default.")] = 0,
+    model: Annotated[
+        str, typer.Option(help="Registered net name, e.g. cnn2 or cnn3.")
+    ] = DEFAULT.model,
+    seed: Annotated[int, typer.Option(help="Seeds initialisation and batch order.")] = DEFAULT.seed,
+    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = DEFAULT.dataset,
+    epochs: int = DEFAULT.epochs,
+    batch_size: int = DEFAULT.batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULT.lr,
+    eval_every: Annotated[
+        int, typer.Option(help="Evaluate when step % this == 0.")
+    ] = DEFAULT.eval_every,
+    eval_subset: Annotated[
+        int, typer.Option(help="First N test images for evaluation.")
+    ] = DEFAULT.eval_subset,
+    train_size: Annotated[int, typer.Option(help="First N training images.")] = DEFAULT.train_size,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = DEFAULT.device,
+    threads: Annotated[
+        int, typer.Option(help="CPU threads; 0 keeps torch's default.")
+    ] = DEFAULT.threads,
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "train",
     data_dir: DataDir = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
-        from mnistlab.config import RunConfig
+        from mnistlab.config import PlannedRun, RunConfig
 
         config = RunConfig(
             model=model,
             seed=seed,
+            dataset=dataset,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
@@ -116,20 +142,21 @@ def train(
             device=device,
             threads=threads,
         )
-        from mnistlab.data import load_mnist
-        from mnistlab.runner import run_name, tracked_train
-        from mnistlab.tracking import experiment_id_for, open_store
+        from mnistlab.data import load_dataset
+        from mnistlab.runner import tracked_train
+        from mnistlab.tracking import open_store
 
-        mnist = load_mnist(data_dir)  # before the store: bad data leaves no store behind
-        client = open_store(tracking_uri)
-        experiment_id = experiment_id_for(client, experiment)
+        planned = PlannedRun(model, config)
+        loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
+        store = open_store(tracking_uri)
+        experiment_id = store.experiment_id(experiment)
         total = config.steps_per_epoch() * config.epochs
         with training_progress() as progress:
-            task = progress.add_task(run_name(config), total=total, loss=float("nan"), acc=0.0)
+            task = progress.add_task(planned.name, total=total, loss=float("nan"), acc=0.0)
             run_id, result = tracked_train(
-                config,
-                mnist,
-                client,
+                planned,
+                loaded,
+                store,
                 experiment_id,
                 study=experiment,
                 on_eval=lambda p: progress.update(
@@ -137,11 +164,18 @@ def train(
                 ),
             )
         typer.echo(
-            f"{run_name(config)}: test accuracy {result.test_accuracy[-1]:.4f}, "
+            f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
             f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
             f"on {result.device} ({result.threads} threads). "
-            f"MLflow run {run_id} in experiment '{experiment}' at {client.tracking_uri}"
+            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}"
         )
+
+
+def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
+    return (
+        f"{outcome.run.name}: test accuracy {outcome.test_accuracy:.4f}, "
+        f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}"
+    )
 
 
 class StudyDisplay:
@@ -162,13 +196,11 @@ class StudyDisplay:
         if todo:
             self.overall = self.progress.add_task("runs done", total=todo, loss=0.0, acc=0.0)
 
-    def started(self, config) -> None:  # noqa: ANN001
-        from mnistlab.runner import run_name
-
+    def started(self, planned) -> None:  # noqa: ANN001 - a config.PlannedRun
         if self.current is not None:
             self.progress.remove_task(self.current)
         self.current = self.progress.add_task(
-            run_name(config), total=self.steps_per_run, loss=float("nan"), acc=0.0
+            planned.name, total=self.steps_per_run, loss=float("nan"), acc=0.0
         )
 
     def evaluated(self, point) -> None:  # noqa: ANN001
@@ -178,8 +210,6 @@ class StudyDisplay:
             )
 
     def finished(self, outcome) -> None:  # noqa: ANN001
-        from mnistlab.study import describe
-
         self.progress.console.print("  " + describe(outcome), soft_wrap=True)
         if self.overall is not None:
             self.progress.advance(self.overall)
@@ -199,7 +229,7 @@ def study(
     data_dir: DataDir = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Run a study spec's grid of models x seeds; finished runs are skipped."""
+    """Run a study spec's grid of arms x seeds; finished runs are skipped."""
     with user_errors():
         from mnistlab.config import load_spec
         from mnistlab.study import run_study
@@ -229,31 +259,42 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     from mnistlab.results import analyse
     from mnistlab.tracking import open_store
 
-    client = open_store(tracking_uri)
-    return client, analyse(client, study_name)
+    store = open_store(tracking_uri)
+    return store, analyse(store, study_name)
 
 
-def print_verdicts(results) -> None:  # noqa: ANN001
+def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
     from rich.table import Table
 
     from mnistlab.report import verdict_rows
 
-    table = Table(title=f"Study {results.study}: the paper's claims", show_lines=True)
-    for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
-        table.add_column(column)
+    out = Console()
+    rows = verdict_rows(results)
     colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
-    for row in verdict_rows(results):
-        table.add_row(
-            row["statement"],
-            row["n"],
-            row["estimate"],
-            row["interval"],
-            row["p_holm"],
-            f"[{colours[row['verdict']]}]{row['verdict']}[/]",
+    for variant in dict.fromkeys(row["variant"] for row in rows):
+        table = Table(
+            title=f"Study {results.study}: {variant} against {results.baseline}", show_lines=True
         )
-    Console().print(table)
+        for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
+            table.add_column(column)
+        for row in (r for r in rows if r["variant"] == variant):
+            table.add_row(
+                row["statement"],
+                row["n"],
+                row["estimate"],
+                row["interval"],
+                row["p_holm"],
+                f"[{colours[row['verdict']]}]{row['verdict']}[/]",
+            )
+        out.print(table)
+    if rows:
+        out.print(
+            f"Holm's correction over {results.family_size} test(s) "
+            f"({len(results.spec.claims)} claim(s) x {len(results.variants)} variant(s)); "
+            f"a verdict needs at least {results.min_seeds} paired seeds."
+        )
     for note in results.notes:
-        Console().print(f"[yellow]Note:[/] {note}")
+        out.print(f"[yellow]Note:[/] {note}")
 
 
 StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
@@ -261,17 +302,19 @@ StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g
 
 @app.command()
 def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
-    """Print a study's per-model statistics and the verdict on each of the paper's claims."""
+    """Print a study's per-arm statistics and the verdict on each claim for each variant."""
     with user_errors():
         _, results = _results(study_name, tracking_uri)
         columns = [
-            "model",
+            "arm",
             "runs",
             "test_accuracy_mean",
             "epoch_train_seconds_mean",
             "log_loss_spread_mean",
         ]
-        typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
+        if not results.summary.empty:
+            typer.echo(f"{results.study} on {results.dataset_title}")
+            typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
         print_verdicts(results)
 
 
@@ -284,11 +327,13 @@ def report(
 ) -> None:
     """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
     with user_errors():
+        from mnistlab.demo import predict_test_set
         from mnistlab.report import write_report
 
-        client, results = _results(study_name, tracking_uri)
+        store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
-        paths = write_report(results, client, out, data_dir)
+        demo, demo_note = predict_test_set(results, store, data_dir)
+        paths = write_report(results, demo, demo_note, out)
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
 
 

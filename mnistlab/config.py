@@ -1,4 +1,5 @@
-"""Frozen run and study settings: what they are, how they are validated, how they hash.
+"""Frozen run and study settings: what they are, how they are validated, how they hash,
+and how a study spec is stored and read back (a versioned record, the TOML's own shape).
 
 A run's config is also exactly what gets logged to MLflow as params.
 """
@@ -14,12 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnistlab.data import DATASETS
 from mnistlab.errors import MnistlabError
+from mnistlab.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
 from mnistlab.models import MODELS
 
 # Bump when the training procedure changes in a way that changes results for the same config,
 # so that old runs no longer count as finished runs of the new code.
 PROTOCOL_VERSION = 1
+# The stored spec's format. 1: models + overrides, the paper's claims (before arms existed);
+# 2: arms, dataset, claims, question.
+SPEC_RECORD_VERSION = 2
 
 
 class ConfigError(MnistlabError, ValueError):
@@ -32,6 +38,7 @@ class RunConfig:
 
     model: str = "cnn2"
     seed: int = 0
+    dataset: str = "mnist"
     epochs: int = 1
     batch_size: int = 50
     lr: float = 1e-3
@@ -43,6 +50,9 @@ class RunConfig:
     threads: int = 0  # 0 = leave torch's default
 
     EXECUTION_FIELDS = ("device", "threads")
+    # Fields added after runs were stored: hashed only when they differ from the value every
+    # older run implicitly had, so that those runs keep their config hash.
+    LATER_FIELDS = {"dataset": "mnist"}
 
     def __post_init__(self) -> None:
         validate_run_config(self)
@@ -52,6 +62,9 @@ class RunConfig:
         values = dataclasses.asdict(self)
         for name in self.EXECUTION_FIELDS:
             values.pop(name)
+        for name, implicit in self.LATER_FIELDS.items():
+            if values[name] == implicit:
+                values.pop(name)
         return values
 
     def config_hash(self) -> str:
@@ -75,6 +88,10 @@ def validate_run_config(config: RunConfig) -> None:
         raise ConfigError(
             f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODELS))}."
         )
+    if config.dataset not in DATASETS:
+        raise ConfigError(
+            f"Unknown dataset {config.dataset!r}. Known datasets: {', '.join(DATASETS)}."
+        )
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
         raise ConfigError(f"seed must be a whole number of 0 or more, got {config.seed!r}.")
     for name in ("epochs", "batch_size", "eval_every", "eval_subset", "train_size"):
@@ -95,62 +112,195 @@ def validate_run_config(config: RunConfig) -> None:
         raise ConfigError(f"threads must be 0 (torch's default) or more, got {config.threads!r}.")
 
 
+# What a spec's [settings] and arm tables may set: the dataset is the study's, model and seed
+# the arm's and the grid's.
 RUN_SETTINGS = tuple(
-    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "seed")
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "seed", "dataset")
 )
+DEFAULT_THRESHOLDS = (0.90, 0.95, 0.97, 0.98)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One side of a comparison: a registered model plus the run settings it changes."""
+
+    name: str
+    model: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim says about every variant against the baseline: its metric is higher/lower."""
+
+    metric: str
+    direction: str  # HIGHER or LOWER
+
+    @property
+    def measure(self) -> Measure:
+        return measure(self.metric)
+
+
+def paper_claims(primary_threshold: float) -> tuple[Claim, ...]:
+    """The paper's three claims: fewer steps to the threshold, more time, a noisier loss."""
+    return (
+        Claim(f"steps_to:{primary_threshold:g}", LOWER),
+        Claim("epoch_train_seconds", HIGHER),
+        Claim("log_loss_spread", HIGHER),
+    )
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One cell of a study's grid: an arm trained on one seed."""
+
+    arm: str
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm}-s{self.config.seed}"
 
 
 @dataclass(frozen=True)
 class StudySpec:
-    """A grid of models x seeds under shared settings, as read from experiments/*.toml."""
+    """Arms x seeds on one dataset, and the claims tested, as read from experiments/*.toml."""
 
     name: str
-    models: tuple[str, ...]
+    arms: tuple[Arm, ...]
     seeds: tuple[int, ...]
+    baseline: str
+    claims: tuple[Claim, ...]
+    dataset: str = "mnist"
     settings: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    thresholds: tuple[float, ...] = (0.90, 0.95, 0.97, 0.98)
-    primary_threshold: float = 0.95  # the accuracy that the steps claim is tested at
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    primary_threshold: float = 0.95  # where the paper's steps claim is tested by default
+    question: str = ""
     description: str = ""
     source: str = ""
 
     @property
-    def baseline(self) -> str:
-        """The first model listed is the one every other model is compared with."""
-        return self.models[0]
+    def arm_names(self) -> list[str]:
+        return [arm.name for arm in self.arms]
 
-    def run_configs(self) -> list[RunConfig]:
+    @property
+    def variants(self) -> list[str]:
+        """Every arm but the baseline, in the spec's order: each is compared with the baseline."""
+        return [name for name in self.arm_names if name != self.baseline]
+
+    @property
+    def family_size(self) -> int:
+        """Tests under one Holm correction: every variant against the baseline, every claim."""
+        return len(self.variants) * len(self.claims)
+
+    @property
+    def analysis_thresholds(self) -> tuple[float, ...]:
+        """The descriptive thresholds plus any a claim names."""
+        named = {c.measure.threshold for c in self.claims if c.measure.threshold is not None}
+        return tuple(sorted(set(self.thresholds) | named))
+
+    def arm(self, name: str) -> Arm:
+        return next(arm for arm in self.arms if arm.name == name)
+
+    def arm_config(self, arm: Arm, seed: int) -> RunConfig:
+        return RunConfig(
+            model=arm.model, seed=seed, dataset=self.dataset, **{**self.settings, **arm.settings}
+        )
+
+    def planned_runs(self) -> list[PlannedRun]:
         """The grid, interleaved by seed (cnn2 s0, cnn3 s0, cnn2 s1, ...) so drift hits all alike."""
         return [
-            RunConfig(model=model, seed=seed, **{**self.settings, **self.overrides.get(model, {})})
+            PlannedRun(arm.name, self.arm_config(arm, seed))
             for seed in self.seeds
-            for model in self.models
+            for arm in self.arms
         ]
 
+    def run_configs(self) -> list[RunConfig]:
+        return [planned.config for planned in self.planned_runs()]
 
-SPEC_KEYS = {
+    def arm_by_hash(self) -> dict[str, str]:
+        """Config hash -> arm: which arm a stored run belongs to (arms never share a config)."""
+        return {p.config.config_hash(): p.arm for p in self.planned_runs()}
+
+    def eval_subsets(self) -> list[int]:
+        return sorted({self.arm_config(arm, 0).eval_subset for arm in self.arms})
+
+    def to_record(self) -> dict[str, Any]:
+        """The spec as stored with the study: a TOML-shaped document plus its format version."""
+        return {
+            "version": SPEC_RECORD_VERSION,
+            "name": self.name,
+            "description": self.description,
+            "question": self.question,
+            "dataset": self.dataset,
+            "seeds": list(self.seeds),
+            "baseline": self.baseline,
+            "settings": dict(self.settings),
+            "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},
+            "thresholds": list(self.thresholds),
+            "primary_threshold": self.primary_threshold,
+            "claims": [{"metric": c.metric, "direction": c.direction} for c in self.claims],
+            "source": self.source,
+        }
+
+
+def spec_from_record(record: dict[str, Any]) -> StudySpec:
+    """Read a stored spec back, whatever version of mnistlab stored it."""
+    version = record.get("version", 1)
+    source = Path(str(record.get("source") or "stored spec"))
+    if version == 1:  # before arms: one arm per model
+        keys = ("name", "description", "models", "seeds", "settings", "overrides")
+        document = {key: record[key] for key in keys if record.get(key) not in (None, {})}
+        document["thresholds"] = record.get("thresholds", list(DEFAULT_THRESHOLDS))
+        document["primary_threshold"] = record.get("primary_threshold", 0.95)
+    elif version == SPEC_RECORD_VERSION:
+        document = {k: v for k, v in record.items() if k not in ("version", "source")}
+    else:
+        raise ConfigError(
+            f"The stored spec of study {record.get('name')!r} has format version {version}, "
+            f"newer than this mnistlab reads ({SPEC_RECORD_VERSION}). Upgrade mnistlab."
+        )
+    return parse_spec(document, source)
+
+
+SPEC_KEYS = (
     "name",
     "description",
-    "models",
+    "question",
+    "dataset",
     "seeds",
+    "baseline",
     "settings",
+    "arms",
+    "models",
     "overrides",
     "thresholds",
     "primary_threshold",
-}
+    "claims",
+)
+_NAME_CHARACTERS = "-_."
 
 
 def _spec_error(path: Path, key: str, reason: str) -> ConfigError:
     return ConfigError(f"{path}: key '{key}': {reason}")
 
 
-def _check_settings(path: Path, where: str, table: Any) -> dict[str, Any]:
+def _valid_name(name: Any) -> bool:
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and all(c.isalnum() or c in _NAME_CHARACTERS for c in name)
+        and name.strip(".") != ""  # "." and ".." would name folders outside reports/
+    )
+
+
+def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) -> dict[str, Any]:  # noqa: ANN001
     if not isinstance(table, dict):
         raise _spec_error(path, where, "must be a table of run settings.")
     for key, value in table.items():
-        if key not in RUN_SETTINGS:
+        if key not in allowed:
             raise _spec_error(
-                path, f"{where}.{key}", f"unknown setting. Known: {', '.join(RUN_SETTINGS)}."
+                path, f"{where}.{key}", f"unknown setting. Known: {', '.join(allowed)}."
             )
         expected = type(getattr(RunConfig(), key))
         ok = isinstance(value, (int, float)) if expected is float else type(value) is expected
@@ -176,19 +326,8 @@ def _parse_seeds(path: Path, value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
-def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
-    """Validate a parsed TOML document; every error names the file, the key and the reason."""
-    for key in data:
-        if key not in SPEC_KEYS:
-            raise _spec_error(
-                path, key, f"unknown key. Known keys: {', '.join(sorted(SPEC_KEYS))}."
-            )
-    for key in ("name", "models", "seeds"):
-        if key not in data:
-            raise _spec_error(path, key, "is required.")
-    name = data["name"]
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise _spec_error(path, "name", "must be a non-empty name of letters, digits, - _ or .")
+def _arms_from_models(path: Path, data: dict[str, Any]) -> list[Arm]:
+    """The older form: models = [...] with [overrides.MODEL], one arm per model named after it."""
     models = data["models"]
     if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
         raise _spec_error(path, "models", 'must be a list of model names, e.g. ["cnn2", "cnn3"].')
@@ -199,21 +338,142 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
             )
     if len(set(models)) != len(models):
         raise _spec_error(path, "models", "lists a model twice.")
-    seeds = _parse_seeds(path, data["seeds"])
-    settings = _check_settings(path, "settings", data.get("settings", {}))
-    overrides_table = data.get("overrides", {})
-    if not isinstance(overrides_table, dict):
+    overrides = data.get("overrides", {})
+    if not isinstance(overrides, dict):
         raise _spec_error(path, "overrides", "must be a table of per-model tables.")
-    overrides = {}
-    for model, table in overrides_table.items():
+    for model in overrides:
         if model not in models:
             raise _spec_error(path, f"overrides.{model}", "is not one of the study's models.")
-        overrides[model] = _check_settings(path, f"overrides.{model}", table)
-    thresholds = data.get("thresholds", [0.90, 0.95, 0.97, 0.98])
+    return [
+        Arm(model, model, _check_settings(path, f"overrides.{model}", overrides.get(model, {})))
+        for model in models
+    ]
+
+
+def _arms_from_table(path: Path, table: Any) -> list[Arm]:
+    if not isinstance(table, dict) or not table:
+        raise _spec_error(
+            path, "arms", 'must hold at least one arm table, e.g. [arms.base] model = "cnn2".'
+        )
+    arms = []
+    for name, body in table.items():
+        if not _valid_name(name):
+            raise _spec_error(path, f"arms.{name}", "an arm name is letters, digits, - _ or .")
+        if not isinstance(body, dict) or "model" not in body:
+            raise _spec_error(
+                path, f"arms.{name}", 'needs a model, e.g. model = "cnn2", plus any run settings.'
+            )
+        model = body["model"]
+        if model not in MODELS:
+            raise _spec_error(
+                path,
+                f"arms.{name}.model",
+                f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}.",
+            )
+        settings = {k: v for k, v in body.items() if k != "model"}
+        arms.append(Arm(name, model, _check_settings(path, f"arms.{name}", settings)))
+    return arms
+
+
+def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
+    if not isinstance(value, list) or not value:
+        raise _spec_error(
+            path,
+            "claims",
+            'must be one or more [[claims]] tables, each with metric = "..." and '
+            'direction = "higher" or "lower"; leave it out for the paper\'s three claims.',
+        )
+    claims = []
+    for index, table in enumerate(value):
+        where = f"claims[{index}]"
+        if not isinstance(table, dict):
+            raise _spec_error(path, where, "must be a table with metric and direction.")
+        unknown = sorted(set(table) - {"metric", "direction"})
+        if unknown:
+            raise _spec_error(
+                path, f"{where}.{unknown[0]}", "unknown key. A claim has: metric, direction."
+            )
+        for key in ("metric", "direction"):
+            if key not in table:
+                raise _spec_error(path, f"{where}.{key}", "is required.")
+        try:
+            metric = measure(table["metric"]).name
+        except UnknownMeasure as error:
+            raise _spec_error(path, f"{where}.metric", str(error)) from None
+        if table["direction"] not in DIRECTIONS:
+            raise _spec_error(
+                path,
+                f"{where}.direction",
+                f"unknown direction {table['direction']!r}. Known: {', '.join(DIRECTIONS)} "
+                "(what the claim says of each variant's value against the baseline's).",
+            )
+        if any(c.metric == metric for c in claims):
+            raise _spec_error(path, f"{where}.metric", f"{metric!r} is claimed twice.")
+        claims.append(Claim(metric, table["direction"]))
+    return tuple(claims)
+
+
+def _refuse_identical_arms(path: Path, spec: StudySpec) -> None:
+    seen: dict[str, str] = {}
+    for arm in spec.arms:
+        identity = spec.arm_config(arm, 0).config_hash()
+        if identity in seen:
+            raise _spec_error(
+                path,
+                f"arms.{arm.name}",
+                f"has the same model and run settings as arm {seen[identity]!r}, so both would "
+                "train the same runs. Change a setting of one of them, or remove one.",
+            )
+        seen[identity] = arm.name
+
+
+def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
+    """Validate a parsed TOML document; every error names the file, the key and the reason."""
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise _spec_error(path, key, f"unknown key. Known keys: {', '.join(SPEC_KEYS)}.")
+    for key in ("name", "seeds"):
+        if key not in data:
+            raise _spec_error(path, key, "is required.")
+    name = data["name"]
+    if not _valid_name(name):
+        raise _spec_error(
+            path, "name", "must be a name of letters, digits, - _ or . (not just dots)."
+        )
+    dataset = data.get("dataset", "mnist")
+    if dataset not in DATASETS:
+        raise _spec_error(
+            path, "dataset", f"unknown dataset {dataset!r}. Known: {', '.join(DATASETS)}."
+        )
+    if "models" in data and "arms" in data:
+        raise _spec_error(path, "arms", "give either arms or models (one arm per model), not both.")
+    if "models" not in data and "arms" not in data:
+        raise _spec_error(
+            path, "arms", "is required: [arms.NAME] tables, or models = [...] (one arm per model)."
+        )
+    if "overrides" in data and "models" not in data:
+        raise _spec_error(
+            path, "overrides", "goes with models; put an arm's settings in its table."
+        )
+    arms = (
+        _arms_from_models(path, data) if "models" in data else _arms_from_table(path, data["arms"])
+    )
+    names = [arm.name for arm in arms]
+    baseline = data.get("baseline", names[0])
+    if baseline not in names:
+        raise _spec_error(
+            path, "baseline", f"{baseline!r} is not one of the arms ({', '.join(names)})."
+        )
+    seeds = _parse_seeds(path, data["seeds"])
+    settings = _check_settings(path, "settings", data.get("settings", {}))
+    thresholds = data.get("thresholds", list(DEFAULT_THRESHOLDS))
     if (
         not isinstance(thresholds, list)
         or not thresholds
-        or not all(isinstance(t, (int, float)) and 0 < t <= 1 for t in thresholds)
+        or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1
+            for t in thresholds
+        )
     ):
         raise _spec_error(path, "thresholds", f"must be accuracies in (0, 1], got {thresholds!r}.")
     primary = data.get("primary_threshold", 0.95 if 0.95 in thresholds else thresholds[0])
@@ -221,21 +481,31 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         raise _spec_error(
             path, "primary_threshold", f"{primary!r} must be one of the thresholds {thresholds}."
         )
+    claims = (
+        _parse_claims(path, data["claims"]) if "claims" in data else paper_claims(float(primary))
+    )
+    for key in ("description", "question"):
+        if not isinstance(data.get(key, ""), str):
+            raise _spec_error(path, key, "must be text in quotes.")
     spec = StudySpec(
         name=name,
-        models=tuple(models),
+        arms=tuple(arms),
         seeds=seeds,
+        baseline=baseline,
+        claims=claims,
+        dataset=dataset,
         settings=settings,
-        overrides=overrides,
         thresholds=tuple(sorted(float(t) for t in thresholds)),
         primary_threshold=float(primary),
-        description=str(data.get("description", "")),
+        question=data.get("question", ""),
+        description=data.get("description", ""),
         source=str(path),
     )
     try:
-        spec.run_configs()
+        spec.planned_runs()
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
+    _refuse_identical_arms(path, spec)
     return spec
 
 
@@ -251,4 +521,6 @@ def load_spec(path: Path) -> StudySpec:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error}). Fix the syntax and retry.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file. A study spec is TOML text.") from None
     return parse_spec(data, path)

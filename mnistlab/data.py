@@ -1,45 +1,125 @@
-"""Find, verify and load MNIST into memory once, as tensors.
+"""Find, verify and load the image datasets (MNIST, Fashion-MNIST, KMNIST) into memory once.
 
-Training slices batches out of these tensors; nothing goes through a per-sample
-Dataset/DataLoader path.
+All three are 28x28 grey images in 10 classes, 60,000 to train and 10,000 to test, stored as
+IDX files in torchvision's layout (root/<Folder>/raw/). Training slices batches out of the
+tensors; nothing goes through a per-sample Dataset/DataLoader path. torch is imported only
+when data is actually loaded, so that settings can name datasets cheaply.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from mnistlab.errors import MnistlabError
+
+if TYPE_CHECKING:
+    import torch
 
 DATA_ENV = "MNISTLAB_DATA"
 DEFAULT_DATA_DIR = Path("data")
 
-# Uncompressed sizes and MD5s of the canonical files (torchvision's root/MNIST/raw layout).
-MNIST_FILES: dict[str, tuple[int, str]] = {
-    "train-images-idx3-ubyte": (47040016, "6bbc9ace898e44ae57da46a324031adb"),
-    "train-labels-idx1-ubyte": (60008, "a25bea736e30d166cdddb491f175f624"),
-    "t10k-images-idx3-ubyte": (7840016, "2646ac647ad5339dbf082846283269ea"),
-    "t10k-labels-idx1-ubyte": (10008, "27ae3e4e09519cfbb04c329615203637"),
+# Sizes of the uncompressed IDX files, the same for all three datasets.
+IDX_SIZES = {
+    "train-images-idx3-ubyte": 47040016,
+    "train-labels-idx1-ubyte": 60008,
+    "t10k-images-idx3-ubyte": 7840016,
+    "t10k-labels-idx1-ubyte": 10008,
 }
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a dataset lives under the data folder and what its files must be."""
+
+    name: str  # as a spec and --dataset write it
+    title: str  # as a report writes it
+    folder: str  # torchvision's class name, the folder under the data root
+    noun: str  # what one image shows
+    # Checked files -> (size or None, MD5): the uncompressed files, or for a dataset whose
+    # only published checksums are of its .gz downloads, those.
+    checksums: dict[str, tuple[int | None, str]]
+
+    @property
+    def compressed(self) -> bool:
+        return all(name.endswith(".gz") for name in self.checksums)
+
+    def raw_dir(self, root: Path | str) -> Path:
+        return Path(root) / self.folder / "raw"
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist",
+        "MNIST",
+        "MNIST",
+        "digits",
+        {  # the canonical files' published checksums
+            "train-images-idx3-ubyte": (47040016, "6bbc9ace898e44ae57da46a324031adb"),
+            "train-labels-idx1-ubyte": (60008, "a25bea736e30d166cdddb491f175f624"),
+            "t10k-images-idx3-ubyte": (7840016, "2646ac647ad5339dbf082846283269ea"),
+            "t10k-labels-idx1-ubyte": (10008, "27ae3e4e09519cfbb04c329615203637"),
+        },
+    ),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        "Fashion-MNIST",
+        "FashionMNIST",
+        "clothing images",
+        {  # of the uncompressed files: a .gz recompressed elsewhere has other checksums
+            "train-images-idx3-ubyte": (47040016, "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+            "train-labels-idx1-ubyte": (60008, "9018921c3c673c538a1fc5bad174d6f9"),
+            "t10k-images-idx3-ubyte": (7840016, "8181f5470baa50b63fa0f6fddb340f0a"),
+            "t10k-labels-idx1-ubyte": (10008, "15d484375f8d13e6eb1aabb0c3f46965"),
+        },
+    ),
+    "kmnist": DatasetInfo(
+        "kmnist",
+        "KMNIST",
+        "KMNIST",
+        "cursive Japanese characters",
+        {  # torchvision's published MD5s of the .gz downloads
+            "train-images-idx3-ubyte.gz": (None, "bdb82020997e1d708af4cf47b453dcf7"),
+            "train-labels-idx1-ubyte.gz": (None, "e144d726b3acfaa3e44228e80efcd344"),
+            "t10k-images-idx3-ubyte.gz": (None, "5c965bf0a639b31b8f53240b1b52f4d7"),
+            "t10k-labels-idx1-ubyte.gz": (None, "7320c461ea6c1c855c0b718fb2a4b134"),
+        },
+    ),
+}
+MNIST_FILES = DATASETS["mnist"].checksums
+
+
 class DataError(MnistlabError):
-    """MNIST is missing or damaged; the message says which file and how to fix it."""
+    """A dataset is missing or damaged; the message says which file and how to fix it."""
 
 
 @dataclass(frozen=True)
-class Mnist:
-    """MNIST as uint8 images (N, 28, 28) and int64 labels (N,)."""
+class ImageData:
+    """A dataset as uint8 images (N, 28, 28) and int64 labels (N,)."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
     root: Path
+    dataset: str = "mnist"
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DATASETS[self.dataset]
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}.")
+    return DATASETS[name]
 
 
 def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
@@ -51,8 +131,8 @@ def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
     return DEFAULT_DATA_DIR
 
 
-def raw_dir(root: Path) -> Path:
-    return Path(root) / "MNIST" / "raw"
+def raw_dir(root: Path, dataset: str = "mnist") -> Path:
+    return dataset_info(dataset).raw_dir(root)
 
 
 def md5_of(path: Path) -> str:
@@ -63,70 +143,143 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def missing_files(root: Path) -> list[str]:
-    return [name for name in MNIST_FILES if not (raw_dir(root) / name).is_file()]
+def missing_files(root: Path, info: DatasetInfo) -> list[str]:
+    """The uncompressed files that are not there (and, for .gz-checked data, the .gz files)."""
+    wanted = [*IDX_SIZES, *(info.checksums if info.compressed else ())]
+    return [name for name in wanted if not (info.raw_dir(root) / name).is_file()]
 
 
-def verify_files(root: Path) -> None:
-    """Raise DataError naming the first file whose size or MD5 differs from the canonical one."""
-    for name, (size, md5) in MNIST_FILES.items():
-        path = raw_dir(root) / name
-        actual_size = path.stat().st_size
-        problem = ""
-        if actual_size != size:
-            problem = f"is {actual_size} bytes, expected {size}"
-        elif (actual_md5 := md5_of(path)) != md5:
-            problem = f"has MD5 {actual_md5}, expected {md5}"
-        if problem:
-            raise DataError(
-                f"MNIST file {path} is damaged: it {problem} (truncated or corrupted). "
-                f"Delete it and run `mnistlab data --data-dir {root}` to download it again, "
-                "or copy the canonical uncompressed file there."
-            )
-
-
-def _missing_message(root: Path, missing: list[str], reason: str) -> str:
-    return (
-        f"MNIST is not in {raw_dir(root)} and could not be downloaded ({reason}). "
-        f"Missing: {', '.join(missing)}. Put the four uncompressed files "
-        f"({', '.join(MNIST_FILES)}) in {raw_dir(root)}/, or point mnistlab at a folder "
-        f"that holds MNIST/raw/ with --data-dir or the {DATA_ENV} environment variable."
+def _damaged(info: DatasetInfo, root: Path, path: Path, problem: str) -> DataError:
+    return DataError(
+        f"{info.title} file {path} is damaged: it {problem} (truncated or corrupted). "
+        f"Delete it and run `mnistlab data --dataset {info.name} --data-dir {root}` to download "
+        "it again, or copy the canonical file there."
     )
 
 
-def ensure_mnist(root: Path, download: bool = True, verify: bool = True) -> Path:
-    """Make sure the four (verified) files are under root/MNIST/raw, downloading if allowed."""
-    root = Path(root)
-    missing = missing_files(root)
+def _verify_checksums(root: Path, info: DatasetInfo) -> None:
+    for name, (size, md5) in info.checksums.items():
+        path = info.raw_dir(root) / name
+        actual_size = path.stat().st_size
+        if size is not None and actual_size != size:
+            raise _damaged(info, root, path, f"is {actual_size} bytes, expected {size}")
+        if (actual_md5 := md5_of(path)) != md5:
+            raise _damaged(info, root, path, f"has MD5 {actual_md5}, expected {md5}")
+
+
+def verify_files(root: Path, dataset: str = "mnist") -> None:
+    """Raise DataError naming the first file whose size or MD5 differs from the published one."""
+    info = dataset_info(dataset)
+    _verify_checksums(root, info)
+    if info.compressed:  # the .gz files are right; the files read are what they unpack to
+        for name, size in IDX_SIZES.items():
+            path = info.raw_dir(root) / name
+            if path.stat().st_size != size:
+                raise _damaged(info, root, path, f"is {path.stat().st_size} bytes, expected {size}")
+
+
+def _missing_message(info: DatasetInfo, root: Path, missing: list[str], reason: str) -> str:
+    wanted = ", ".join(info.checksums if info.compressed else IDX_SIZES)
+    kind = "compressed (.gz)" if info.compressed else "uncompressed"
+    return (
+        f"{info.title} is not in {info.raw_dir(root)} and could not be downloaded ({reason}). "
+        f"Missing: {', '.join(missing)}. Put the four {kind} files ({wanted}) in "
+        f"{info.raw_dir(root)}/, or point mnistlab at a folder that holds {info.folder}/raw/ "
+        f"with --data-dir or the {DATA_ENV} environment variable."
+    )
+
+
+def _unpack(info: DatasetInfo, root: Path) -> None:
+    """Unpack verified .gz files next to themselves, each through a temporary name."""
+    for name in info.checksums:
+        target = info.raw_dir(root) / name.removesuffix(".gz")
+        if target.is_file():
+            continue
+        partial = target.with_name(target.name + ".partial")
+        with gzip.open(info.raw_dir(root) / name, "rb") as source, open(partial, "wb") as out:
+            shutil.copyfileobj(source, out)
+        partial.replace(target)
+
+
+def _download(info: DatasetInfo, root: Path, missing: list[str]) -> None:
+    import torchvision.datasets
+
+    try:
+        getattr(torchvision.datasets, info.folder)(str(root), train=True, download=True)
+    except Exception as error:  # network errors come in many types; any means "offline"
+        raise DataError(_missing_message(info, root, missing, type(error).__name__)) from None
+
+
+def ensure_dataset(
+    root: Path, dataset: str = "mnist", download: bool = True, verify: bool = True
+) -> Path:
+    """Make sure the dataset's (verified) files are under root, downloading if allowed."""
+    root, info = Path(root), dataset_info(dataset)
+    missing = missing_files(root, info)
+    gz_missing = [n for n in info.checksums if not (info.raw_dir(root) / n).is_file()]
+    if missing and info.compressed and not gz_missing:
+        if verify:
+            _verify_checksums(root, info)  # before unpacking anything
+        _unpack(info, root)
+        missing = missing_files(root, info)
     if missing:
         if not download:
-            raise DataError(_missing_message(root, missing, "downloading was turned off"))
-        from torchvision.datasets import MNIST
-
-        try:
-            MNIST(str(root), train=True, download=True)
-        except Exception as error:  # network errors come in many types; any means "offline"
-            raise DataError(_missing_message(root, missing, type(error).__name__)) from None
+            raise DataError(_missing_message(info, root, missing, "downloading was turned off"))
+        _download(info, root, missing)
     if verify:
-        verify_files(root)
+        verify_files(root, dataset)
     return root
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST format: magic, big-endian dims, then uint8 data) as an array."""
+    raw = path.read_bytes()
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataError(f"{path} is not an IDX file of bytes (bad header). Replace it.")
+    ndim = raw[3]
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path} holds {data.size} bytes of data for shape {shape}. Replace it.")
+    return data.reshape(shape)
+
+
+def load_dataset(
+    data_dir: Path | str | None = None,
+    dataset: str = "mnist",
+    download: bool = True,
+    verify: bool = True,
+) -> ImageData:
+    """A dataset from data_dir (see resolve_data_dir), verified, loaded once into memory.
+
+    verify=False skips the checksums, for small hand-made IDX files in tests.
+    """
+    import torch
+
+    info = dataset_info(dataset)
+    root = ensure_dataset(resolve_data_dir(data_dir), dataset, download=download, verify=verify)
+
+    def tensor(name: str) -> torch.Tensor:
+        return torch.from_numpy(read_idx(info.raw_dir(root) / name).copy())
+
+    return ImageData(
+        tensor("train-images-idx3-ubyte"),
+        tensor("train-labels-idx1-ubyte").long(),
+        tensor("t10k-images-idx3-ubyte"),
+        tensor("t10k-labels-idx1-ubyte").long(),
+        root,
+        dataset,
+    )
 
 
 def load_mnist(
     data_dir: Path | str | None = None, download: bool = True, verify: bool = True
-) -> Mnist:
-    """MNIST from data_dir (see resolve_data_dir), verified, loaded once into memory.
-
-    verify=False skips the checksum, for small hand-made IDX files in tests.
-    """
-    from torchvision.datasets import MNIST
-
-    root = ensure_mnist(resolve_data_dir(data_dir), download=download, verify=verify)
-    train = MNIST(str(root), train=True, download=False)
-    test = MNIST(str(root), train=False, download=False)
-    return Mnist(train.data, train.targets, test.data, test.targets, root)
+) -> ImageData:
+    return load_dataset(data_dir, "mnist", download, verify)
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], as the paper's ToTensor gives."""
+    import torch
+
     return images.unsqueeze(1).to(torch.float32).div_(255.0)

@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from mnistlab import metrics  # noqa: E402
 from mnistlab.analysis import metric_series, trend_window  # noqa: E402
 
 WIDE = (7.0, 3.2)
@@ -28,8 +29,9 @@ def set_style() -> None:
     plt.rcParams.update({"figure.dpi": 150, "savefig.bbox": "tight", "axes.titleweight": "bold"})
 
 
-def palette(models: list[str]) -> dict[str, tuple]:
-    return dict(zip(models, sns.color_palette("colorblind", len(models)), strict=True))
+def palette(arms: list[str]) -> dict[str, tuple]:
+    """One colour per arm, in the spec's order: the same arm has the same colour everywhere."""
+    return dict(zip(arms, sns.color_palette("colorblind", len(arms)), strict=True))
 
 
 def to_png(figure: Figure) -> bytes:
@@ -39,24 +41,24 @@ def to_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _with_models(series: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    return series.merge(runs[["run_id", "model", "seed"]], on="run_id")
+def _with_arms(series: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    return series.merge(runs[["run_id", "arm", "seed"]], on="run_id")
 
 
-def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]) -> Figure:
+def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) -> Figure:
     """Evaluation accuracy against step: mean with 95% band, each seed faint."""
-    evals = _with_models(metric_series(history, "eval_accuracy"), runs)
+    evals = _with_arms(metric_series(history, metrics.EVAL_ACCURACY), runs)
     figure, axes = plt.subplots(1, 2, figsize=WIDE, sharey=False)
-    colours = palette(models)
+    colours = palette(arms)
     for ax, zoom in zip(axes, (False, True), strict=True):
         sns.lineplot(
             evals,
             x="step",
             y="value",
-            hue="model",
+            hue="arm",
             units="seed",
             estimator=None,
-            hue_order=models,
+            hue_order=arms,
             palette=colours,
             alpha=0.18,
             lw=0.6,
@@ -67,8 +69,8 @@ def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]
             evals,
             x="step",
             y="value",
-            hue="model",
-            hue_order=models,
+            hue="arm",
+            hue_order=arms,
             palette=colours,
             errorbar=("ci", 95),
             n_boot=500,
@@ -89,9 +91,9 @@ def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]
     return figure
 
 
-def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]) -> Figure:
+def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) -> Figure:
     """Train loss against step: each run's rolling median, mean over seeds with SD band."""
-    losses = _with_models(metric_series(history, "train_loss"), runs)
+    losses = _with_arms(metric_series(history, metrics.TRAIN_LOSS), runs)
     window = trend_window(losses.groupby("run_id").size().min())
     losses["smoothed"] = losses.groupby("run_id")["value"].transform(
         lambda v: v.rolling(window, center=True, min_periods=1).median()
@@ -101,9 +103,9 @@ def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]) ->
         losses,
         x="step",
         y="smoothed",
-        hue="model",
-        hue_order=models,
-        palette=palette(models),
+        hue="arm",
+        hue_order=arms,
+        palette=palette(arms),
         errorbar="sd",
         ax=ax,
     )
@@ -112,17 +114,17 @@ def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, models: list[str]) ->
     return figure
 
 
-def reached_curves(fractions: pd.DataFrame, models: list[str]) -> Figure:
+def reached_curves(fractions: pd.DataFrame, arms: list[str]) -> Figure:
     """Fraction of seeds that have reached each threshold, against the step."""
     thresholds = sorted(fractions["threshold"].unique())
     figure, axes = plt.subplots(
         1, len(thresholds), figsize=(WIDE[0], 2.6), sharey=True, squeeze=False
     )
-    colours = palette(models)
+    colours = palette(arms)
     for ax, threshold in zip(axes[0], thresholds, strict=True):
-        for model in models:
-            rows = fractions[(fractions["threshold"] == threshold) & (fractions["model"] == model)]
-            ax.step(rows["step"], rows["fraction"], where="post", color=colours[model], label=model)
+        for arm in arms:
+            rows = fractions[(fractions["threshold"] == threshold) & (fractions["arm"] == arm)]
+            ax.step(rows["step"], rows["fraction"], where="post", color=colours[arm], label=arm)
         ax.set(title=f"accuracy ≥ {threshold:g}", xlabel="step", ylim=(-0.03, 1.03))
     axes[0][0].set_ylabel("fraction of seeds")
     axes[0][-1].legend(loc="lower right", frameon=True)
@@ -133,22 +135,22 @@ def reached_curves(fractions: pd.DataFrame, models: list[str]) -> Figure:
 def paired_lines(
     table: pd.DataFrame,
     column: str,
-    models: list[str],
+    arms: list[str],
     ylabel: str,
     reached_column: str | None = None,
 ) -> Figure:
-    """One value per seed and model, with a grey line joining each seed's pair.
+    """One value per seed and arm, with a grey line joining each seed's values across the arms.
 
     Censored values (reached_column False) are drawn as open markers.
     """
     figure, ax = plt.subplots(figsize=SQUARE)
-    wide = table.pivot_table(index="seed", columns="model", values=column, aggfunc="last")
-    present = [m for m in models if m in wide]
+    wide = table.pivot_table(index="seed", columns="arm", values=column, aggfunc="last")
+    present = [arm for arm in arms if arm in wide]
     for _, row in wide[present].iterrows():
         ax.plot(range(len(present)), row.to_numpy(), color="0.6", lw=0.8, zorder=1)
-    colours = palette(models)
-    for position, model in enumerate(present):
-        rows = table[table["model"] == model]
+    colours = palette(arms)
+    for position, arm in enumerate(present):
+        rows = table[table["arm"] == arm]
         reached = (
             rows[reached_column].astype(bool) if reached_column else pd.Series(True, rows.index)
         )
@@ -156,7 +158,7 @@ def paired_lines(
         ax.scatter(
             position + jitter[reached.to_numpy()],
             rows.loc[reached, column],
-            color=colours[model],
+            color=colours[arm],
             zorder=2,
             s=22,
         )
@@ -165,7 +167,7 @@ def paired_lines(
                 position + jitter[~reached.to_numpy()],
                 rows.loc[~reached, column],
                 facecolors="white",
-                edgecolors=colours[model],
+                edgecolors=colours[arm],
                 zorder=2,
                 s=22,
                 label="not reached (censored)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import os
 import platform
 import socket
@@ -45,7 +46,6 @@ def cpu_model() -> str:
 
 
 def environment_tags(device: str, threads: int) -> dict[str, str]:
-    import mlflow
     import torch
     import torchvision
 
@@ -55,7 +55,7 @@ def environment_tags(device: str, threads: int) -> dict[str, str]:
         "git_dirty": str(git_dirty()).lower(),
         "torch_version": torch.__version__,
         "torchvision_version": torchvision.__version__,
-        "mlflow_version": mlflow.__version__,
+        "mlflow_version": importlib.metadata.version("mlflow"),
         "python_version": platform.python_version(),
         "device": device,
         "gpu": gpu,

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
-from mlflow import MlflowClient
 
 from mnistlab import plots
-from mnistlab.analysis import MIN_SEEDS_FOR_TEST
+from mnistlab.data import DATASETS
+from mnistlab.demo import Demo
+from mnistlab.measures import Measure
 from mnistlab.results import StudyResults
 
-DEMO_DIGITS = 10
 MAX_MISCLASSIFIED = 40
+PAPER_QUESTION = "Does a third convolution help?"
 
 
 @dataclass
@@ -31,27 +32,73 @@ class Figure:
     title: str
     caption: str
     png: bytes
+    narrow: bool = False  # one value per seed and arm: a square figure
 
     @property
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode()
 
 
+def asks_the_papers_question(results: StudyResults) -> bool:
+    """True when the study sets the paper's cnn3 against its cnn2 (on any dataset)."""
+    spec = results.spec
+    models = {spec.arm(arm).model for arm in spec.variants}
+    return spec.arm(spec.baseline).model == "cnn2" and "cnn3" in models
+
+
+def title(results: StudyResults) -> str:
+    if results.spec.question:
+        return results.spec.question
+    if asks_the_papers_question(results):
+        return PAPER_QUESTION
+    return f"{', '.join(results.spec.variants)} against {results.baseline}"
+
+
+def eval_subset_text(results: StudyResults) -> str:
+    return " or ".join(f"{n:,}" for n in results.spec.eval_subsets())
+
+
+def claim_caption(measure: Measure, results: StudyResults) -> str:
+    paired = "grey lines join the arms trained on the same seed (same batches)"
+    if measure.name.startswith("steps_to:"):
+        return (
+            f"First evaluation step at which accuracy reached {measure.threshold:g}, per seed; "
+            f"{paired}. Open markers: never reached, shown at the last step (censored)."
+        )
+    if measure.name.startswith("seconds_to:"):
+        return (
+            f"Cumulative train-only seconds at the first evaluation where accuracy reached "
+            f"{measure.threshold:g}, per seed; {paired}. Open markers: never reached, shown at "
+            "the run's total (censored)."
+        )
+    if measure.name == "epoch_train_seconds":
+        return "Train-only wall time per epoch (evaluation excluded), per seed, paired by seed." + (
+            " Some runs shared the machine: timings contended." if results.contended else ""
+        )
+    if measure.name == "log_loss_spread":
+        return (
+            "Standard deviation of log(train loss) around its rolling median after a 10% "
+            "warm-up: the noise of the loss with its downward trend removed. Paired by seed."
+        )
+    return f"{measure.title} ({measure.unit}), per seed; {paired}."
+
+
+CLAIM_SLUGS = {"steps_to": "steps", "epoch_train_seconds": "time", "log_loss_spread": "noise"}
+
+
 def study_figures(results: StudyResults) -> list[Figure]:
     plots.set_style()
-    runs, history, models = results.runs, results.history, results.models
-    primary = results.primary_threshold
-    n_seeds = runs.groupby("model").size().min()
-    spec = results.spec.get("settings", {})
-    eval_subset = spec.get("eval_subset", 2000)
+    runs, history, arms = results.runs, results.history, results.arms
+    n_seeds = runs.groupby("arm").size().min()
+    dataset = results.dataset_title
     figures = [
         Figure(
             "accuracy",
             "Accuracy during training",
-            f"Accuracy on the first {eval_subset} test images at each evaluation step: mean "
-            f"over seeds with its 95% bootstrap band; each seed is a faint line (n = {n_seeds} "
-            "seeds per model). Right: the same, zoomed on the upper range.",
-            plots.to_png(plots.accuracy_curves(history, runs, models)),
+            f"Accuracy on the first {eval_subset_text(results)} {dataset} test images at each "
+            f"evaluation step: mean over seeds with its 95% bootstrap band; each seed is a faint "
+            f"line (n = {n_seeds} seeds per arm). Right: the same, zoomed on the upper range.",
+            plots.to_png(plots.accuracy_curves(history, runs, arms)),
         ),
         Figure(
             "loss",
@@ -59,149 +106,103 @@ def study_figures(results: StudyResults) -> list[Figure]:
             "Train loss of each step's batch, smoothed per run by a centred rolling median, "
             "then averaged over seeds; the band is ± one standard deviation across seeds. "
             "Log scale.",
-            plots.to_png(plots.loss_curves(history, runs, models)),
+            plots.to_png(plots.loss_curves(history, runs, arms)),
         ),
         Figure(
             "reached",
             "Seeds past each accuracy threshold",
-            "Fraction of each model's seeds whose evaluation accuracy has reached the threshold "
+            "Fraction of each arm's seeds whose evaluation accuracy has reached the threshold "
             "by the given step. A curve that never reaches 1 has censored seeds.",
-            plots.to_png(plots.reached_curves(results.fractions, models)),
-        ),
-        Figure(
-            "steps",
-            f"Steps to {primary:.0%} accuracy, per seed",
-            f"First evaluation step at which accuracy reached {primary:g}, per seed; grey lines "
-            "join the two nets trained on the same seed (same batches). Open markers: never "
-            "reached, shown at the last step (censored).",
-            plots.to_png(
-                plots.paired_lines(
-                    runs,
-                    f"steps_to_{primary:g}",
-                    models,
-                    "steps",
-                    reached_column=f"reached_{primary:g}",
-                )
-            ),
-        ),
-        Figure(
-            "time",
-            "Train time per epoch, per seed",
-            "Train-only wall time per epoch (evaluation excluded), per seed, paired by seed."
-            + (" Some runs shared the machine: timings contended." if results.contended else ""),
-            plots.to_png(plots.paired_lines(runs, "epoch_train_seconds", models, "seconds")),
-        ),
-        Figure(
-            "noise",
-            "Loss fluctuation, per seed",
-            "Standard deviation of log(train loss) around its rolling median after a 10% "
-            "warm-up: the noise of the loss with its downward trend removed. Paired by seed.",
-            plots.to_png(
-                plots.paired_lines(runs, "log_loss_spread", models, "SD of log-loss residual")
-            ),
+            plots.to_png(plots.reached_curves(results.fractions, arms)),
         ),
     ]
+    for claim in results.spec.claims:
+        measure = claim.measure
+        reached = f"reached_{measure.threshold:g}" if measure.threshold is not None else None
+        figures.append(
+            Figure(
+                CLAIM_SLUGS.get(measure.name.split(":")[0], measure.column),
+                f"{measure.title}, per seed",
+                claim_caption(measure, results),
+                plots.to_png(plots.paired_lines(runs, measure.column, arms, measure.unit, reached)),
+                narrow=True,
+            )
+        )
     return figures
 
 
-def demo_figures(
-    results: StudyResults, client: MlflowClient, data_dir: Path | str | None
-) -> tuple[list[Figure], str]:
-    """The paper's demo: ten random test digits predicted by each model, and one run's errors.
-
-    Needs the runs' weights (MLflow artifacts) and MNIST; without them the report says why.
-    """
-    import torch
-
-    from mnistlab.data import DataError, load_mnist, to_float_images
-    from mnistlab.models import build_model
-    from mnistlab.tracking import download_weights
-    from mnistlab.train import predict
-
-    try:
-        mnist = load_mnist(data_dir, download=False)
-    except DataError as error:
-        return [], f"The digit demo is missing: {error}"
-    images = to_float_images(mnist.test_images)
-    labels = mnist.test_labels.numpy()
-    first_seed = int(results.runs["seed"].min())
-    predictions = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for model_name in results.models:
-            row = results.runs[
-                (results.runs["model"] == model_name) & (results.runs["seed"] == first_seed)
-            ]
-            if row.empty:
-                continue
-            try:
-                path = download_weights(client, row["run_id"].iloc[0], Path(folder) / model_name)
-            except Exception as error:  # noqa: BLE001 - artifacts may live on another machine
-                return [], f"The digit demo is missing: weights could not be read ({error})."
-            model = build_model(model_name)
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            predictions[model_name] = predict(model, images).numpy()
-    rng = np.random.default_rng(first_seed)
-    chosen = rng.choice(len(labels), DEMO_DIGITS, replace=False)
+def demo_figures(demo: Demo, results: StudyResults) -> list[Figure]:
+    """The paper's demo drawn: random test images with each arm's prediction, and one
+    run's mistakes."""
+    noun = DATASETS[results.spec.dataset].noun
+    predictions, labels, chosen = demo.predictions, demo.labels, demo.chosen
     captions = [
-        f"true {labels[i]}\n" + "\n".join(f"{m}: {p[i]}" for m, p in predictions.items())
+        f"true {labels[i]}\n" + "\n".join(f"{arm}: {p[i]}" for arm, p in predictions.items())
         for i in chosen
     ]
     wrong = [any(p[i] != labels[i] for p in predictions.values()) for i in chosen]
     figures = [
         Figure(
             "demo",
-            "Ten random test digits",
-            f"Ten test digits drawn at random (generator seeded with {first_seed}), with the "
-            f"label and each model's prediction from its seed-{first_seed} run; red marks a "
-            "mistake by any model.",
+            f"Ten random test {noun}",
+            f"Ten {results.dataset_title} test images drawn at random (generator seeded with "
+            f"{demo.seed}), with the label and each arm's prediction from its seed-{demo.seed} "
+            "run; red marks a mistake by any arm.",
             plots.to_png(
-                plots.digit_grid(
-                    mnist.test_images[chosen].numpy(), captions, wrong, columns=5, cell=(1.3, 2.0)
-                )
+                plots.digit_grid(demo.images[chosen], captions, wrong, columns=5, cell=(1.3, 2.0))
             ),
         )
     ]
-    shown_model = results.models[-1]
-    if shown_model in predictions:
-        mistakes = np.flatnonzero(predictions[shown_model] != labels)
+    shown_arm = results.arms[-1]
+    if shown_arm in predictions:
+        mistakes = np.flatnonzero(predictions[shown_arm] != labels)
         shown = mistakes[:MAX_MISCLASSIFIED]
         figures.append(
             Figure(
                 "errors",
-                f"Misclassified digits of {shown_model}, seed {first_seed}",
-                f"{len(mistakes)} of {len(labels)} test digits are misclassified by this run; "
+                f"Misclassified {noun} of {shown_arm}, seed {demo.seed}",
+                f"{len(mistakes)} of {len(labels)} test images are misclassified by this run; "
                 f"the first {len(shown)} are shown as true → predicted.",
                 plots.to_png(
                     plots.digit_grid(
-                        mnist.test_images[shown].numpy(),
-                        [f"{labels[i]} → {predictions[shown_model][i]}" for i in shown],
+                        demo.images[shown],
+                        [f"{labels[i]} → {predictions[shown_arm][i]}" for i in shown],
                         [False] * len(shown),
                     )
                 ),
             )
         )
-    return figures, ""
+    return figures
+
+
+def describe_arm(results: StudyResults, name: str) -> str:
+    arm = results.spec.arm(name)
+    details = ([] if arm.model == name else [f"model {arm.model}"]) + [
+        f"{k} = {v}" for k, v in arm.settings.items()
+    ]
+    if name == results.baseline:
+        details.append("baseline")
+    return name + (f" ({', '.join(details)})" if details else "")
 
 
 def setup_facts(results: StudyResults) -> dict[str, str]:
-    runs = results.runs
+    runs, spec = results.runs, results.spec
     first = runs.iloc[0] if not runs.empty else {}
 
     def values(column: str) -> str:
         return ", ".join(sorted({str(v) for v in runs[column] if str(v)})) or "unknown"
 
     return {
-        "Models": ", ".join(results.models) + f" (baseline: {results.baseline})",
-        "Seeds per model": ", ".join(f"{m}: {n}" for m, n in runs.groupby("model").size().items()),
-        "Settings": ", ".join(f"{k} = {v}" for k, v in results.spec.get("settings", {}).items())
-        or "paper defaults",
-        "Overrides": ", ".join(
-            f"{m}: " + ", ".join(f"{k} = {v}" for k, v in o.items())
-            for m, o in results.spec.get("overrides", {}).items()
-        )
-        or "none",
-        "Accuracy thresholds": ", ".join(f"{t:g}" for t in results.thresholds)
-        + f" (claim 1 tested at {results.primary_threshold:g})",
+        "Dataset": results.dataset_title,
+        "Arms": "; ".join(describe_arm(results, arm) for arm in spec.arm_names),
+        "Seeds per arm": ", ".join(
+            f"{arm}: {n}" for arm, n in runs.groupby("arm").size().loc[results.arms].items()
+        ),
+        "Settings": ", ".join(f"{k} = {v}" for k, v in spec.settings.items()) or "paper defaults",
+        "Claims tested": f"{len(spec.claims)} claim(s) × {len(results.variants)} variant(s) = "
+        f"{results.family_size} test(s) under Holm's correction; a verdict needs at least "
+        f"{results.min_seeds} paired seeds",
+        "Accuracy thresholds": ", ".join(f"{t:g}" for t in spec.thresholds),
         "Device": values("device") + (f" ({values('gpu')})" if first.get("gpu") else ""),
         "CPU": values("cpu"),
         "Threads per run": values("threads"),
@@ -229,6 +230,7 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
         unit = "×" if ratio else ""
         rows.append(
             {
+                "variant": row.variant,
                 "statement": row.statement,
                 "n": str(row.n),
                 "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
@@ -261,10 +263,12 @@ def secondary_rows(results: StudyResults) -> list[dict[str, str]]:
 def run_rows(results: StudyResults) -> list[dict[str, str]]:
     primary = f"{results.primary_threshold:g}"
     rows = []
-    for row in results.runs.sort_values(["seed", "model"]).to_dict("records"):
+    order = {arm: i for i, arm in enumerate(results.arms)}
+    runs = results.runs.assign(order=results.runs["arm"].map(order))
+    for row in runs.sort_values(["seed", "order"]).to_dict("records"):
         rows.append(
             {
-                "model": row["model"],
+                "arm": row["arm"],
                 "seed": str(row["seed"]),
                 "steps": f"{row[f'steps_to_{primary}']:.0f}"
                 + ("" if row[f"reached_{primary}"] else " (not reached)"),
@@ -278,28 +282,51 @@ def run_rows(results: StudyResults) -> list[dict[str, str]]:
 
 
 def limits(results: StudyResults) -> list[str]:
-    n = int(results.runs.groupby("model").size().min()) if not results.runs.empty else 0
+    n = int(results.runs.groupby("arm").size().min()) if not results.runs.empty else 0
+    spec = results.spec
+    subject = (
+        "how a third convolution behaves in general"
+        if asks_the_papers_question(results)
+        else "how these changes behave in general"
+    )
+    subset = eval_subset_text(results)
     items = [
-        f"One machine, one data set, one training budget ({n} seeds per model). The results say "
-        "how these two nets behave under this protocol, not how a third convolution behaves in "
-        "general.",
-        "Accuracy during training is measured on the first 2,000 test images, as in the paper; "
-        "reaching a threshold there is noisy at the level of a few images. The full-test "
+        f"One machine, one data set ({results.dataset_title}), one training budget ({n} seeds "
+        f"per arm). The results say how these arms behave under this protocol, not {subject}.",
+        f"Accuracy during training is measured on the first {subset} test images"
+        + (", as in the paper" if spec.eval_subsets() == [2000] else "")
+        + "; reaching a threshold there is noisy at the level of a few images. The full-test "
         "accuracy after training is reported separately.",
         "Steps to a threshold are counted at evaluation steps only, so they are resolved to the "
         "evaluation interval; runs that never reach a threshold are censored at their last "
         "evaluation, which understates their true count.",
         "Wall time depends on the machine, the thread count and what else ran; the ratio between "
-        "the nets, paired by seed and interleaved in time, is the robust figure.",
+        "the arms, paired by seed and interleaved in time, is the robust figure.",
         "Loss fluctuation is judged on the log scale, i.e. relative to the loss's own level: a net "
         "whose loss is lower can be noisier in relative terms and quieter in absolute terms. The "
         "raw rolling SD is shown beside it for that reason.",
-        "Three claims are tested with Holm's correction; other thresholds and measures in the "
-        "tables are descriptive.",
+        f"{results.family_size} test(s) ({len(spec.claims)} claim(s) × {len(results.variants)} "
+        "variant(s)) are corrected together with Holm's method; other thresholds and measures "
+        "in the tables are descriptive.",
     ]
-    if n < MIN_SEEDS_FOR_TEST:
-        items.insert(0, f"Only {n} seeds per model: too few for any verdict but 'inconclusive'.")
+    if n < results.min_seeds:
+        items.insert(
+            0,
+            f"Only {n} seeds per arm: too few for any verdict but 'inconclusive' (this family "
+            f"of {results.family_size} test(s) needs at least {results.min_seeds}).",
+        )
     return items
+
+
+def claim_statements(results: StudyResults) -> list[str]:
+    return [f"{c.measure.statement(c.direction)} than the baseline" for c in results.spec.claims]
+
+
+def measure_rows(results: StudyResults) -> list[dict[str, str]]:
+    return [
+        {"metric": c.metric, "title": c.measure.title, "compared": c.measure.comparison}
+        for c in results.spec.claims
+    ]
 
 
 def render_html(
@@ -320,6 +347,11 @@ def render_html(
         demo_note=demo_note,
         generated=generated,
         primary=f"{results.primary_threshold:g}",
+        title=title(results),
+        paper_background=asks_the_papers_question(results),
+        claims=claim_statements(results),
+        measures=measure_rows(results),
+        dataset=results.dataset_title,
     )
 
 
@@ -343,16 +375,16 @@ class ReportPaths:
 
 
 def write_report(
-    results: StudyResults, client: MlflowClient, out_dir: Path, data_dir: Path | str | None = None
+    results: StudyResults, demo: Demo | None, demo_note: str, out_dir: Path
 ) -> ReportPaths:
     """Render and write index.html, report.pdf and the CSV tables under out_dir/<study>/."""
     from weasyprint import HTML
 
     folder = Path(out_dir) / results.study
     figures = study_figures(results) if not results.runs.empty else []
-    demo, demo_note = demo_figures(results, client, data_dir)
+    figures += demo_figures(demo, results) if demo is not None else []
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    html = render_html(results, figures + demo, demo_note, generated)
+    html = render_html(results, figures, demo_note, generated)
     pdf = HTML(string=html).write_pdf()  # rendered fully in memory before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     tables = {

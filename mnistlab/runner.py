@@ -1,40 +1,28 @@
-"""One tracked run: a config trained on MNIST with every number written to MLflow."""
+"""One tracked run: an arm's config trained on its dataset, every number written to the store."""
 
 from __future__ import annotations
 
 import dataclasses
-import signal
 from collections.abc import Callable
 
 import torch
-from mlflow import MlflowClient
 
-from mnistlab.config import PROTOCOL_VERSION, RunConfig
-from mnistlab.data import MNIST_FILES, Mnist
+from mnistlab.config import PROTOCOL_VERSION, PlannedRun
+from mnistlab.data import ImageData
 from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
-from mnistlab.tracking import TrackedRun
-from mnistlab.train import EvalPoint, RunResult, configure_torch, resolve_device, train
+from mnistlab.tracking import Store
+from mnistlab.train import EvalPoint, RunResult, prepare_runtime, train
 
 
-def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
-    raise KeyboardInterrupt
-
-
-def stop_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C: the current run ends KILLED and finished runs stay."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-
-
-def run_name(config: RunConfig) -> str:
-    return f"{config.model}-s{config.seed}"
-
-
-def run_tags(config: RunConfig, study: str, device: str, threads: int) -> dict[str, str]:
+def run_tags(planned: PlannedRun, study: str, device: str, threads: int) -> dict[str, str]:
+    config = planned.config
     return {
         "study": study,
+        "arm": planned.arm,
         "model": config.model,
         "seed": str(config.seed),
+        "dataset": config.dataset,
         "config_hash": config.config_hash(),
         "protocol_version": str(PROTOCOL_VERSION),
         # Pinned by train.configure_torch; recorded so a reader need not trust the code.
@@ -45,30 +33,33 @@ def run_tags(config: RunConfig, study: str, device: str, threads: int) -> dict[s
 
 
 def tracked_train(
-    config: RunConfig,
-    data: Mnist,
-    client: MlflowClient,
+    planned: PlannedRun,
+    data: ImageData,
+    store: Store,
     experiment_id: str,
     study: str,
     extra_tags: dict[str, str] | None = None,
     on_eval: Callable[[EvalPoint], None] | None = None,
 ) -> tuple[str, RunResult]:
     """Train and track; the run ends FINISHED, FAILED (with failure_reason) or KILLED."""
-    device = resolve_device(config.device)
-    threads = configure_torch(config, device)
-    tags = {**run_tags(config, study, str(device), threads), **(extra_tags or {})}
+    config = planned.config
+    runtime = prepare_runtime(config)
+    tags = {
+        **run_tags(planned, study, str(runtime.device), runtime.threads),
+        **(extra_tags or {}),
+    }
     params = {**dataclasses.asdict(config), "data_dir": str(data.root)}
-    with TrackedRun(client, experiment_id, run_name(config), params, tags) as run:
-        train_md5 = MNIST_FILES["train-images-idx3-ubyte"][1]
+    with store.start_run(experiment_id, planned.name, params, tags) as run:
+        train_md5 = data.info.checksums[next(iter(data.info.checksums))][1]
         run.log_dataset(
-            name="mnist-train",
+            name=f"{config.dataset}-train",
             digest=f"{train_md5[:8]}-{config.train_size}",
-            source=str(data.root),
+            source=str(data.info.raw_dir(data.root)),
             context="training",
             features=data.train_images[: config.train_size].numpy(),
             targets=data.train_labels[: config.train_size].numpy(),
         )
-        result = train(config, data, sink=run, on_eval=on_eval)
+        result = train(config, data, sink=run, on_eval=on_eval, runtime=runtime)
         run.set_tags({"n_parameters": str(count_parameters(result.model))})
         run.log_state_dict(result.model.state_dict())
     return run.run_id, result

@@ -1,4 +1,8 @@
-"""The only module that imports mlflow: writing runs and reading them back.
+"""The tracking store: the only module that imports mlflow.
+
+It owns every write (experiments and their tags, runs, metrics, datasets, artifacts, run
+status) and every read (experiments, runs as plain records, metric histories, weights).
+It does not decide which runs count as a study's evidence: that is results.py.
 
 Per-step metrics are buffered and written with log_batch (up to 1,000 metrics a call);
 one call per step would cost seconds per run on SQLite.
@@ -15,13 +19,14 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
@@ -76,8 +81,8 @@ def with_lock_retry(call: Callable[[], T]) -> T:
             delay = min(delay * 2, 2.0)
 
 
-def open_store(uri: str | None = None) -> MlflowClient:
-    """A client for the store, checked to answer; for SQLite also created and put in WAL mode."""
+def open_store(uri: str | None = None) -> Store:
+    """The store, checked to answer; for SQLite also created and put in WAL mode."""
     uri = resolve_tracking_uri(uri)
     path = sqlite_path(uri)
     if path is not None and not path.parent.is_dir():
@@ -86,7 +91,6 @@ def open_store(uri: str | None = None) -> MlflowClient:
             "Create it, or pass another --tracking-uri."
         )
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # quiet table-creation chatter
-    client = MlflowClient(uri)  # no mlflow.set_tracking_uri: it leaks into the environment
     # Fail fast on an unreachable server instead of MLflow's minutes of retries.
     saved = {
         k: os.environ.get(k)
@@ -95,6 +99,7 @@ def open_store(uri: str | None = None) -> MlflowClient:
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] or "1"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = saved["MLFLOW_HTTP_REQUEST_TIMEOUT"] or "10"
     try:
+        client = MlflowClient(uri)  # no mlflow.set_tracking_uri: it leaks into the environment
         with_lock_retry(lambda: client.search_experiments(max_results=1))
     except Exception as error:  # connection, HTTP and database errors alike
         reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
@@ -111,22 +116,180 @@ def open_store(uri: str | None = None) -> MlflowClient:
         # WAL lets readers and one writer work at once; the setting is stored in the file.
         with sqlite3.connect(path, timeout=30) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-    return client
+    return Store(client)
 
 
-def experiment_id_for(client: MlflowClient, name: str, create: bool = True) -> str | None:
-    """The id of the experiment called name, created (with artifacts beside a SQLite store)."""
-    experiment = with_lock_retry(lambda: client.get_experiment_by_name(name))
-    if experiment is not None:
-        return experiment.experiment_id
-    if not create:
-        return None
-    path = sqlite_path(client.tracking_uri)
-    location = (path.parent / "mlartifacts" / name).as_uri() if path else None
+SPEC_TAG = "spec"  # experiment tag: the study's spec record (config.StudySpec.to_record), JSON
+HASHES_TAG = "config_hashes"  # experiment tag: the config hashes of the spec's grid, JSON
+
+
+@dataclass(frozen=True)
+class StoredExperiment:
+    experiment_id: str
+    name: str
+    tags: dict[str, str]
+
+    @property
+    def spec_record(self) -> dict[str, Any] | None:
+        """The spec last run under this name, as stored; None for a non-study experiment."""
+        return json.loads(self.tags[SPEC_TAG]) if SPEC_TAG in self.tags else None
+
+    @property
+    def config_hashes(self) -> list[str]:
+        return json.loads(self.tags.get(HASHES_TAG, "[]"))
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as read back: its identity, status and tags (no mlflow types leave this module)."""
+
+    run_id: str
+    run_name: str
+    status: str
+    start_time: int
+    tags: dict[str, str]
+
+
+def process_alive(pid: int) -> bool:
     try:
-        return with_lock_retry(lambda: client.create_experiment(name, artifact_location=location))
-    except MlflowException:  # another process created it first
-        return client.get_experiment_by_name(name).experiment_id
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """One tracking store (a SQLite file or a server): every read and write mnistlab makes."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.client.tracking_uri
+
+    # --- experiments ------------------------------------------------------------------
+
+    def experiment_id(self, name: str, create: bool = True) -> str | None:
+        """The id of the experiment called name, created (artifacts beside a SQLite store)."""
+        experiment = with_lock_retry(lambda: self.client.get_experiment_by_name(name))
+        if experiment is not None:
+            return experiment.experiment_id
+        if not create:
+            return None
+        path = sqlite_path(self.tracking_uri)
+        location = (path.parent / "mlartifacts" / name).as_uri() if path else None
+        try:
+            return with_lock_retry(
+                lambda: self.client.create_experiment(name, artifact_location=location)
+            )
+        except MlflowException:  # another process created it first
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def find_experiment(self, name: str) -> StoredExperiment | None:
+        """The experiment called name with its tags, or None when there is none."""
+        experiment = with_lock_retry(lambda: self.client.get_experiment_by_name(name))
+        if experiment is None:
+            return None
+        return StoredExperiment(experiment.experiment_id, name, dict(experiment.tags))
+
+    def record_spec(
+        self, experiment_id: str, record: dict[str, Any], config_hashes: list[str]
+    ) -> None:
+        """Store the study's spec on its experiment, so that analysis needs only the store."""
+        for key, value in ((SPEC_TAG, record), (HASHES_TAG, config_hashes)):
+            with_lock_retry(
+                lambda k=key, v=json.dumps(value): self.client.set_experiment_tag(
+                    experiment_id, k, v
+                )
+            )
+
+    def experiment_names(self) -> list[str]:
+        experiments = with_lock_retry(lambda: self.client.search_experiments())
+        return sorted(e.name for e in experiments if e.name != "Default")
+
+    # --- runs -------------------------------------------------------------------------
+
+    def start_run(
+        self, experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]
+    ) -> TrackedRun:
+        """A run to use as a context manager (see TrackedRun)."""
+        return TrackedRun(self.client, experiment_id, run_name, params, tags)
+
+    def runs(self, experiment_id: str) -> list[StoredRun]:
+        """Every run of the experiment (all statuses), oldest first."""
+        runs: list[StoredRun] = []
+        token = None
+        while True:
+            page = with_lock_retry(
+                lambda t=token: self.client.search_runs(
+                    [experiment_id],
+                    max_results=1000,
+                    order_by=["attributes.start_time ASC"],
+                    page_token=t,
+                )
+            )
+            runs.extend(
+                StoredRun(
+                    run.info.run_id,
+                    run.info.run_name,
+                    run.info.status,
+                    run.info.start_time,
+                    dict(run.data.tags),
+                )
+                for run in page
+            )
+            token = page.token
+            if not token:
+                return runs
+
+    def fail_orphaned_runs(self, runs: list[StoredRun]) -> list[str]:
+        """Mark RUNNING runs whose process on this host is gone (kill -9) as FAILED."""
+        host = socket.gethostname()
+        orphaned = []
+        for run in runs:
+            if run.status != "RUNNING" or run.tags.get("host") != host:
+                continue
+            pid = int(run.tags.get("pid", "0") or 0)
+            if pid and pid != os.getpid() and process_alive(pid):
+                continue
+            with_lock_retry(
+                lambda r=run: self.client.log_batch(
+                    r.run_id, tags=[RunTag("failure_reason", "process died while running")]
+                )
+            )
+            with_lock_retry(lambda r=run: self.client.set_terminated(r.run_id, status="FAILED"))
+            orphaned.append(run.run_id)
+        return orphaned
+
+    def histories(self, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+        """One row per (run, metric, step): columns run_id, key, step, value, timestamp."""
+        frames = []
+        for run_id in run_ids:
+            for key in keys:
+                history = with_lock_retry(
+                    lambda r=run_id, k=key: self.client.get_metric_history(r, k)
+                )
+                if history:
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "run_id": run_id,
+                                "key": key,
+                                "step": [m.step for m in history],
+                                "value": [m.value for m in history],
+                                "timestamp": [m.timestamp for m in history],
+                            }
+                        )
+                    )
+        if not frames:
+            return pd.DataFrame(columns=["run_id", "key", "step", "value", "timestamp"])
+        return pd.concat(frames, ignore_index=True).sort_values(["run_id", "key", "step"])
+
+    def download_weights(self, run_id: str, folder: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, "model/weights.pt", str(folder)))
 
 
 class TrackedRun:
@@ -234,177 +397,3 @@ class TrackedRun:
         self.set_tags({"failure_reason": reason[:4000]})
         self._terminate("KILLED" if killed else "FAILED")
         return False
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def study_runs(client: MlflowClient, experiment_id: str) -> list[Run]:
-    """Every run of the experiment (all statuses), oldest first."""
-    runs: list[Run] = []
-    token = None
-    while True:
-        page = with_lock_retry(
-            lambda t=token: client.search_runs(
-                [experiment_id],
-                max_results=1000,
-                order_by=["attributes.start_time ASC"],
-                page_token=t,
-            )
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def fail_orphaned_runs(client: MlflowClient, runs: list[Run]) -> list[str]:
-    """Mark RUNNING runs whose process on this host is gone (kill -9) as FAILED."""
-    host = socket.gethostname()
-    orphaned = []
-    for run in runs:
-        tags = run.data.tags
-        if run.info.status != "RUNNING" or tags.get("host") != host:
-            continue
-        pid = int(tags.get("pid", "0") or 0)
-        if pid and pid != os.getpid() and process_alive(pid):
-            continue
-        with_lock_retry(
-            lambda r=run: client.log_batch(
-                r.info.run_id, tags=[RunTag("failure_reason", "process died while running")]
-            )
-        )
-        with_lock_retry(lambda r=run: client.set_terminated(r.info.run_id, status="FAILED"))
-        orphaned.append(run.info.run_id)
-    return orphaned
-
-
-# --- reading back -------------------------------------------------------------------------
-
-HISTORY_METRICS = (
-    "train_loss",
-    "eval_accuracy",
-    "eval_loss",
-    "train_seconds",
-    "test_accuracy",
-    "test_loss",
-    "epoch_train_seconds",
-    "epoch_seconds",
-)
-
-
-def runs_frame(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: ids, status, params (as logged), tags and final metrics."""
-    rows = []
-    for run in runs:
-        row: dict[str, Any] = {
-            "run_id": run.info.run_id,
-            "run_name": run.info.run_name,
-            "status": run.info.status,
-            "start_time": run.info.start_time,
-            "end_time": run.info.end_time,
-        }
-        row.update({f"param.{k}": v for k, v in run.data.params.items()})
-        row.update({f"tag.{k}": v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
-        row.update({f"metric.{k}": v for k, v in run.data.metrics.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def history_frame(client: MlflowClient, run_ids: Sequence[str]) -> pd.DataFrame:
-    """One row per (run, metric, step): columns run_id, key, step, value, timestamp."""
-    frames = []
-    for run_id in run_ids:
-        for key in HISTORY_METRICS:
-            history = with_lock_retry(lambda r=run_id, k=key: client.get_metric_history(r, k))
-            if history:
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "run_id": run_id,
-                            "key": key,
-                            "step": [m.step for m in history],
-                            "value": [m.value for m in history],
-                            "timestamp": [m.timestamp for m in history],
-                        }
-                    )
-                )
-    if not frames:
-        return pd.DataFrame(columns=["run_id", "key", "step", "value", "timestamp"])
-    return pd.concat(frames, ignore_index=True).sort_values(["run_id", "key", "step"])
-
-
-def download_weights(client: MlflowClient, run_id: str, folder: Path) -> Path:
-    return Path(client.download_artifacts(run_id, "model/weights.pt", str(folder)))
-
-
-class AnalysisError(MnistlabError):
-    """A study cannot be analysed as asked; the message says why and what to do."""
-
-
-def _tag_frame(runs: list[Run]) -> pd.DataFrame:
-    """Tidy run rows: the tags analysis and the report need, typed."""
-    rows = []
-    for run in runs:
-        tags = run.data.tags
-        rows.append(
-            {
-                "run_id": run.info.run_id,
-                "run_name": run.info.run_name,
-                "model": tags.get("model", ""),
-                "seed": int(tags.get("seed", -1)),
-                "status": run.info.status,
-                "config_hash": tags.get("config_hash", ""),
-                "contended": tags.get("contended", "false") == "true",
-                "executor": tags.get("executor", ""),
-                "threads": tags.get("threads", ""),
-                "device": tags.get("device", ""),
-                "gpu": tags.get("gpu", ""),
-                "cpu": tags.get("cpu", ""),
-                "host": tags.get("host", ""),
-                "git_commit": tags.get("git_commit", ""),
-                "git_dirty": tags.get("git_dirty", ""),
-                "torch_version": tags.get("torch_version", ""),
-                "mlflow_version": tags.get("mlflow_version", ""),
-                "python_version": tags.get("python_version", ""),
-                "start_time": run.info.start_time,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def load_study(
-    client: MlflowClient, study: str
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """(spec record, runs, history) of a study's current finished runs.
-
-    Only runs whose config hash belongs to the spec last run under this name count, and of
-    reruns (--force) the latest; older settings never mix with new ones.
-    """
-    experiment = with_lock_retry(lambda: client.get_experiment_by_name(study))
-    if experiment is None:
-        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-        raise AnalysisError(
-            f"No study called {study!r} in {client.tracking_uri}. Known: "
-            f"{', '.join(known) or 'none'}. Run `mnistlab study experiments/{study}.toml` first, "
-            "or pass the --tracking-uri where it ran."
-        )
-    spec = json.loads(experiment.tags.get("spec", "{}"))
-    hashes = set(json.loads(experiment.tags.get("config_hashes", "[]")))
-    runs = _tag_frame(study_runs(client, experiment.experiment_id))
-    if runs.empty or not (runs["status"] == "FINISHED").any():
-        raise AnalysisError(
-            f"Study {study!r} has no finished runs in {client.tracking_uri}. "
-            f"Run `mnistlab study experiments/{study}.toml` to train them."
-        )
-    current = runs[(runs["status"] == "FINISHED") & runs["config_hash"].isin(hashes)]
-    current = current.sort_values("start_time").drop_duplicates("config_hash", keep="last")
-    history = history_frame(client, current["run_id"].tolist())
-    return spec, current.reset_index(drop=True), history

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnistlab import metrics
 from mnistlab.config import ConfigError, RunConfig
-from mnistlab.data import Mnist, to_float_images
+from mnistlab.data import ImageData, to_float_images
 from mnistlab.models import build_model
 
 # Images per no-grad forward pass. On CPU mid-sized chunks keep activations in cache (measured
@@ -91,6 +92,20 @@ def resolve_device(name: str) -> torch.device:
             "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu or auto."
         )
     return device
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a run executes, once resolved and configured."""
+
+    device: torch.device
+    threads: int
+
+
+def prepare_runtime(config: RunConfig) -> Runtime:
+    """Resolve the device and pin torch's global settings for this config, once per run."""
+    device = resolve_device(config.device)
+    return Runtime(device, configure_torch(config, device))
 
 
 def configure_torch(config: RunConfig, device: torch.device) -> int:
@@ -171,14 +186,22 @@ def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 def train(
     config: RunConfig,
-    data: Mnist,
+    data: ImageData,
     sink: MetricSink | None = None,
     on_eval: Callable[[EvalPoint], None] | None = None,
+    runtime: Runtime | None = None,
 ) -> RunResult:
-    """Train config.model on MNIST; raise NonFiniteLossError if the loss blows up."""
+    """Train config.model on the data; raise NonFiniteLossError if the loss blows up.
+
+    runtime: the device and threads already prepared by the caller (prepare_runtime).
+    """
     sink = sink or NullSink()
-    device = resolve_device(config.device)
-    threads = configure_torch(config, device)
+    runtime = runtime or prepare_runtime(config)
+    device, threads = runtime.device, runtime.threads
+    if data.dataset != config.dataset:
+        raise ConfigError(
+            f"The run is set up for dataset {config.dataset!r} but was given {data.dataset!r}."
+        )
     init_seed, order_seed = split_seed(config.seed)
 
     train_x = to_float_images(data.train_images[: config.train_size]).to(device)
@@ -215,7 +238,7 @@ def train(
             bad = flushed_to + int(np.argmin(np.isfinite(chunk)))
             raise NonFiniteLossError(f"train loss became {chunk[bad - flushed_to]} at step {bad}")
         steps = range(flushed_to, upto)
-        sink.log("train_loss", chunk.tolist(), steps, step_wall_ms[flushed_to:upto].tolist())
+        sink.log(metrics.TRAIN_LOSS, chunk.tolist(), steps, step_wall_ms[flushed_to:upto].tolist())
         flushed_to = upto
         return chunk
 
@@ -245,9 +268,9 @@ def train(
                     cumulative = train_seconds_total + epoch_train_seconds
                     result.eval_steps.append(step)
                     result.eval_accuracy.append(accuracy)
-                    sink.log("eval_accuracy", [accuracy], [step])
-                    sink.log("eval_loss", [eval_loss], [step])
-                    sink.log("train_seconds", [cumulative], [step])
+                    sink.log(metrics.EVAL_ACCURACY, [accuracy], [step])
+                    sink.log(metrics.EVAL_LOSS, [eval_loss], [step])
+                    sink.log(metrics.TRAIN_SECONDS, [cumulative], [step])
                     if on_eval:
                         on_eval(EvalPoint(step, total_steps, float(latest), accuracy))
                 segment_start = time.perf_counter()
@@ -261,10 +284,10 @@ def train(
         result.epoch_seconds.append(epoch_seconds)
         result.test_accuracy.append(test_accuracy)
         result.test_loss.append(test_loss)
-        sink.log("test_accuracy", [test_accuracy], [last_step])
-        sink.log("test_loss", [test_loss], [last_step])
-        sink.log("epoch_train_seconds", [epoch_train_seconds], [epoch])
-        sink.log("epoch_seconds", [epoch_seconds], [epoch])
+        sink.log(metrics.TEST_ACCURACY, [test_accuracy], [last_step])
+        sink.log(metrics.TEST_LOSS, [test_loss], [last_step])
+        sink.log(metrics.EPOCH_TRAIN_SECONDS, [epoch_train_seconds], [epoch])
+        sink.log(metrics.EPOCH_SECONDS, [epoch_seconds], [epoch])
         sink.flush()
         if not math.isfinite(test_loss):
             raise NonFiniteLossError(f"test loss became {test_loss} after epoch {epoch}")

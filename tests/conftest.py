@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny MNIST-shaped data made inside the tests."""
+"""Shared fixtures and helpers: tiny MNIST-shaped data made inside the tests, tiny settings."""
 
 from __future__ import annotations
 
@@ -9,11 +9,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from mnistlab.data import Mnist
+from mnistlab.data import ImageData
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("MNISTLAB_DATA", REPO.parent / "shared" / "data"))
+# Settings small enough for a run in well under a second.
+TINY = dict(train_size=200, batch_size=20, eval_every=3, eval_subset=100, device="cpu", threads=1)
+# The report's sections, in order.
+SECTIONS = [
+    "1. The question",
+    "2. Setup",
+    "3. Verdicts",
+    "4. Results per arm",
+    "5. Figures",
+    "6. Every run",
+    "7. Limits of this study",
+    "8. Reproducing it",
+]
+
+
+class Exploding(nn.Module):
+    """A net whose loss is infinite from the first step."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        return self.out(x.flatten(1)) * float("inf")
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -40,10 +65,10 @@ def tiny_arrays(n_train: int = 200, n_test: int = 100, seed: int = 0):
 
 
 @pytest.fixture
-def tiny_mnist(tmp_path: Path) -> Mnist:
+def tiny_mnist(tmp_path: Path) -> ImageData:
     """200 train and 100 test images as in-memory tensors."""
     train_x, train_y, test_x, test_y = tiny_arrays()
-    return Mnist(
+    return ImageData(
         torch.from_numpy(train_x),
         torch.from_numpy(train_y).long(),
         torch.from_numpy(test_x),

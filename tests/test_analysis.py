@@ -10,16 +10,18 @@ from mnistlab.analysis import (
     CONTRADICTED,
     INCONCLUSIVE,
     SUPPORTED,
-    compare_models,
+    compare_arms,
     fraction_reached,
     loss_fluctuation,
     paired_test,
     paired_values,
-    paper_claims,
     per_run_table,
     secondary_comparisons,
     steps_to_threshold,
 )
+from mnistlab.config import paper_claims
+
+PAPER = [(c.measure, c.direction) for c in paper_claims(0.95)]
 
 
 def evals(*runs: tuple[str, list[float]]) -> pd.DataFrame:
@@ -44,7 +46,7 @@ def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
 
 def test_fraction_reached_counts_censored_runs_in_the_denominator():
     reach = steps_to_threshold(evals(("a", [0.5, 0.9]), ("b", [0.2, 0.3])), [0.9])
-    runs = pd.DataFrame({"run_id": ["a", "b"], "model": ["m", "m"]})
+    runs = pd.DataFrame({"run_id": ["a", "b"], "arm": ["m", "m"]})
     fractions = fraction_reached(reach, runs, np.array([0, 50]))
     assert fractions["fraction"].tolist() == [0.0, 0.5]
 
@@ -79,13 +81,13 @@ def test_paired_test_with_mixed_signs_and_with_constant_differences():
 def table_for(steps_2, steps_3, seconds_2, seconds_3, spread_2, spread_3) -> pd.DataFrame:
     rows = []
     for seed in range(len(steps_2)):
-        for model, steps, seconds, spread in (
+        for arm, steps, seconds, spread in (
             ("cnn2", steps_2, seconds_2, spread_2),
             ("cnn3", steps_3, seconds_3, spread_3),
         ):
             rows.append(
                 {
-                    "model": model,
+                    "arm": arm,
                     "seed": seed,
                     "steps_to_0.95": steps[seed],
                     "epoch_train_seconds": seconds[seed],
@@ -105,26 +107,26 @@ def test_verdicts_follow_the_sign_and_the_holm_corrected_p():
         spread_2=[0.2] * n,
         spread_3=[0.25, 0.15, 0.2, 0.21, 0.19, 0.2, 0.22, 0.18],  # no effect
     )
-    verdicts = compare_models(table, "cnn2", "cnn3", paper_claims(0.95)).set_index("claim")
-    assert verdicts.loc["steps", "verdict"] == SUPPORTED
-    assert verdicts.loc["time", "verdict"] == CONTRADICTED
-    assert verdicts.loc["time", "estimate"] == pytest.approx(0.75, rel=0.02)  # a ratio
-    assert verdicts.loc["noise", "verdict"] == INCONCLUSIVE
+    verdicts = compare_arms(table, "cnn2", ["cnn3"], PAPER).set_index("claim")
+    assert verdicts.loc["steps_to:0.95", "verdict"] == SUPPORTED
+    assert verdicts.loc["epoch_train_seconds", "verdict"] == CONTRADICTED
+    assert verdicts.loc["epoch_train_seconds", "estimate"] == pytest.approx(0.75, rel=0.02)
+    assert verdicts.loc["log_loss_spread", "verdict"] == INCONCLUSIVE
     assert (verdicts["p_holm"] >= verdicts["p_value"]).all()
-    assert verdicts.loc["steps", "p_value"] == pytest.approx(2 / 256)
+    assert verdicts.loc["steps_to:0.95", "p_value"] == pytest.approx(2 / 256)
     assert (verdicts["n"] == n).all()
 
 
 def test_too_few_seeds_are_inconclusive_and_say_why():
     table = table_for([400] * 3, [300] * 3, [20.0] * 3, [30.0] * 3, [0.2] * 3, [0.3] * 3)
-    verdicts = compare_models(table, "cnn2", "cnn3", paper_claims(0.95))
+    verdicts = compare_arms(table, "cnn2", ["cnn3"], PAPER)
     assert set(verdicts["verdict"]) == {INCONCLUSIVE}
     assert verdicts["note"].str.contains("only 3 paired seed").all()
 
 
 def test_pairs_use_only_seeds_that_both_models_have():
     table = table_for([1, 2, 3], [4, 5, 6], [1] * 3, [1] * 3, [1] * 3, [1] * 3)
-    table = table[~((table["model"] == "cnn3") & (table["seed"] == 1))]
+    table = table[~((table["arm"] == "cnn3") & (table["seed"] == 1))]
     pairs = paired_values(table, "steps_to_0.95", "cnn2", "cnn3")
     assert pairs["seed"].tolist() == [0, 2] and pairs["variant"].tolist() == [4, 6]
 
@@ -140,7 +142,7 @@ def test_per_run_table_from_a_hand_made_history():
         + [("r", "train_loss", s, 1.0 / (s + 1)) for s in range(100)],
         columns=["run_id", "key", "step", "value"],
     )
-    runs = pd.DataFrame({"run_id": ["r"], "model": ["cnn2"], "seed": [0]})
+    runs = pd.DataFrame({"run_id": ["r"], "arm": ["cnn2"], "seed": [0]})
     row = per_run_table(runs, history, [0.9, 0.99]).iloc[0]
     assert (row["steps_to_0.9"], row["reached_0.9"]) == (50, True)
     assert (row["steps_to_0.99"], row["reached_0.99"]) == (50, False)

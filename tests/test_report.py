@@ -5,21 +5,12 @@ from mlflow import MlflowClient
 from pypdf import PdfReader
 
 from mnistlab.config import parse_spec
+from mnistlab.demo import predict_test_set
 from mnistlab.report import write_report
-from mnistlab.results import analyse
+from mnistlab.results import AnalysisError, analyse
 from mnistlab.study import run_study
-from mnistlab.tracking import AnalysisError, open_store
-
-SECTIONS = [
-    "1. The question",
-    "2. Setup",
-    "3. Verdicts",
-    "4. Results per model",
-    "5. Figures",
-    "6. Every run",
-    "7. Limits of this study",
-    "8. Reproducing it",
-]
+from mnistlab.tracking import open_store
+from tests.conftest import SECTIONS
 
 
 def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2):
@@ -40,14 +31,15 @@ def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2
 def test_report_has_every_section_in_html_and_a_paginated_pdf(tmp_path, tiny_mnist, store_uri):
     client = tiny_study(tmp_path, tiny_mnist, store_uri)
     results = analyse(client, "tiny")
-    paths = write_report(results, client, tmp_path / "reports", data_dir=tmp_path / "no-data")
+    demo, note = predict_test_set(results, client, tmp_path / "no-data")
+    paths = write_report(results, demo, note, tmp_path / "reports")
     html = paths.html.read_text()
     for section in SECTIONS:
         assert section in html
     assert html.count('<img src="data:image/png;base64,') == 6  # self-contained figures
     for run_id in results.runs["run_id"]:
         assert run_id in html
-    assert "digit demo is missing" in html  # no MNIST here: said, not crashed
+    assert demo is None and "The demo is missing" in html  # no MNIST here: said, not crashed
     assert "only 2 paired seed" in html
     pdf = PdfReader(paths.pdf)
     assert len(pdf.pages) >= 4
@@ -69,18 +61,19 @@ def test_a_one_model_study_still_renders_and_says_why_there_is_no_verdict(
     client = tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2",))
     results = analyse(client, "tiny")
     assert results.verdicts.empty
-    html = write_report(results, client, tmp_path / "reports").html.read_text()
+    html = write_report(results, None, "", tmp_path / "reports").html.read_text()
     assert "nothing to compare" in html
 
 
 def test_runs_with_missing_metrics_are_excluded_and_named(tmp_path, tiny_mnist, store_uri):
     client = tiny_study(tmp_path, tiny_mnist, store_uri)
-    experiment_id = client.get_experiment_by_name("tiny").experiment_id
-    good = next(r for r in client.search_runs([experiment_id]) if r.info.run_name == "cnn3-s1")
+    raw = client.client
+    experiment_id = raw.get_experiment_by_name("tiny").experiment_id
+    good = next(r for r in raw.search_runs([experiment_id]) if r.info.run_name == "cnn3-s1")
     # A later run of the same config that logged nothing, e.g. written by hand.
     tags = {**good.data.tags, "mlflow.runName": "cnn3-s1-broken"}
-    broken = client.create_run(experiment_id, tags=tags)
-    client.set_terminated(broken.info.run_id, "FINISHED")
+    broken = raw.create_run(experiment_id, tags=tags)
+    raw.set_terminated(broken.info.run_id, "FINISHED")
     results = analyse(client, "tiny")
     assert results.excluded == [
         (
@@ -89,7 +82,7 @@ def test_runs_with_missing_metrics_are_excluded_and_named(tmp_path, tiny_mnist, 
         )
     ]
     assert (results.verdicts["n"] == 1).all()
-    html = write_report(results, client, tmp_path / "reports").html.read_text()
+    html = write_report(results, None, "", tmp_path / "reports").html.read_text()
     assert "Excluded runs: cnn3-s1-broken (missing metrics" in html
 
 
@@ -111,7 +104,7 @@ def test_a_failed_render_leaves_no_report_behind(tmp_path, tiny_mnist, store_uri
 
     monkeypatch.setattr(weasyprint, "HTML", Broken)
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        write_report(results, client, tmp_path / "reports")
+        write_report(results, None, "", tmp_path / "reports")
     assert not (tmp_path / "reports" / "tiny").exists() or not any(
         (tmp_path / "reports" / "tiny").iterdir()
     )

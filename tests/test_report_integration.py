@@ -5,7 +5,7 @@ from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from mnistlab.cli import app
-from tests.test_report import SECTIONS
+from tests.conftest import SECTIONS
 
 pytestmark = pytest.mark.slow
 

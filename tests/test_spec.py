@@ -37,7 +37,7 @@ def test_per_model_overrides_apply_to_that_model_only(tmp_path):
 
 def test_shipped_specs_are_valid():
     paper = load_spec(REPO / "experiments" / "paper.toml")
-    assert paper.models == ("cnn2", "cnn3") and len(paper.seeds) == 10
+    assert paper.arm_names == ["cnn2", "cnn3"] and len(paper.seeds) == 10
     assert {(c.batch_size, c.lr, c.eval_every, c.eval_subset) for c in paper.run_configs()} == {
         (50, 0.001, 50, 2000)
     }

@@ -1,3 +1,4 @@
+import json
 import os
 import socket
 import subprocess
@@ -6,9 +7,9 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from mnistlab.config import parse_spec
+from mnistlab.config import parse_spec, spec_from_record
 from mnistlab.study import StudyError, run_study
-from mnistlab.tracking import experiment_id_for, open_store
+from mnistlab.tracking import open_store
 
 TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
 
@@ -61,8 +62,9 @@ def test_force_reruns_everything(tiny_mnist, store_uri, tmp_path):
 def test_failed_and_dead_runs_are_redone(tiny_mnist, store_uri, tmp_path):
     spec = tiny_spec(tmp_path)
     run_study(spec, store_uri, data=tiny_mnist)
-    client = open_store(store_uri)
-    experiment_id = experiment_id_for(client, "tiny")
+    store = open_store(store_uri)
+    client = store.client
+    experiment_id = store.experiment_id("tiny")
     cnn2_s0 = next(r for r in client.search_runs([experiment_id]) if r.info.run_name == "cnn2-s0")
     client.set_terminated(cnn2_s0.info.run_id, "FAILED")
     # A run left RUNNING by a process that no longer exists, as after kill -9.
@@ -77,7 +79,7 @@ def test_failed_and_dead_runs_are_redone(tiny_mnist, store_uri, tmp_path):
         tags={"host": socket.gethostname(), "pid": dead.stdout.strip(), "config_hash": "x"},
     )
     report = run_study(spec, store_uri, data=tiny_mnist)
-    assert [o.config.model for o in report.outcomes] == ["cnn2"]
+    assert [o.run.name for o in report.outcomes] == ["cnn2-s0"]
     assert report.orphaned == [ghost.info.run_id]
     assert client.get_run(ghost.info.run_id).info.status == "FAILED"
 
@@ -85,8 +87,10 @@ def test_failed_and_dead_runs_are_redone(tiny_mnist, store_uri, tmp_path):
 def test_the_spec_is_recorded_on_the_experiment(tiny_mnist, store_uri, tmp_path):
     run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
     experiment = MlflowClient(store_uri).get_experiment_by_name("tiny")
-    assert '"models": ["cnn2", "cnn3"]' in experiment.tags["spec"]
-    assert len(eval(experiment.tags["config_hashes"])) == 4  # noqa: S307 - a JSON list
+    record = json.loads(experiment.tags["spec"])
+    assert record["version"] == 2 and list(record["arms"]) == ["cnn2", "cnn3"]
+    assert spec_from_record(record) == tiny_spec(tmp_path)
+    assert len(json.loads(experiment.tags["config_hashes"])) == 4
 
 
 def test_a_remote_ray_cluster_with_a_local_store_is_refused(tmp_path, store_uri):

@@ -4,11 +4,11 @@ import pytest
 from mlflow import MlflowClient
 
 from mnistlab import models
-from mnistlab.config import RunConfig
+from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.runner import tracked_train
-from mnistlab.tracking import TrackedRun, TrackingError, experiment_id_for, open_store
+from mnistlab.tracking import TrackingError, open_store
 from mnistlab.train import NonFiniteLossError
-from tests.test_train import TINY, Exploding
+from tests.conftest import TINY, Exploding
 
 
 def metric_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
@@ -16,10 +16,12 @@ def metric_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
 
 
 def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri):
-    client = open_store(store_uri)
-    experiment_id = experiment_id_for(client, "unit")
+    store = open_store(store_uri)
+    client = store.client
+    experiment_id = store.experiment_id("unit")
+    config = RunConfig(seed=3, **TINY)
     run_id, result = tracked_train(
-        RunConfig(seed=3, **TINY), tiny_mnist, client, experiment_id, "unit"
+        PlannedRun("base", config), tiny_mnist, store, experiment_id, "unit"
     )
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -28,7 +30,8 @@ def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri):
     losses = [m.value for m in client.get_metric_history(run_id, "train_loss")]
     assert losses == pytest.approx(result.train_loss.tolist(), rel=1e-6)
     tags, params = run.data.tags, run.data.params
-    assert tags["model"] == "cnn2" and tags["seed"] == "3"
+    assert tags["model"] == "cnn2" and tags["seed"] == "3" and tags["arm"] == "base"
+    assert run.info.run_name == "base-s3" and tags["dataset"] == "mnist"
     assert tags["config_hash"] == RunConfig(seed=3, **TINY).config_hash()
     for key in ("git_commit", "torch_version", "mlflow_version", "device", "cpu", "threads"):
         assert tags[key]
@@ -39,19 +42,21 @@ def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri):
 
 def test_a_diverging_run_is_marked_failed_with_the_reason(tiny_mnist, store_uri, monkeypatch):
     monkeypatch.setitem(models.MODELS, "cnn2", Exploding)
-    client = open_store(store_uri)
-    experiment_id = experiment_id_for(client, "unit")
+    store = open_store(store_uri)
+    client = store.client
+    experiment_id = store.experiment_id("unit")
     with pytest.raises(NonFiniteLossError):
-        tracked_train(RunConfig(**TINY), tiny_mnist, client, experiment_id, "unit")
+        tracked_train(PlannedRun("cnn2", RunConfig(**TINY)), tiny_mnist, store, experiment_id, "u")
     (run,) = client.search_runs([experiment_id])
     assert run.info.status == "FAILED"
     assert "NonFiniteLossError" in run.data.tags["failure_reason"]
 
 
 def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store_uri):
-    client = open_store(store_uri)
-    experiment_id = experiment_id_for(client, "unit")
-    with pytest.raises(KeyboardInterrupt), TrackedRun(client, experiment_id, "r", {}, {}) as run:
+    store = open_store(store_uri)
+    client = store.client
+    experiment_id = store.experiment_id("unit")
+    with pytest.raises(KeyboardInterrupt), store.start_run(experiment_id, "r", {}, {}) as run:
         run.log("train_loss", [1.0, 0.5], [0, 1])
         raise KeyboardInterrupt
     assert client.get_run(run.run_id).info.status == "KILLED"
@@ -59,9 +64,10 @@ def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store_uri):
 
 
 def test_metrics_beyond_one_batch_are_split_into_several_calls(store_uri):
-    client = open_store(store_uri)
-    experiment_id = experiment_id_for(client, "unit")
-    with TrackedRun(client, experiment_id, "r", {}, {}) as run:
+    store = open_store(store_uri)
+    client = store.client
+    experiment_id = store.experiment_id("unit")
+    with store.start_run(experiment_id, "r", {}, {}) as run:
         run.log("train_loss", [0.1] * 2500, range(2500))
     assert len(metric_steps(client, run.run_id, "train_loss")) == 2500
 

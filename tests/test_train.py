@@ -6,8 +6,7 @@ from torch import nn
 from mnistlab import models
 from mnistlab.config import RunConfig
 from mnistlab.train import NonFiniteLossError, evaluate, predict, split_seed, train
-
-TINY = dict(train_size=200, batch_size=20, eval_every=3, eval_subset=100, device="cpu", threads=1)
+from tests.conftest import TINY, Exploding
 
 
 class RecordingSink:
@@ -86,15 +85,6 @@ def test_initialisation_and_order_seeds_are_independent():
     assert init_seed != order_seed
     assert split_seed(0) == (init_seed, order_seed)
     assert split_seed(1) != split_seed(0)
-
-
-class Exploding(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.out = nn.Linear(28 * 28, 10)
-
-    def forward(self, x):
-        return self.out(x.flatten(1)) * float("inf")
 
 
 def test_non_finite_loss_stops_the_run_with_the_step(tiny_mnist, monkeypatch):

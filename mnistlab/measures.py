@@ -1,0 +1,147 @@
+"""The per-run measures a claim can be about: names, how two arms are compared, wording.
+
+One table decides, per measure, whether arms are compared as a difference or as a log ratio
+(time- and loss-like measures, whose spread grows with their level). Nothing is computed
+here; analysis.per_run_table makes a column per measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HIGHER, LOWER = "higher", "lower"
+DIRECTIONS = (HIGHER, LOWER)
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str  # as a spec writes it: "test_accuracy", "steps_to:0.97"
+    column: str  # its column in analysis.per_run_table
+    log_scale: bool  # compared as log(variant) - log(baseline): the estimate is a ratio
+    title: str  # figure and table title
+    unit: str  # axis label
+    higher: str  # how a claim reads when the variant's value is claimed to be higher
+    lower: str
+    threshold: float | None = None  # accuracy threshold of steps_to / seconds_to
+
+    @property
+    def comparison(self) -> str:
+        return "ratio (via log ratios)" if self.log_scale else "difference"
+
+    def statement(self, direction: str) -> str:
+        return self.higher if direction == HIGHER else self.lower
+
+
+def percent(accuracy: float) -> str:
+    """0.95 -> '95%', 0.975 -> '97.5%'."""
+    return f"{accuracy:.0%}" if round(accuracy * 100, 6).is_integer() else f"{accuracy:.1%}"
+
+
+# name: (log_scale, title, unit, wording when higher, wording when lower)
+FIXED = {
+    "epoch_train_seconds": (
+        True,
+        "Train time per epoch",
+        "train seconds per epoch",
+        "takes more train time per epoch",
+        "takes less train time per epoch",
+    ),
+    "seconds_per_step": (
+        True,
+        "Train time per step",
+        "train seconds per step",
+        "takes more train time per step",
+        "takes less train time per step",
+    ),
+    "log_loss_spread": (
+        False,
+        "Loss fluctuation",
+        "SD of log-loss residual",
+        "has a noisier training loss",
+        "has a quieter training loss",
+    ),
+    "raw_loss_sd": (
+        True,
+        "Raw rolling SD of the train loss",
+        "rolling SD of the train loss",
+        "has a larger raw rolling SD of its training loss",
+        "has a smaller raw rolling SD of its training loss",
+    ),
+    "test_accuracy": (
+        False,
+        "Final test accuracy",
+        "accuracy on the full test set",
+        "reaches a higher final test accuracy",
+        "ends with a lower final test accuracy",
+    ),
+    "test_loss": (
+        True,
+        "Final test loss",
+        "cross-entropy on the full test set",
+        "ends with a higher test loss",
+        "ends with a lower test loss",
+    ),
+    "final_train_loss": (
+        True,
+        "Final train loss",
+        "mean train loss over the last 10% of steps",
+        "ends with a higher train loss",
+        "ends with a lower train loss",
+    ),
+}
+# prefix: the same, with {p} for the threshold as a percentage. Steps stay differences: they
+# live on the evaluation grid and censored values would make ratios of them misleading.
+THRESHOLDED = {
+    "steps_to": (
+        False,
+        "Steps to {p} accuracy",
+        "steps",
+        "needs more steps to reach {p} accuracy",
+        "reaches {p} accuracy in fewer steps",
+    ),
+    "seconds_to": (
+        True,
+        "Train time to {p} accuracy",
+        "cumulative train seconds",
+        "needs more train time to reach {p} accuracy",
+        "reaches {p} accuracy in less train time",
+    ),
+}
+KNOWN = (*FIXED, *(f"{prefix}:<accuracy>" for prefix in THRESHOLDED))
+
+
+class UnknownMeasure(ValueError):
+    """A measure name outside the catalogue; the message lists the known ones."""
+
+
+def measure(name: str) -> Measure:
+    """The catalogue entry for a spec's metric name; raises UnknownMeasure with the fix."""
+    if not isinstance(name, str):
+        raise UnknownMeasure(f"must be a metric name, got {name!r}. Known: {', '.join(KNOWN)}.")
+    if name in FIXED:
+        log_scale, title, unit, higher, lower = FIXED[name]
+        return Measure(name, name, log_scale, title, unit, higher, lower)
+    prefix, _, value = name.partition(":")
+    if prefix not in THRESHOLDED or not value:
+        raise UnknownMeasure(f"unknown metric {name!r}. Known: {', '.join(KNOWN)}.")
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = float("nan")
+    if not 0 < threshold <= 1:
+        raise UnknownMeasure(
+            f"{name!r}: the accuracy after '{prefix}:' must be a number in (0, 1], "
+            f"such as {prefix}:0.97."
+        )
+    log_scale, title, unit, higher, lower = THRESHOLDED[prefix]
+    p = percent(threshold)
+    return Measure(
+        f"{prefix}:{threshold:g}",
+        f"{prefix}_{threshold:g}",
+        log_scale,
+        title.format(p=p),
+        unit,
+        higher.format(p=p),
+        lower.format(p=p),
+        threshold,
+    )
