@@ -41,6 +41,17 @@ class Exploding(nn.Module):
         return self.out(x.flatten(1)) * float("inf")
 
 
+def holm_by_hand(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment written out: sort, scale by (m - rank), running max, cap."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * p_values[i])
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write an IDX file (the MNIST format): magic, dims, then big-endian uint8 data."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from mnistlab.analysis import (
     compare_arms,
     fraction_reached,
     loss_fluctuation,
+    min_seeds_for_verdict,
     paired_test,
     paired_values,
     per_run_table,
@@ -20,6 +21,8 @@ from mnistlab.analysis import (
     steps_to_threshold,
 )
 from mnistlab.config import paper_claims
+from mnistlab.measures import FIXED
+from tests.conftest import holm_by_hand
 
 PAPER = [(c.measure, c.direction) for c in paper_claims(0.95)]
 
@@ -157,3 +160,61 @@ def test_secondary_comparisons_are_paired_differences_without_correction():
     (row,) = frame.itertuples()
     assert (row.measure, row.n) == ("raw_loss_sd", 6)
     assert row.difference == pytest.approx(-0.01) and row.p_value == pytest.approx(2 / 64)
+
+
+@pytest.mark.parametrize(("family", "by_hand"), [(1, 6), (3, 7), (4, 8), (6, 8), (12, 9)])
+def test_min_seeds_follow_from_the_family_size(family, by_hand):
+    # By hand: the smallest n with 2 / 2**n * m < 0.05. Independently: the exact test's own
+    # smallest p on n all-positive differences, times the family size.
+    assert min_seeds_for_verdict(family) == by_hand
+    smallest = [paired_test(np.arange(1.0, n + 1)).p_value * family for n in (by_hand - 1, by_hand)]
+    assert smallest[0] >= 0.05 > smallest[1]
+
+
+def test_holm_runs_over_every_variant_and_claim_together():
+    n = 9
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(n):
+        for arm, shift in (("base", 0.0), ("a", 0.5), ("b", 0.05)):
+            rows.append(
+                {
+                    "arm": arm,
+                    "seed": seed,
+                    "steps_to_0.95": 300 - 100 * shift + rng.normal(0, 20),
+                    "epoch_train_seconds": 10 * (1 + shift) + rng.normal(0, 0.3),
+                    "log_loss_spread": 0.7 + shift / 5 + rng.normal(0, 0.02),
+                }
+            )
+    verdicts = compare_arms(pd.DataFrame(rows), "base", ["a", "b"], PAPER)
+    assert len(verdicts) == 6 and verdicts["variant"].tolist() == ["a"] * 3 + ["b"] * 3
+    assert verdicts["p_holm"].tolist() == pytest.approx(holm_by_hand(verdicts["p_value"].tolist()))
+    # Corrected per variant alone, b's p-values would be smaller: the family is all six.
+    alone = compare_arms(pd.DataFrame(rows), "base", ["b"], PAPER)
+    assert (alone["p_holm"].to_numpy() <= verdicts["p_holm"].to_numpy()[3:]).all()
+
+
+def test_per_run_table_has_every_catalogue_measure():
+    history = pd.DataFrame(
+        [
+            ("r", "eval_accuracy", 0, 0.5),
+            ("r", "eval_accuracy", 50, 0.96),
+            ("r", "eval_accuracy", 99, 0.97),
+            ("r", "train_seconds", 0, 0.1),
+            ("r", "train_seconds", 50, 5.0),
+            ("r", "train_seconds", 99, 9.0),
+            ("r", "epoch_train_seconds", 0, 9.0),
+            ("r", "test_accuracy", 99, 0.97),
+            ("r", "test_loss", 99, 0.08),
+        ]
+        + [("r", "train_loss", s, float(s % 10)) for s in range(100)],
+        columns=["run_id", "key", "step", "value"],
+    )
+    runs = pd.DataFrame({"run_id": ["r"], "arm": ["x"], "seed": [0]})
+    row = per_run_table(runs, history, [0.9, 0.99]).iloc[0]
+    assert row["seconds_to_0.9"] == 5.0  # the train seconds logged where 0.9 was first reached
+    assert (row["seconds_to_0.99"], row["reached_0.99"]) == (9.0, False)  # censored at the end
+    assert row["final_train_loss"] == pytest.approx(4.5)  # mean of steps 90..99: 0..9
+    assert row["test_loss"] == 0.08
+    for name in FIXED:
+        assert name in row.index

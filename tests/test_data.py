@@ -1,17 +1,24 @@
+import dataclasses
+import gzip
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mnistlab import data
 from mnistlab.data import (
     DATA_ENV,
+    DATASETS,
     MNIST_FILES,
     DataError,
+    load_dataset,
     load_mnist,
+    md5_of,
+    read_idx,
     resolve_data_dir,
     to_float_images,
 )
-from tests.conftest import tiny_arrays
+from tests.conftest import tiny_arrays, write_idx
 
 
 def test_loads_hand_made_idx_files_into_tensors(tiny_mnist_dir: Path):
@@ -71,3 +78,76 @@ def test_data_dir_option_beats_environment_beats_default(monkeypatch, tmp_path: 
     assert resolve_data_dir(None) == tmp_path / "env"
     monkeypatch.delenv(DATA_ENV)
     assert resolve_data_dir(None) == Path("data")
+
+
+def write_dataset(root: Path, folder: str, compress: bool = False) -> None:
+    """Tiny IDX files in torchvision's layout root/<folder>/raw/, optionally only as .gz."""
+    train_x, train_y, test_x, test_y = tiny_arrays()
+    raw = root / folder / "raw"
+    for name, array in (
+        ("train-images-idx3-ubyte", train_x),
+        ("train-labels-idx1-ubyte", train_y),
+        ("t10k-images-idx3-ubyte", test_x),
+        ("t10k-labels-idx1-ubyte", test_y),
+    ):
+        write_idx(raw / name, array)
+        if compress:
+            (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes()))
+            (raw / name).unlink()
+
+
+@pytest.mark.parametrize(
+    ("dataset", "folder"), [("fashion-mnist", "FashionMNIST"), ("kmnist", "KMNIST")]
+)
+def test_each_dataset_is_read_from_its_own_folder(tmp_path, dataset, folder):
+    write_dataset(tmp_path, folder)
+    if dataset == "kmnist":  # checked against its .gz files, which must be there too
+        for path in (tmp_path / folder / "raw").iterdir():
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+    loaded = load_dataset(tmp_path, dataset, download=False, verify=False)
+    assert loaded.dataset == dataset and loaded.info.folder == folder
+    assert np.array_equal(loaded.train_images.numpy(), tiny_arrays()[0])
+
+
+def test_fashion_mnist_is_checked_against_its_own_checksums(tmp_path):
+    write_dataset(tmp_path, "FashionMNIST")
+    with pytest.raises(DataError, match=r"Fashion-MNIST file .*FashionMNIST/raw/train-images"):
+        load_dataset(tmp_path, "fashion-mnist", download=False)
+    assert (
+        DATASETS["fashion-mnist"].checksums["train-images-idx3-ubyte"][1]
+        != (MNIST_FILES["train-images-idx3-ubyte"][1])
+    )
+
+
+def test_kmnist_gz_files_are_verified_then_unpacked(tmp_path, monkeypatch):
+    write_dataset(tmp_path, "KMNIST", compress=True)
+    raw = tmp_path / "KMNIST" / "raw"
+    with pytest.raises(DataError, match=r"KMNIST file .*\.gz is damaged: it has MD5"):
+        load_dataset(tmp_path, "kmnist", download=False)
+    assert not (raw / "train-images-idx3-ubyte").exists()  # nothing unpacked from a bad .gz
+    # With checksums that match these tiny files, the same code unpacks and loads them.
+    info = DATASETS["kmnist"]
+    tiny = {name: (None, md5_of(raw / name)) for name in info.checksums}
+    monkeypatch.setitem(DATASETS, "kmnist", dataclasses.replace(info, checksums=tiny))
+    sizes = {n.removesuffix(".gz"): len(gzip.decompress((raw / n).read_bytes())) for n in tiny}
+    monkeypatch.setattr(data, "IDX_SIZES", sizes)
+    loaded = load_dataset(tmp_path, "kmnist", download=False)
+    assert np.array_equal(loaded.test_labels.numpy(), tiny_arrays()[3])
+    assert (raw / "t10k-labels-idx1-ubyte").is_file() and not list(raw.glob("*.partial"))
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "kmnist"])
+def test_a_missing_dataset_names_itself_the_folder_the_files_and_the_fix(tmp_path, dataset):
+    with pytest.raises(DataError) as info:
+        load_dataset(tmp_path, dataset, download=False)
+    message = str(info.value)
+    title, folder = DATASETS[dataset].title, DATASETS[dataset].folder
+    assert message.startswith(f"{title} is not in {tmp_path / folder / 'raw'}")
+    assert "train-images-idx3-ubyte" in message and "--data-dir" in message and DATA_ENV in message
+
+
+def test_a_file_that_is_not_idx_is_refused(tmp_path):
+    path = tmp_path / "bad"
+    path.write_bytes(b"PK\x03\x04 not an idx file")
+    with pytest.raises(DataError, match="not an IDX file"):
+        read_idx(path)

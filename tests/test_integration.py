@@ -54,3 +54,27 @@ def test_two_runs_with_the_same_settings_have_identical_loss_histories(real_data
         for _ in range(2)
     )
     assert len(first) == 60 and first == second
+
+
+def test_fashion_mnist_is_verified_and_trains_from_the_shared_folder(real_data_dir, store_uri):
+    result = CliRunner().invoke(
+        app, ["data", "--dataset", "fashion-mnist", "--data-dir", str(real_data_dir)]
+    )
+    assert result.exit_code == 0 and "Fashion-MNIST verified" in result.output
+    run_id = train_cli(
+        "--dataset",
+        "fashion-mnist",
+        "--train-size",
+        "12000",
+        "--data-dir",
+        str(real_data_dir),
+        "--tracking-uri",
+        store_uri,
+    )
+    run = MlflowClient(store_uri).get_run(run_id)
+    assert (
+        run.data.tags["dataset"] == "fashion-mnist"
+        and run.data.params["dataset"] == "fashion-mnist"
+    )
+    assert run.inputs.dataset_inputs[0].dataset.name == "fashion-mnist-train"
+    assert run.data.metrics["test_accuracy"] > 0.7  # clothing: well above chance, below MNIST

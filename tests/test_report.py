@@ -1,5 +1,7 @@
 """Reports from tiny studies trained in the test: HTML and PDF with every section."""
 
+import dataclasses
+
 import pytest
 from mlflow import MlflowClient
 from pypdf import PdfReader
@@ -12,15 +14,19 @@ from mnistlab.study import run_study
 from mnistlab.tracking import open_store
 from tests.conftest import SECTIONS
 
+TINY_SETTINGS = {"train_size": 200, "batch_size": 10, "eval_every": 4, "eval_subset": 100}
 
-def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2):
+
+def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2, **keys):
+    arms = {} if "arms" in keys else {"models": list(models)}
     spec = parse_spec(
         {
             "name": "tiny",
-            "models": list(models),
+            **arms,
             "seeds": seeds,
             "thresholds": [0.2, 0.5],
-            "settings": {"train_size": 200, "batch_size": 10, "eval_every": 4, "eval_subset": 100},
+            "settings": TINY_SETTINGS,
+            **keys,
         },
         tmp_path / "tiny.toml",
     )
@@ -120,3 +126,30 @@ def test_verdict_numbers_agree_with_the_raw_mlflow_histories(tmp_path, tiny_mnis
         assert row["steps_to_0.5"] == first
         (seconds,) = raw.get_metric_history(row["run_id"], "epoch_train_seconds")
         assert row["epoch_train_seconds"] == seconds.value
+
+
+def test_a_study_of_other_arms_is_not_told_as_the_papers_story(tmp_path, tiny_mnist, store_uri):
+    arms = {"base": {"model": "cnn2"}, "fast": {"model": "cnn2", "lr": 0.003}}
+    store = tiny_study(tmp_path, tiny_mnist, store_uri, arms=arms)
+    results = analyse(store, "tiny")
+    html = write_report(results, None, "", tmp_path / "reports").html.read_text()
+    assert "<h1>fast against base</h1>" in html and "third convolution" not in html
+    assert "the first 100 test images" in " ".join(html.split())  # the spec's, not the paper's
+
+
+def test_a_fashion_study_names_fashion_mnist_wherever_it_names_the_data(
+    tmp_path, tiny_mnist, store_uri
+):
+    fashion = dataclasses.replace(tiny_mnist, dataset="fashion-mnist")
+    store = tiny_study(tmp_path, fashion, store_uri, dataset="fashion-mnist")
+    results = analyse(store, "tiny")
+    html = " ".join(write_report(results, None, "", tmp_path / "r").html.read_text().split())
+    assert (
+        "cnn2 vs cnn3 on Fashion-MNIST" in html
+        and "with the baseline <b>cnn2</b> on Fashion-MNIST" in html
+    )
+    assert "100 Fashion-MNIST test images" in html and "one data set (Fashion-MNIST)" in html
+    assert "as in the paper" not in html  # 100 evaluation images, not the paper's 2,000
+    run = store.client.get_run(results.runs["run_id"].iloc[0])
+    assert run.data.tags["dataset"] == "fashion-mnist"
+    assert run.inputs.dataset_inputs[0].dataset.name == "fashion-mnist-train"
