@@ -1,7 +1,10 @@
 """Reports from tiny studies trained in the test: HTML and PDF with every section."""
 
 import dataclasses
+import json
+import re
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from pypdf import PdfReader
@@ -153,3 +156,39 @@ def test_a_fashion_study_names_fashion_mnist_wherever_it_names_the_data(
     run = store.client.get_run(results.runs["run_id"].iloc[0])
     assert run.data.tags["dataset"] == "fashion-mnist"
     assert run.inputs.dataset_inputs[0].dataset.name == "fashion-mnist-train"
+
+
+def test_a_store_written_before_arms_existed_reports_the_same_numbers(
+    tmp_path, tiny_mnist, store_uri
+):
+    store = tiny_study(tmp_path, tiny_mnist, store_uri, seeds=3)
+    now = analyse(store, "tiny")
+    html_now = write_report(now, None, "", tmp_path / "now").html.read_text()
+    # Turn the store into what the previous mnistlab wrote: the version-1 spec record
+    # (dataclasses.asdict of the old StudySpec plus the baseline) and runs without arm tags.
+    raw = store.client
+    experiment = raw.get_experiment_by_name("tiny")
+    old_record = {
+        "name": "tiny",
+        "models": ["cnn2", "cnn3"],
+        "seeds": [0, 1, 2],
+        "settings": TINY_SETTINGS,
+        "overrides": {},
+        "thresholds": [0.2, 0.5],
+        "primary_threshold": 0.2,
+        "description": "",
+        "source": str(tmp_path / "tiny.toml"),
+        "baseline": "cnn2",
+    }
+    raw.set_experiment_tag(experiment.experiment_id, "spec", json.dumps(old_record))
+    for run in raw.search_runs([experiment.experiment_id]):
+        raw.delete_tag(run.info.run_id, "arm")
+        raw.delete_tag(run.info.run_id, "dataset")
+    before = analyse(store, "tiny")
+    html_before = write_report(before, None, "", tmp_path / "before").html.read_text()
+    numbers = ["n", "estimate", "ci_low", "ci_high", "p_value", "p_holm", "verdict"]
+    pd.testing.assert_frame_equal(before.verdicts[numbers], now.verdicts[numbers])
+    pd.testing.assert_frame_equal(before.summary, now.summary)
+    assert [s for s in SECTIONS if s in html_before] == SECTIONS
+    strip = re.compile(r"generated [^<]*by mnistlab")  # the time of rendering
+    assert strip.sub("", html_before) == strip.sub("", html_now)
