@@ -9,9 +9,11 @@ The unit of evidence is the run (seed), never the step. Arms are compared paired
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from statsmodels.stats.multitest import multipletests
 
 from mnistlab import metrics
 from mnistlab.measures import HIGHER, Measure
+from mnistlab.signflip import sign_flip_p, sign_test_p
 
 ALPHA = 0.05
 WARMUP_FRACTION = 0.1
@@ -28,6 +31,7 @@ TREND_WINDOW = 51  # steps in the rolling median that stands for the loss trend
 RAW_SD_WINDOW = 50  # steps in the paper-style rolling standard deviation
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+EQUIVALENT = "equivalent"
 
 
 def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
@@ -172,8 +176,8 @@ class PairedTest:
     effect_size: float  # Cohen's d_z: mean difference / SD of differences
 
 
-def paired_test(differences: np.ndarray, seed: int = 0) -> PairedTest:
-    """Bootstrap 95% interval (BCa) and an exact two-sided sign-flip permutation test.
+def paired_test(differences: np.ndarray, seed: int = 0, confidence: float = 0.95) -> PairedTest:
+    """Bootstrap interval (BCa, 95% by default) and an exact two-sided sign-flip test.
 
     differences: shape (n,). Exact for n <= 16 (all 2**n sign patterns), else 100,000
     seeded random flips. Fewer than 2 pairs give NaN interval and p-value.
@@ -200,12 +204,12 @@ def paired_test(differences: np.ndarray, seed: int = 0) -> PairedTest:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BCa warns on degenerate resamples; fall back below
         interval = stats.bootstrap(
-            (d,), np.mean, confidence_level=0.95, method="BCa", random_state=rng
+            (d,), np.mean, confidence_level=confidence, method="BCa", random_state=rng
         ).confidence_interval
     low, high = float(interval.low), float(interval.high)
     if not (math.isfinite(low) and math.isfinite(high)):
         interval = stats.bootstrap(
-            (d,), np.mean, confidence_level=0.95, method="percentile", random_state=rng
+            (d,), np.mean, confidence_level=confidence, method="percentile", random_state=rng
         ).confidence_interval
         low, high = float(interval.low), float(interval.high)
     return PairedTest(n, mean, low, high, float(test.pvalue), effect)
@@ -217,34 +221,154 @@ def paired_differences(pairs: pd.DataFrame, log_scale: bool) -> np.ndarray:
     return np.log(var) - np.log(base) if log_scale else var - base
 
 
-def compare_arms(
+class ClaimLike(Protocol):
+    """What a test needs of a claim (config.Claim): its measure, direction and margin."""
+
+    direction: str
+    margin: float | None
+
+    @property
+    def measure(self) -> Measure: ...
+
+
+MAGNITUDES = ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (math.inf, "large"))
+
+
+def magnitude(effect_size: float) -> str:
+    """Cohen's conventional word for |d_z|: negligible < 0.2 <= small < 0.5 <= medium < 0.8."""
+    if not math.isfinite(effect_size):
+        return "large" if not math.isnan(effect_size) else ""
+    return next(word for bound, word in MAGNITUDES if abs(effect_size) < bound)
+
+
+def probability_of_beating(
+    differences: np.ndarray, direction: int, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """P(the variant beats the baseline on a seed) and its 95% percentile bootstrap interval.
+
+    A seed beats when its difference goes the claimed way (direction +1: higher); a tie
+    counts one half.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) == 0:
+        return math.nan, math.nan, math.nan
+    wins = (np.sign(d) * direction + 1) / 2  # 1, 0.5 or 0 per seed
+    rng = np.random.default_rng(seed)
+    means = wins[rng.integers(0, len(d), size=(resamples, len(d)))].mean(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(wins.mean()), float(low), float(high)
+
+
+def censored_signs(pairs: pd.DataFrame, reached: pd.DataFrame) -> np.ndarray:
+    """Per seed, the sign of variant - baseline where it is known despite censoring, else NaN.
+
+    A censored value (threshold never reached) is only a lower bound: if the censored run is
+    already the larger one, the sign is known; otherwise it is not.
+    """
+    b, v = pairs["baseline"].to_numpy(float), pairs["variant"].to_numpy(float)
+    rb, rv = reached["baseline"].to_numpy(bool), reached["variant"].to_numpy(bool)
+    signs = np.sign(v - b)
+    unknown = (~rb & ~rv) | (rb & ~rv & (v < b)) | (~rb & rv & (v > b))
+    return np.where(unknown, np.nan, signs)
+
+
+def censored_sign_test(signs: np.ndarray, direction: int) -> tuple[float, int]:
+    """(two-sided p, direction of the evidence) of an exact sign test on censored pairs.
+
+    A pair of unknown sign counts against whichever way is being shown: against the claim
+    when support is tested, for it when contradiction is. Exact ties are dropped.
+    """
+    known = signs[~np.isnan(signs)]
+    unknown = int(np.isnan(signs).sum())
+    favour, against = int((known == direction).sum()), int((known == -direction).sum())
+    trials = favour + against + unknown
+    p_support = sign_test_p(favour, trials)
+    p_contradict = sign_test_p(against, trials)
+    evidence = direction if p_support <= p_contradict else -direction
+    return min(1.0, 2 * min(p_support, p_contradict)), evidence
+
+
+def equivalence_test(differences: np.ndarray, margin: float) -> float:
+    """p of two one-sided sign-flip tests (TOST) that the mean lies inside (-margin, margin)."""
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) < 2:
+        return math.nan
+    p_above_lower = sign_flip_p(d + margin, "greater")[0]
+    p_below_upper = sign_flip_p(d - margin, "less")[0]
+    return float(max(p_above_lower, p_below_upper))
+
+
+def bootstrap_interval(differences: np.ndarray, confidence: float) -> tuple[float, float]:
+    """BCa bootstrap interval of the mean difference (percentile where BCa degenerates)."""
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) < 2 or np.ptp(d) == 0:
+        mean = float(d.mean()) if len(d) else math.nan
+        return mean, mean
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            interval = stats.bootstrap(
+                (d,), np.mean, confidence_level=confidence, method=method, random_state=0
+            ).confidence_interval
+        if math.isfinite(interval.low) and math.isfinite(interval.high):
+            break
+    return float(interval.low), float(interval.high)
+
+
+def margin_on_test_scale(measure: Measure, margin: float) -> float:
+    """A ratio margin (e.g. 1.05) as a log ratio; a difference margin as it is."""
+    return math.log(margin) if measure.log_scale else margin
+
+
+def paired_evidence(
     table: pd.DataFrame,
     baseline: str,
     variants: list[str],
-    claims: list[tuple[Measure, str]],
-    alpha: float = ALPHA,
+    claims: list[ClaimLike],
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Verdict per (variant, claim) against the baseline, paired by seed.
+    """Per (variant, claim) paired statistics against the baseline, before any decision.
 
-    claims: (measure, direction) pairs, direction "higher" or "lower" for each variant.
-    Holm's correction runs over the whole family (every variant x every claim), and no
-    verdict is given below min_seeds_for_verdict(family size) paired seeds.
     Returns one row per (variant, claim): variant, baseline, claim, statement, metric, n,
     baseline_mean, variant_mean, estimate_kind, estimate (difference, or ratio for log-scale
-    measures), ci_low, ci_high, p_value, p_holm, effect_size, verdict, note.
+    measures), ci_low, ci_high (BCa at `confidence`), p_value, effect_size (d_z), magnitude, p_beats with
+    p_beats_low/high, censored_pairs, test, margin, p_equivalence, ci90_low/high, direction
+    (+1 claimed higher, -1 lower) and evidence (the way the data point: +1, -1 or 0).
     """
     rows = []
     for variant in variants:
-        for measure, direction in claims:
+        for claim in claims:
+            measure = claim.measure
+            direction = 1 if claim.direction == HIGHER else -1
             pairs = paired_values(table, measure.column, baseline, variant)
-            test = paired_test(paired_differences(pairs, measure.log_scale))
+            d = paired_differences(pairs, measure.log_scale)
+            test = paired_test(d, confidence=confidence)
             to_scale = np.exp if measure.log_scale else (lambda x: x)
+            evidence = int(np.sign(test.mean_difference)) if test.n else 0
+            kind, censored = "exact sign-flip", 0
+            reached_column = f"reached_{measure.threshold:g}" if measure.threshold else ""
+            if reached_column in table:
+                reached = paired_values(table, reached_column, baseline, variant).astype(
+                    {"baseline": bool, "variant": bool}
+                )
+                censored = int((~reached["baseline"] | ~reached["variant"]).sum())
+                if censored:
+                    signs = censored_signs(pairs, reached)
+                    p_value, evidence = censored_sign_test(signs, direction)
+                    test = dataclasses.replace(test, p_value=p_value)
+                    kind = "exact sign test (censored pairs)"
+            margin = claim.margin
+            p_equivalence, ci90 = math.nan, (math.nan, math.nan)
+            if margin is not None and not censored:
+                p_equivalence = equivalence_test(d, margin_on_test_scale(measure, margin))
+                ci90 = bootstrap_interval(d, 0.90)
+            beats = probability_of_beating(d, direction)
             rows.append(
                 {
                     "variant": variant,
                     "baseline": baseline,
                     "claim": measure.name,
-                    "statement": f"{variant} {measure.statement(direction)} than {baseline}",
+                    "statement": f"{variant} {measure.statement(claim.direction)} than {baseline}",
                     "metric": measure.column,
                     "n": test.n,
                     "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
@@ -255,23 +379,68 @@ def compare_arms(
                     "ci_high": float(to_scale(test.ci_high)),
                     "p_value": test.p_value,
                     "effect_size": test.effect_size,
-                    "direction": 1 if direction == HIGHER else -1,
+                    "magnitude": magnitude(test.effect_size),
+                    "p_beats": beats[0],
+                    "p_beats_low": beats[1],
+                    "p_beats_high": beats[2],
+                    "censored_pairs": censored,
+                    "test": kind,
+                    "margin": math.nan if margin is None else margin,
+                    "p_equivalence": p_equivalence,
+                    "ci90_low": float(to_scale(ci90[0])),
+                    "ci90_high": float(to_scale(ci90[1])),
+                    "direction": direction,
+                    "evidence": evidence,
                 }
             )
-    frame = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (statsmodels), NaN left as NaN."""
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full_like(p, math.nan)
+    testable = ~np.isnan(p)
+    if testable.any():
+        adjusted[testable] = multipletests(p[testable], method="holm")[1]
+    return adjusted
+
+
+def hypotheses(frame: pd.DataFrame) -> int:
+    """Tests in the family: every difference test, plus an equivalence test per margin."""
+    return int(frame["p_value"].notna().sum() + frame["p_equivalence"].notna().sum()) or len(frame)
+
+
+def decide(frame: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Holm over every hypothesis in the frame together, then a verdict per row."""
+    frame = frame.copy()
     if frame.empty:
         return frame
-    testable = frame["p_value"].notna()
-    frame["p_holm"] = math.nan
-    if testable.any():
-        frame.loc[testable, "p_holm"] = multipletests(
-            frame.loc[testable, "p_value"], alpha=alpha, method="holm"
-        )[1]
-    min_seeds = min_seeds_for_verdict(len(frame), alpha)
-    verdicts = [verdict(row, alpha, min_seeds, len(frame)) for row in frame.itertuples()]
+    both = holm(np.concatenate([frame["p_value"], frame["p_equivalence"]]))
+    frame["p_holm"], frame["p_equivalence_holm"] = both[: len(frame)], both[len(frame) :]
+    family = max(len(frame), hypotheses(frame))
+    min_seeds = min_seeds_for_verdict(family, alpha)
+    verdicts = [verdict(row, alpha, min_seeds, family) for row in frame.itertuples()]
     frame["verdict"] = [v for v, _ in verdicts]
     frame["note"] = [note for _, note in verdicts]
-    return frame.drop(columns="direction")
+    return frame
+
+
+def compare_arms(
+    table: pd.DataFrame,
+    baseline: str,
+    variants: list[str],
+    claims: list[ClaimLike],
+    alpha: float = ALPHA,
+) -> pd.DataFrame:
+    """Verdict per (variant, claim) against the baseline, paired by seed.
+
+    Holm's correction runs over the whole family (every variant x every claim, and an
+    equivalence test for each claim with a margin), and no verdict is given below
+    min_seeds_for_verdict(family size) paired seeds. Columns: those of paired_evidence,
+    then p_holm, p_equivalence_holm, verdict and note.
+    """
+    return decide(paired_evidence(table, baseline, variants, claims), alpha)
 
 
 SECONDARY_MEASURES = {
@@ -312,18 +481,34 @@ def secondary_comparisons(
 
 
 def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
-    """Supported or contradicted when the Holm-corrected p < alpha, else inconclusive."""
+    """Supported, contradicted or equivalent when the Holm-corrected p < alpha, else
+    inconclusive."""
     if row.n < min_seeds:
         return INCONCLUSIVE, (
             f"only {row.n} paired seed(s): with {family_size} test(s) under Holm, an exact "
-            f"paired test needs at least {min_seeds} to reach a verdict at {alpha}"
+            f"paired test needs at least {min_seeds} to reach a verdict at {alpha:.3g}"
         )
-    if not row.p_holm < alpha:
-        return INCONCLUSIVE, f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha}"
-    agrees = np.sign(row.estimate - (1.0 if row.estimate_kind == "ratio" else 0.0))
-    if agrees == row.direction:
-        return SUPPORTED, "the difference goes the way the claim says"
-    return CONTRADICTED, "the difference is significant but opposite to the claim"
+    censored = (
+        f"; {row.censored_pairs} of {row.n} pairs censored, each of unknown sign counted "
+        "against the verdict"
+        if row.censored_pairs
+        else ""
+    )
+    within = not math.isnan(row.p_equivalence_holm) and row.p_equivalence_holm < alpha
+    if row.p_holm < alpha:
+        if row.evidence == row.direction:
+            note = "the difference goes the way the claim says"
+            if within:
+                note += ", though it lies within the margin (practically equivalent)"
+            return SUPPORTED, note + censored
+        return CONTRADICTED, "the difference is significant but opposite to the claim" + censored
+    if within:
+        return EQUIVALENT, (
+            f"two one-sided tests put the difference within the margin ±{row.margin:g}"
+            + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
+            + f", Holm-corrected p = {row.p_equivalence_holm:.3g}"
+        )
+    return INCONCLUSIVE, f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha:.3g}" + censored
 
 
 def arm_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
@@ -347,3 +532,21 @@ def arm_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def median_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(median, low, high) with a distribution-free interval from order statistics.
+
+    Censored values go in as +inf (not reached): the median is inf when half or more are,
+    and the interval is [x_(l), x_(n-l+1)] with l from the binomial(n, 1/2) quantile; a
+    bound that the sample is too small to give is -inf or inf.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    median = float(np.median(x)) if np.isfinite(x[(n - 1) // 2 : n // 2 + 1]).all() else math.inf
+    lower = int(stats.binom.ppf((1 - confidence) / 2, n, 0.5))  # 1-based rank of the low end
+    if lower < 1:
+        return median, -math.inf, math.inf
+    return median, float(x[lower - 1]), float(x[n - lower])

@@ -135,6 +135,7 @@ class Claim:
 
     metric: str
     direction: str  # HIGHER or LOWER
+    margin: float | None = None  # equivalence margin: metric units, or a ratio (> 1)
 
     @property
     def measure(self) -> Measure:
@@ -148,6 +149,14 @@ def paper_claims(primary_threshold: float) -> tuple[Claim, ...]:
         Claim("epoch_train_seconds", HIGHER),
         Claim("log_loss_spread", HIGHER),
     )
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """[adaptive]: add `block` seeds per look until every claim is decided or max_seeds."""
+
+    max_seeds: int
+    block: int
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,14 @@ class StudySpec:
     question: str = ""
     description: str = ""
     source: str = ""
+    adaptive: Adaptive | None = None
+
+    @property
+    def all_seeds(self) -> tuple[int, ...]:
+        """Every seed the study may train: with [adaptive], up to max_seeds."""
+        if self.adaptive is None:
+            return self.seeds
+        return tuple(range(self.adaptive.max_seeds))
 
     @property
     def arm_names(self) -> list[str]:
@@ -199,6 +216,14 @@ class StudySpec:
         named = {c.measure.threshold for c in self.claims if c.measure.threshold is not None}
         return tuple(sorted(set(self.thresholds) | named))
 
+    def design(self):  # noqa: ANN201 - a sequential.SequentialDesign, or None
+        """The sequential design of an [adaptive] spec (None without one)."""
+        if self.adaptive is None:
+            return None
+        from mnistlab.sequential import SequentialDesign
+
+        return SequentialDesign(len(self.seeds), self.adaptive.block, self.adaptive.max_seeds)
+
     def arm(self, name: str) -> Arm:
         return next(arm for arm in self.arms if arm.name == name)
 
@@ -207,11 +232,14 @@ class StudySpec:
             model=arm.model, seed=seed, dataset=self.dataset, **{**self.settings, **arm.settings}
         )
 
-    def planned_runs(self) -> list[PlannedRun]:
-        """The grid, interleaved by seed (cnn2 s0, cnn3 s0, cnn2 s1, ...) so drift hits all alike."""
+    def planned_runs(self, seeds: tuple[int, ...] | None = None) -> list[PlannedRun]:
+        """The grid, interleaved by seed (cnn2 s0, cnn3 s0, cnn2 s1, ...) so drift hits all alike.
+
+        seeds: default the spec's seeds (with [adaptive], those of the first look).
+        """
         return [
             PlannedRun(arm.name, self.arm_config(arm, seed))
-            for seed in self.seeds
+            for seed in (self.seeds if seeds is None else seeds)
             for arm in self.arms
         ]
 
@@ -220,7 +248,7 @@ class StudySpec:
 
     def arm_by_hash(self) -> dict[str, str]:
         """Config hash -> arm: which arm a stored run belongs to (arms never share a config)."""
-        return {p.config.config_hash(): p.arm for p in self.planned_runs()}
+        return {p.config.config_hash(): p.arm for p in self.planned_runs(self.all_seeds)}
 
     def eval_subsets(self) -> list[int]:
         return sorted({self.arm_config(arm, 0).eval_subset for arm in self.arms})
@@ -239,9 +267,17 @@ class StudySpec:
             "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},
             "thresholds": list(self.thresholds),
             "primary_threshold": self.primary_threshold,
-            "claims": [{"metric": c.metric, "direction": c.direction} for c in self.claims],
+            "claims": [
+                {"metric": c.metric, "direction": c.direction}
+                | ({} if c.margin is None else {"margin": c.margin})
+                for c in self.claims
+            ],
             "source": self.source,
-        }
+        } | (
+            {}
+            if self.adaptive is None
+            else {"adaptive": {"max_seeds": self.adaptive.max_seeds, "block": self.adaptive.block}}
+        )
 
 
 def spec_from_record(record: dict[str, Any]) -> StudySpec:
@@ -277,6 +313,7 @@ SPEC_KEYS = (
     "thresholds",
     "primary_threshold",
     "claims",
+    "adaptive",
 )
 _NAME_CHARACTERS = "-_."
 
@@ -388,10 +425,12 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
         where = f"claims[{index}]"
         if not isinstance(table, dict):
             raise _spec_error(path, where, "must be a table with metric and direction.")
-        unknown = sorted(set(table) - {"metric", "direction"})
+        unknown = sorted(set(table) - {"metric", "direction", "margin"})
         if unknown:
             raise _spec_error(
-                path, f"{where}.{unknown[0]}", "unknown key. A claim has: metric, direction."
+                path,
+                f"{where}.{unknown[0]}",
+                "unknown key. A claim has: metric, direction and optionally margin.",
             )
         for key in ("metric", "direction"):
             if key not in table:
@@ -409,8 +448,49 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
             )
         if any(c.metric == metric for c in claims):
             raise _spec_error(path, f"{where}.metric", f"{metric!r} is claimed twice.")
-        claims.append(Claim(metric, table["direction"]))
+        claims.append(Claim(metric, table["direction"], _parse_margin(path, where, table)))
     return tuple(claims)
+
+
+def _parse_margin(path: Path, where: str, table: dict[str, Any]) -> float | None:
+    """An equivalence margin: a ratio above 1 for ratio measures, else a positive difference."""
+    if "margin" not in table:
+        return None
+    margin, ratio = table["margin"], measure(table["metric"]).log_scale
+    number = isinstance(margin, (int, float)) and not isinstance(margin, bool)
+    if not number or not math.isfinite(margin) or margin <= (1 if ratio else 0):
+        wanted = (
+            "a ratio above 1, e.g. margin = 1.05 (within 5% either way)"
+            if ratio
+            else "a positive difference in the metric's units, e.g. margin = 0.002"
+        )
+        raise _spec_error(path, f"{where}.margin", f"must be {wanted}, got {margin!r}.")
+    return float(margin)
+
+
+def _parse_adaptive(path: Path, table: Any, seeds: Any) -> Adaptive:
+    if not isinstance(table, dict):
+        raise _spec_error(
+            path, "adaptive", "must be a table: [adaptive] max_seeds = 40, block = 5."
+        )
+    unknown = sorted(set(table) - {"max_seeds", "block"})
+    if unknown:
+        raise _spec_error(path, f"adaptive.{unknown[0]}", "unknown key. Known: max_seeds, block.")
+    for key in ("max_seeds", "block"):
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _spec_error(
+                path, f"adaptive.{key}", f"must be a whole number of 1 or more, got {value!r}."
+            )
+    if isinstance(seeds, bool) or not isinstance(seeds, int):
+        raise _spec_error(
+            path, "seeds", "with [adaptive], seeds is the count of the first look, e.g. seeds = 10."
+        )
+    if table["max_seeds"] <= seeds:
+        raise _spec_error(
+            path, "adaptive.max_seeds", f"must be more than the first look's {seeds} seeds."
+        )
+    return Adaptive(table["max_seeds"], table["block"])
 
 
 def _refuse_identical_arms(path: Path, spec: StudySpec) -> None:
@@ -487,6 +567,9 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     for key in ("description", "question"):
         if not isinstance(data.get(key, ""), str):
             raise _spec_error(path, key, "must be text in quotes.")
+    adaptive = (
+        _parse_adaptive(path, data["adaptive"], data["seeds"]) if "adaptive" in data else None
+    )
     spec = StudySpec(
         name=name,
         arms=tuple(arms),
@@ -500,6 +583,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         question=data.get("question", ""),
         description=data.get("description", ""),
         source=str(path),
+        adaptive=adaptive,
     )
     try:
         spec.planned_runs()

@@ -10,23 +10,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from mnistlab import metrics
 from mnistlab.analysis import (
+    INCONCLUSIVE,
     SECONDARY_MEASURES,
     arm_summary,
     compare_arms,
     fraction_reached,
+    hypotheses,
+    median_interval,
     metric_series,
     min_seeds_for_verdict,
+    paired_evidence,
     per_run_table,
     secondary_comparisons,
     steps_to_threshold,
 )
-from mnistlab.config import StudySpec, spec_from_record
+from mnistlab.config import Claim, StudySpec, spec_from_record
 from mnistlab.data import DATASETS
 from mnistlab.errors import MnistlabError
+from mnistlab.measures import LOWER
+from mnistlab.sequential import SequentialDesign, sequential_decide
 from mnistlab.tracking import Store, StoredRun
 
 
@@ -48,6 +55,30 @@ class StudyResults:
     fractions: pd.DataFrame  # fraction of seeds past each threshold by step
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (run name, reason)
     notes: list[str] = field(default_factory=list)  # why a verdict is missing, caveats
+    all_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # every run, any status
+    wall_clock: pd.DataFrame = field(default_factory=pd.DataFrame)  # per arm x threshold
+    wall_clock_comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # descriptive
+    looks_taken: int = 0  # adaptive studies: looks whose runs are all there
+
+    @property
+    def design(self) -> SequentialDesign | None:
+        return self.spec.design()
+
+    @property
+    def all_decided(self) -> bool:
+        return not self.verdicts.empty and bool((self.verdicts["verdict"] != INCONCLUSIVE).all())
+
+    def look_summary(self) -> str:
+        """One line on where a sequential study stands."""
+        design = self.design
+        if design is None or not self.looks_taken:
+            return "no complete look yet"
+        decided = int((self.verdicts["verdict"] != INCONCLUSIVE).sum())
+        return (
+            f"look {self.looks_taken} of {len(design.looks())} "
+            f"({design.looks()[self.looks_taken - 1]} seeds): {decided} of {len(self.verdicts)} "
+            "claim(s) decided"
+        )
 
     @property
     def baseline(self) -> str:
@@ -71,7 +102,12 @@ class StudyResults:
 
     @property
     def family_size(self) -> int:
-        return len(self.verdicts) if not self.verdicts.empty else self.spec.family_size
+        """Hypotheses under one Holm correction: difference tests plus equivalence tests."""
+        if self.verdicts.empty:
+            return self.spec.family_size + sum(
+                c.margin is not None for c in self.spec.claims
+            ) * len(self.spec.variants)
+        return hypotheses(self.verdicts)
 
     @property
     def min_seeds(self) -> int:
@@ -114,8 +150,14 @@ def _run_rows(runs: list[StoredRun], arm_by_hash: dict[str, str]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def load_evidence(store: Store, study: str) -> tuple[StudySpec, pd.DataFrame, pd.DataFrame]:
-    """(spec, runs, history) of the runs that count for the study as last specified."""
+def load_evidence(
+    store: Store, study: str
+) -> tuple[StudySpec, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(spec, runs, history, all runs) of the runs that count for the study as last specified.
+
+    all runs: every run of the experiment, any status, with its train seconds (the compute
+    the study cost, failed and killed runs included).
+    """
     experiment = store.find_experiment(study)
     if experiment is None:
         raise AnalysisError(
@@ -133,7 +175,8 @@ def load_evidence(store: Store, study: str) -> tuple[StudySpec, pd.DataFrame, pd
     spec = spec_from_record(record)
     arm_by_hash = spec.arm_by_hash()
     hashes = set(experiment.config_hashes) or set(arm_by_hash)
-    runs = _run_rows(store.runs(experiment.experiment_id), arm_by_hash)
+    stored = store.runs(experiment.experiment_id)
+    runs = _run_rows(stored, arm_by_hash)
     if runs.empty or not (runs["status"] == "FINISHED").any():
         raise AnalysisError(
             f"Study {study!r} has no finished runs in {store.tracking_uri}. "
@@ -142,7 +185,21 @@ def load_evidence(store: Store, study: str) -> tuple[StudySpec, pd.DataFrame, pd
     current = runs[(runs["status"] == "FINISHED") & runs["config_hash"].isin(hashes)]
     current = current.sort_values("start_time").drop_duplicates("config_hash", keep="last")
     history = store.histories(current["run_id"].tolist(), metrics.HISTORY)
-    return spec, current.reset_index(drop=True), history
+    all_runs = pd.DataFrame(
+        {
+            "run_name": [r.run_name for r in stored],
+            "status": [r.status for r in stored],
+            # Cumulative train seconds at the last evaluation, or the whole epoch when done.
+            "train_seconds": [
+                max(
+                    r.metrics.get(metrics.TRAIN_SECONDS, 0.0),
+                    r.metrics.get(metrics.EPOCH_TRAIN_SECONDS, 0.0),
+                )
+                for r in stored
+            ],
+        }
+    )
+    return spec, current.reset_index(drop=True), history, all_runs
 
 
 def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list[str]]:
@@ -157,7 +214,7 @@ def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list
 
 
 def analyse(store: Store, study: str) -> StudyResults:
-    spec, runs, history = load_evidence(store, study)
+    spec, runs, history, all_runs = load_evidence(store, study)
     notes: list[str] = []
     excluded = []
     gaps = missing_metrics(runs, history)
@@ -170,7 +227,7 @@ def analyse(store: Store, study: str) -> StudyResults:
     thresholds = list(spec.analysis_thresholds)
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
     variants = [arm for arm in arms if arm != spec.baseline]
-    verdicts, secondary = pd.DataFrame(), []
+    verdicts, secondary, looks_taken = pd.DataFrame(), [], 0
     if spec.baseline not in arms or not variants:
         notes.append(
             f"Only {len(arms)} arm has usable runs ({', '.join(arms) or 'none'}): there is "
@@ -179,20 +236,27 @@ def analyse(store: Store, study: str) -> StudyResults:
             else f"The baseline {spec.baseline} has no usable runs, so no verdicts."
         )
     else:
-        claims = [(claim.measure, claim.direction) for claim in spec.claims]
-        verdicts = compare_arms(table, spec.baseline, variants, claims)
+        if spec.design() is None:
+            verdicts = compare_arms(table, spec.baseline, variants, list(spec.claims))
+        else:
+            verdicts, looks_taken = sequential_verdicts(table, spec, variants)
+            if not looks_taken:
+                notes.append(
+                    f"The first look ({len(spec.seeds)} seeds per arm) is not complete yet, so "
+                    "there is no verdict. Run `mnistlab study` to train it."
+                )
         for variant in variants:
             secondary.append(
                 secondary_comparisons(table, spec.baseline, variant, SECONDARY_MEASURES).assign(
                     baseline=spec.baseline, variant=variant
                 )
             )
-    if not verdicts.empty:
-        needed = min_seeds_for_verdict(len(verdicts))
+    if not verdicts.empty and spec.design() is None:
+        needed = min_seeds_for_verdict(hypotheses(verdicts))
         if (verdicts["n"] < needed).any():
             notes.append(
                 f"Too few paired seeds for a verdict (n = {int(verdicts['n'].min())}; with "
-                f"{len(verdicts)} test(s) under Holm's correction at least {needed} are needed "
+                f"{hypotheses(verdicts)} test(s) under Holm's correction at least {needed} are needed "
                 "for an exact paired test to reach p < 0.05): those verdicts are inconclusive "
                 "by construction. Run more seeds."
             )
@@ -224,4 +288,86 @@ def analyse(store: Store, study: str) -> StudyResults:
         fractions=fractions,
         excluded=excluded,
         notes=notes,
+        all_runs=all_runs,
+        wall_clock=wall_clock(table, arms, list(spec.thresholds))
+        if not table.empty
+        else pd.DataFrame(),
+        wall_clock_comparisons=wall_clock_comparisons(table, spec, variants),
+        looks_taken=looks_taken,
+    )
+
+
+def sequential_verdicts(
+    table: pd.DataFrame, spec: StudySpec, variants: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """Replay an adaptive study's looks on its runs: (verdicts, complete looks)."""
+    design = spec.design()
+    spent = design.spent()
+    evidence = []
+    for look, count in enumerate(design.looks()):
+        seeds = set(range(count))
+        part = table[table["seed"].isin(seeds)]
+        complete = all(
+            seeds <= set(part.loc[part["arm"] == arm, "seed"]) for arm in [spec.baseline, *variants]
+        )
+        if not complete:
+            break
+        evidence.append(
+            paired_evidence(part, spec.baseline, variants, list(spec.claims), 1 - spent[look])
+        )
+    if not evidence:
+        return pd.DataFrame(), 0
+    return sequential_decide(evidence, design), len(evidence)
+
+
+def wall_clock(table: pd.DataFrame, arms: list[str], thresholds: list[float]) -> pd.DataFrame:
+    """Train seconds to each threshold per arm: median and a 95% order-statistic interval
+    over seeds, a run that never reached it counted as not reached (infinite)."""
+    rows = []
+    for arm in arms:
+        group = table[table["arm"] == arm]
+        for threshold in thresholds:
+            reached = group[f"reached_{threshold:g}"].astype(bool).to_numpy()
+            seconds = group[f"seconds_to_{threshold:g}"].to_numpy(float)
+            median, low, high = median_interval(np.where(reached, seconds, np.inf))
+            rows.append(
+                {
+                    "arm": arm,
+                    "threshold": threshold,
+                    "runs": len(group),
+                    "not_reached": int((~reached).sum()),
+                    "median_seconds": median,
+                    "low": low,
+                    "high": high,
+                    "median_steps": float(
+                        np.median(np.where(reached, group[f"steps_to_{threshold:g}"], np.inf))
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def wall_clock_comparisons(
+    table: pd.DataFrame, spec: StudySpec, variants: list[str]
+) -> pd.DataFrame:
+    """Descriptive (uncorrected) paired ratios of train seconds to each threshold: does a
+    variant get there sooner on the clock? Censored pairs are handled as in the verdicts."""
+    if table.empty or spec.baseline not in set(table["arm"]) or not variants:
+        return pd.DataFrame()
+    claims = [Claim(f"seconds_to:{t:g}", LOWER) for t in spec.thresholds]
+    return paired_evidence(table, spec.baseline, variants, claims)
+
+
+def power_analysis(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeds needed and detectable effects for every claim (power.study_power)."""
+    from mnistlab.power import study_power
+
+    if results.runs.empty or results.baseline not in results.arms or not results.variants:
+        return pd.DataFrame(), pd.DataFrame()
+    return study_power(
+        results.runs,
+        results.baseline,
+        results.variants,
+        list(results.spec.claims),
+        results.family_size,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from mnistlab.config import PlannedRun, StudySpec
 from mnistlab.data import ImageData, ensure_dataset, resolve_data_dir
 from mnistlab.executors import (
+    Executor,
     RunOutcome,
     RunTarget,
     StudyError,
@@ -31,17 +32,53 @@ class StudyPlan:
     orphaned: list[str] = field(default_factory=list)  # runs found dead and marked FAILED
 
 
-def plan_study(store: Store, spec: StudySpec, force: bool = False) -> StudyPlan:
-    """Which runs of the grid still need training; records the spec on the experiment."""
+class DesignChanged(StudyError):
+    """An adaptive study's stopping rule was changed after it had started looking."""
+
+
+def refuse_a_changed_rule(store: Store, spec: StudySpec) -> None:
+    """A sequential study must finish under the rule it started with, or its error control
+    is void: refuse a changed [adaptive] table once runs exist."""
+    experiment = store.find_experiment(spec.name)
+    if experiment is None or experiment.spec_record is None:
+        return
+    before = experiment.spec_record.get("adaptive")
+    now = spec.to_record().get("adaptive")
+    if before == now or before is None:
+        return
+    if any(run.status == "FINISHED" for run in store.runs(experiment.experiment_id)):
+        raise DesignChanged(
+            f"Study {spec.name!r} started with [adaptive] {before} and the spec now says {now}. "
+            "Changing the stopping rule after looking at the results voids its error control. "
+            "Restore the original [adaptive] table, or give the study a new name."
+        )
+
+
+def plan_study(
+    store: Store,
+    spec: StudySpec,
+    force: bool = False,
+    seeds: tuple[int, ...] | None = None,
+    trained: frozenset[str] = frozenset(),
+) -> StudyPlan:
+    """Which runs of the grid (of `seeds`, default the spec's) still need training.
+
+    Records the spec on the experiment. trained: config hashes this invocation already
+    trained, never trained twice even with force.
+    """
+    refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
-    planned = spec.planned_runs()
-    store.record_spec(experiment_id, spec.to_record(), [p.config.config_hash() for p in planned])
+    store.record_spec(
+        experiment_id,
+        spec.to_record(),
+        [p.config.config_hash() for p in spec.planned_runs(spec.all_seeds)],
+    )
+    planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
     orphaned = store.fail_orphaned_runs(runs)
-    if force:
-        return StudyPlan(experiment_id, planned, orphaned)
     finished = {run.tags.get("config_hash") for run in runs if run.status == "FINISHED"}
-    todo = [p for p in planned if p.config.config_hash() not in finished]
+    skip = set(trained) if force else finished | set(trained)
+    todo = [p for p in planned if p.config.config_hash() not in skip]
     return StudyPlan(experiment_id, todo, orphaned)
 
 
@@ -52,6 +89,7 @@ class StudyReport:
     outcomes: list[RunOutcome]
     orphaned: list[str]
     experiment_id: str
+    looks: list[str] = field(default_factory=list)  # adaptive: what each look decided
 
 
 def run_study(
@@ -73,9 +111,46 @@ def run_study(
         ensure_dataset(Path(data_root), spec.dataset, download=True)
     store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()
+    if spec.adaptive is not None:
+        return _run_adaptive(spec, store, chosen, data_root, force, observer)
     plan = plan_study(store, spec, force)
     total = len(spec.planned_runs())
     observer.planned(len(plan.todo), total - len(plan.todo))
     target = RunTarget(tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset)
     outcomes = chosen.run(plan.todo, target, observer)
     return StudyReport(total, total - len(plan.todo), outcomes, plan.orphaned, plan.experiment_id)
+
+
+def _run_adaptive(
+    spec: StudySpec,
+    store: Store,
+    chosen: Executor,
+    data_root: str,
+    force: bool,
+    observer: StudyObserver,
+) -> StudyReport:
+    """Train look by look; after each, replay the sequential design and stop once every
+    claim is decided. A rerun (after kill -9 too) replays the same looks from the stored
+    runs, so it continues where the study stopped, under the same rule."""
+    from mnistlab.results import analyse  # statistics only when a look needs them
+
+    outcomes, orphaned, looks, trained = [], [], [], frozenset()
+    total = skipped = 0
+    for count in spec.design().looks():
+        plan = plan_study(store, spec, force, tuple(range(count)), trained)
+        planned = len(spec.arms) * count
+        observer.planned(len(plan.todo), planned - total - len(plan.todo))
+        target = RunTarget(
+            store.tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset
+        )
+        done = chosen.run(plan.todo, target, observer)
+        outcomes += done
+        orphaned += plan.orphaned
+        trained |= {o.run.config.config_hash() for o in done}
+        skipped += planned - total - len(plan.todo)
+        total = planned
+        results = analyse(store, spec.name)
+        looks.append(results.look_summary())
+        if results.all_decided:
+            break
+    return StudyReport(total, skipped, outcomes, orphaned, plan.experiment_id, looks)

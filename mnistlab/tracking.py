@@ -148,6 +148,7 @@ class StoredRun:
     status: str
     start_time: int
     tags: dict[str, str]
+    metrics: dict[str, float]  # the latest value of each metric
 
 
 def process_alive(pid: int) -> bool:
@@ -238,6 +239,7 @@ class Store:
                     run.info.status,
                     run.info.start_time,
                     dict(run.data.tags),
+                    dict(run.data.metrics),
                 )
                 for run in page
             )

@@ -24,7 +24,7 @@ from mnistlab.config import paper_claims
 from mnistlab.measures import FIXED
 from tests.conftest import holm_by_hand
 
-PAPER = [(c.measure, c.direction) for c in paper_claims(0.95)]
+PAPER = list(paper_claims(0.95))
 
 
 def evals(*runs: tuple[str, list[float]]) -> pd.DataFrame:
