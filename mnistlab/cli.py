@@ -249,6 +249,8 @@ def study(
             )
         if report.orphaned:
             console.print(f"Marked {len(report.orphaned)} run(s) whose process had died as FAILED.")
+        for number, summary in enumerate(report.looks, 1):
+            console.print(f"Sequential look {number}: {summary}")
         typer.echo(
             f"Study {spec.name}: {report.planned} runs, {report.skipped} skipped as finished, "
             f"{len(report.outcomes)} trained. Analyse with: mnistlab report {spec.name}"
@@ -329,12 +331,61 @@ def report(
     with user_errors():
         from mnistlab.demo import predict_test_set
         from mnistlab.report import write_report
+        from mnistlab.results import power_analysis
 
         store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
         demo, demo_note = predict_test_set(results, store, data_dir)
-        paths = write_report(results, demo, demo_note, out)
+        paths = write_report(results, demo, demo_note, out, power_analysis(results))
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
+
+
+@app.command()
+def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
+    """How many seeds each claim needs for 80% power, from the study's own runs (a pilot too)."""
+    with user_errors():
+        from rich.table import Table
+
+        from mnistlab.power import SEED_GRID, TARGET_POWER
+        from mnistlab.results import power_analysis
+
+        _, results = _results(study_name, tracking_uri)
+        table, _ = power_analysis(results)
+        if table.empty:
+            console.print(
+                f"[yellow]No power analysis for {study_name}:[/] it needs a baseline and a "
+                "variant with runs on common seeds."
+            )
+            raise typer.Exit(1)
+        out = Console()
+        grid = Table(
+            title=f"Study {results.study}: seeds needed for {TARGET_POWER:.0%} power",
+            show_lines=True,
+        )
+        for column in ("claim", "n", "observed", "power now", "seeds needed", "detectable now"):
+            grid.add_column(column)
+        for row in table.itertuples():
+            unit = "x" if row.estimate_kind == "ratio" else ""
+            needed = row.seeds_needed
+            grid.add_row(
+                f"{row.variant}: {row.claim}",
+                str(row.n),
+                f"{row.observed:.4g}{unit}",
+                f"{row.power_now:.0%}",
+                str(int(needed))
+                if needed is not None and needed == needed
+                else f"> {SEED_GRID[-1]}",
+                f"{row.detectable:.4g}{unit}",
+            )
+        out.print(grid)
+        out.print(
+            f"Power: the chance that a study of that many seeds decides the claim the way the "
+            f"observed effect points, with the study's exact tests and Holm over its "
+            f"{results.family_size} test(s), from resampled seeds. Detectable now: the smallest "
+            "effect this n finds with 80% power."
+        )
+        for note in dict.fromkeys(n for n in table["note"] if n):
+            out.print(f"[yellow]Note:[/] {note}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m mnistlab`

@@ -261,7 +261,8 @@ class StudySpec:
             "description": self.description,
             "question": self.question,
             "dataset": self.dataset,
-            "seeds": list(self.seeds),
+            # [adaptive] counts the first look's seeds; otherwise the seeds themselves.
+            "seeds": list(self.seeds) if self.adaptive is None else len(self.seeds),
             "baseline": self.baseline,
             "settings": dict(self.settings),
             "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},

@@ -198,3 +198,16 @@ def digit_grid(
             ax.set_title(captions[index], fontsize=7, color="red" if wrong[index] else "black")
     figure.tight_layout(pad=0.3)
     return figure
+
+
+def power_curves(curves: pd.DataFrame, seeds_now: int, target: float) -> Figure:
+    """Power against seeds, one line per (variant, claim); the target and today's n marked."""
+    figure, ax = plt.subplots(figsize=WIDE)
+    for (variant, claim), rows in curves.groupby(["variant", "claim"], sort=False):
+        ax.plot(rows["seeds"], rows["power"], marker=".", label=f"{variant}: {claim}")
+    ax.axhline(target, color="0.4", ls="--", lw=0.8)
+    ax.axvline(seeds_now, color="0.6", ls=":", lw=0.8)
+    ax.set(xlabel="paired seeds", ylabel="power (Holm family)", ylim=(-0.02, 1.02))
+    ax.legend(fontsize="small", loc="lower right")
+    figure.tight_layout()
+    return figure

@@ -13,24 +13,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from mnistlab.analysis import ALPHA, paired_differences, paired_values
+from mnistlab.analysis import ALPHA, holm_rows, paired_differences, paired_values
 from mnistlab.signflip import sign_flip_p
 
 TARGET_POWER = 0.8
 SIMULATIONS = 1000
 SEED_GRID = (*range(3, 21), 25, 30, 35, 40, 50, 60)
 RELIABLE_PILOT = 5  # fewer seeds than this resample too few distinct values to trust
-
-
-def holm_rows(p: np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values of each row of p (simulations, tests)."""
-    order = np.argsort(p, axis=1)
-    ranked = np.take_along_axis(p, order, axis=1)
-    scale = p.shape[1] - np.arange(p.shape[1])
-    adjusted_ranked = np.minimum(1.0, np.maximum.accumulate(ranked * scale, axis=1))
-    adjusted = np.empty_like(p)
-    np.put_along_axis(adjusted, order, adjusted_ranked, axis=1)
-    return adjusted
+# Simulated studies up to this many seeds use every sign pattern, larger ones 4,000 random
+# patterns: the p-value's Monte Carlo error (under 0.004 near 0.05) barely moves a power.
+EXACT_IN_SIMULATION = 12
 
 
 def power_curve(
@@ -56,7 +48,10 @@ def power_curve(
     power = np.zeros((len(seed_counts), tests))
     for row, count in enumerate(seed_counts):
         sample = d[rng.integers(0, n, size=(simulations, count))]  # (simulations, N, tests)
-        p = np.stack([sign_flip_p(sample[:, :, t]) for t in range(tests)], axis=1)
+        p = np.stack(
+            [sign_flip_p(sample[:, :, t], exact_up_to=EXACT_IN_SIMULATION) for t in range(tests)],
+            axis=1,
+        )
         p = np.concatenate([p, np.ones((simulations, padding))], axis=1)
         decided = holm_rows(p)[:, :tests] < alpha
         right_way = np.sign(sample.mean(1)) == observed_sign

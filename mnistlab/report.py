@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from mnistlab import plots
+from mnistlab import conclusion, plots
 from mnistlab.data import DATASETS
 from mnistlab.demo import Demo
 from mnistlab.measures import Measure
+from mnistlab.power import SEED_GRID, SIMULATIONS, TARGET_POWER
 from mnistlab.results import StudyResults
 
 MAX_MISCLASSIFIED = 40
@@ -237,8 +239,14 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
                 "estimate": f"{row.estimate_kind} {format_number(row.estimate, 4)}{unit}",
                 "interval": f"[{format_number(row.ci_low, 4)}, {format_number(row.ci_high, 4)}]",
                 "p": format_number(row.p_value),
-                "p_holm": format_number(row.p_holm),
-                "effect": format_number(row.effect_size, 2),
+                "p_holm": format_number(
+                    row.p_sequential if "p_sequential" in row._fields else row.p_holm
+                ),
+                "effect": f"{format_number(row.effect_size, 2)} ({row.magnitude})",
+                "beats": f"{row.p_beats:.0%} [{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
+                if np.isfinite(row.p_beats)
+                else "–",
+                "look": str(row.look) if "look" in row._fields else "",
                 "verdict": row.verdict,
                 "note": row.note,
             }
@@ -329,8 +337,33 @@ def measure_rows(results: StudyResults) -> list[dict[str, str]]:
     ]
 
 
+def power_rows(power: pd.DataFrame) -> list[dict[str, str]]:
+    rows = []
+    for row in power.itertuples():
+        unit = "×" if row.estimate_kind == "ratio" else ""
+        rows.append(
+            {
+                "test": f"{row.variant}: {row.claim}",
+                "n": str(row.n),
+                "observed": f"{format_number(row.observed, 4)}{unit}",
+                "power_now": f"{row.power_now:.0%}" if np.isfinite(row.power_now) else "–",
+                "needed": str(row.seeds_needed)
+                if row.seeds_needed is not None and np.isfinite(row.seeds_needed)
+                else f"> {SEED_GRID[-1]}",
+                "detectable": f"{format_number(row.detectable, 4)}{unit}",
+                "note": row.note,
+            }
+        )
+    return rows
+
+
 def render_html(
-    results: StudyResults, figures: list[Figure], demo_note: str, generated: str
+    results: StudyResults,
+    figures: list[Figure],
+    demo_note: str,
+    generated: str,
+    power: pd.DataFrame | None = None,
+    power_figure: Figure | None = None,
 ) -> str:
     environment = Environment(
         loader=PackageLoader("mnistlab", "templates"), autoescape=select_autoescape(["html"])
@@ -352,6 +385,19 @@ def render_html(
         claims=claim_statements(results),
         measures=measure_rows(results),
         dataset=results.dataset_title,
+        sentences=conclusion.verdict_sentences(results),
+        clock=conclusion.clock_rows(results),
+        clock_sentences=conclusion.clock_sentences(results)
+        if not results.wall_clock_comparisons.empty
+        else [],
+        paper_answer=conclusion.papers_question(results)
+        if asks_the_papers_question(results) and not results.wall_clock_comparisons.empty
+        else "",
+        checklist=conclusion.checklist(results),
+        power=power_rows(power) if power is not None else [],
+        target_power=f"{TARGET_POWER:.0%}",
+        power_figure=power_figure,
+        design=results.design,
     )
 
 
@@ -375,16 +421,35 @@ class ReportPaths:
 
 
 def write_report(
-    results: StudyResults, demo: Demo | None, demo_note: str, out_dir: Path
+    results: StudyResults,
+    demo: Demo | None,
+    demo_note: str,
+    out_dir: Path,
+    power: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> ReportPaths:
-    """Render and write index.html, report.pdf and the CSV tables under out_dir/<study>/."""
+    """Render and write index.html, report.pdf and the CSV tables under out_dir/<study>/.
+
+    power: results.power_analysis(results), for the section "How many seeds?".
+    """
     from weasyprint import HTML
 
     folder = Path(out_dir) / results.study
     figures = study_figures(results) if not results.runs.empty else []
+    power_table, curves = power if power is not None else (pd.DataFrame(), pd.DataFrame())
+    power_figure = None
+    if not curves.empty:
+        power_figure = Figure(
+            "power",
+            "How many seeds?",
+            f"Power (the chance that a study of that many paired seeds decides the claim the "
+            f"way this study's effect points, under Holm over the family) against the number "
+            f"of seeds, from {SIMULATIONS:,} resampled studies each; dashed: "
+            f"{TARGET_POWER:.0%}; dotted: this study's n.",
+            plots.to_png(plots.power_curves(curves, int(power_table["n"].max()), TARGET_POWER)),
+        )
     figures += demo_figures(demo, results) if demo is not None else []
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    html = render_html(results, figures, demo_note, generated)
+    html = render_html(results, figures, demo_note, generated, power_table, power_figure)
     pdf = HTML(string=html).write_pdf()  # rendered fully in memory before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
@@ -392,6 +457,8 @@ def write_report(
         "verdicts.csv": results.verdicts,
         "secondary.csv": results.secondary,
         "summary.csv": results.summary,
+        "wall_clock.csv": results.wall_clock,
+        "power.csv": power_table,
     }
     for name, frame in tables.items():
         _write_atomically(folder / name, lambda p, f=frame: f.to_csv(p, index=False))

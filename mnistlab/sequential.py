@@ -72,3 +72,54 @@ def sequential_decide(
 
 def all_decided(verdicts: pd.DataFrame) -> bool:
     return not verdicts.empty and bool((verdicts["verdict"] != INCONCLUSIVE).all())
+
+
+def simulated_evidence(differences: np.ndarray, directions: np.ndarray) -> pd.DataFrame:
+    """paired_evidence's decision columns for per-seed differences (n, tests), computed with the
+    vectorised exact test (signflip.sign_flip_p, which equals the study's scipy test)."""
+    from mnistlab.signflip import sign_flip_p
+
+    d = np.asarray(differences, dtype=np.float64)
+    tests = d.shape[1]
+    return pd.DataFrame(
+        {
+            "n": len(d),
+            "p_value": sign_flip_p(d.T),
+            "p_equivalence": np.nan,
+            "evidence": np.sign(d.mean(0)).astype(int),
+            "direction": directions,
+            "margin": np.nan,
+            "estimate_kind": "difference",
+            "censored_pairs": 0,
+        },
+        index=range(tests),
+    )
+
+
+def simulate(
+    design: SequentialDesign,
+    effect: np.ndarray,
+    directions: np.ndarray,
+    studies: int,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """(rate of studies with a false verdict, mean seeds at stopping) over simulated studies.
+
+    Per-seed differences are standard normal around `effect` (one value per test, in SD
+    units); each study runs the real decision code, sequential_decide, look by look. A false
+    verdict: any test with zero effect decided supported or contradicted, or any test with an
+    effect decided the wrong way.
+    """
+    rng = np.random.default_rng(seed)
+    false, seeds_used = 0, []
+    for _ in range(studies):
+        data = rng.normal(effect, 1.0, size=(design.max_seeds, len(effect)))
+        evidence = [simulated_evidence(data[:count], directions) for count in design.looks()]
+        verdicts = sequential_decide(evidence, design)  # it stops at the look deciding all
+        decided = verdicts["verdict"].isin(["supported", "contradicted"]).to_numpy()
+        claimed_way = verdicts["verdict"].eq("supported").to_numpy()
+        truth_way = np.sign(effect) == directions
+        wrong = decided & ((effect == 0) | (claimed_way != truth_way))
+        false += bool(wrong.any())
+        seeds_used.append(int(verdicts["seeds_at_look"].max()))
+    return false / studies, float(np.mean(seeds_used))

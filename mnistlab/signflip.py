@@ -18,9 +18,9 @@ _RELATIVE_TIE = np.finfo(np.float64).eps * 100  # scipy's tolerance for "equally
 
 
 @functools.cache
-def _patterns(n: int) -> np.ndarray:
+def _patterns(n: int, exact: bool) -> np.ndarray:
     """Sign patterns (P, n): all 2**n when exact, else RANDOM_PATTERNS seeded ones."""
-    if n <= EXACT_UP_TO:
+    if exact:
         bits = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1
         return (1 - 2 * bits).astype(np.float64)
     rng = np.random.default_rng(n)
@@ -28,17 +28,21 @@ def _patterns(n: int) -> np.ndarray:
 
 
 def sign_flip_p(
-    differences: np.ndarray, alternative: str = "two-sided", chunk: int = 256
+    differences: np.ndarray,
+    alternative: str = "two-sided",
+    chunk: int = 256,
+    exact_up_to: int = EXACT_UP_TO,
 ) -> np.ndarray:
     """p-values of the sign-flip test of mean 0, one per row of differences (B, n) or (n,).
 
     alternative: two-sided, greater (mean > 0) or less. Exact (all 2**n patterns) for
-    n <= EXACT_UP_TO, like scipy; above, a Monte Carlo estimate with (count + 1) / (R + 1).
+    n <= exact_up_to (16, like scipy); above, a Monte Carlo estimate with (count + 1) / (R + 1).
+    Simulations may lower exact_up_to: 2**16 patterns per sample is slow in bulk.
     """
     d = np.atleast_2d(np.asarray(differences, dtype=np.float64))
     n = d.shape[1]
-    patterns = _patterns(n)
-    exact = n <= EXACT_UP_TO
+    exact = n <= exact_up_to
+    patterns = _patterns(n, exact)
     p = np.empty(len(d))
     for start in range(0, len(d), chunk):
         part = d[start : start + chunk]

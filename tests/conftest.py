@@ -19,14 +19,17 @@ REAL_DATA = Path(os.environ.get("MNISTLAB_DATA", REPO.parent / "shared" / "data"
 TINY = dict(train_size=200, batch_size=20, eval_every=3, eval_subset=100, device="cpu", threads=1)
 # The report's sections, in order.
 SECTIONS = [
-    "1. The question",
-    "2. Setup",
-    "3. Verdicts",
-    "4. Results per arm",
-    "5. Figures",
-    "6. Every run",
-    "7. Limits of this study",
-    "8. Reproducing it",
+    "1. Conclusion",
+    "2. The question",
+    "3. Setup",
+    "4. Verdicts",
+    "5. How many seeds?",
+    "6. Results per arm",
+    "7. Figures",
+    "8. Every run",
+    "9. Limits of this study",
+    "10. Reproducibility checklist",
+    "11. Reproducing it",
 ]
 
 

@@ -59,6 +59,8 @@ def test_report_has_every_section_in_html_and_a_paginated_pdf(tmp_path, tiny_mni
         "verdicts.csv",
         "secondary.csv",
         "summary.csv",
+        "wall_clock.csv",
+        "power.csv",
     }
     assert "raw rolling SD of the train loss" in html
     assert not list((tmp_path / "reports" / "tiny").glob(".*tmp"))

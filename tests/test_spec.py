@@ -239,3 +239,39 @@ def test_the_shipped_fashion_and_lr_specs_say_what_the_readme_says():
     lr = load_spec(REPO / "experiments" / "lr.toml")
     assert lr.baseline == "lr1e-3" and {c.lr for c in lr.run_configs()} == {0.001, 0.003, 0.01}
     assert [c.metric for c in lr.claims] == ["test_accuracy", "seconds_to:0.97"]
+
+
+def test_an_adaptive_spec_plans_its_looks_and_keeps_the_rule_in_its_record(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "[adaptive]\nmax_seeds = 12\nblock = 4\n"))
+    assert spec.design().looks() == [3, 7, 11, 12]
+    assert len(spec.planned_runs()) == 6 and len(spec.arm_by_hash()) == 24  # every possible run
+    assert spec_from_record(json.loads(json.dumps(spec.to_record()))) == spec
+
+
+def test_a_claim_margin_is_stored_and_checked_against_its_scale(tmp_path):
+    spec = load_spec(
+        write(tmp_path, ARMS.replace('direction = "lower"', 'direction = "lower"\nmargin = 1.05'))
+    )
+    assert spec.claims[1].margin == 1.05
+    assert spec_from_record(json.loads(json.dumps(spec.to_record()))) == spec
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "reason"),
+    [
+        (GOOD + "[adaptive]\nmax_seeds = 2\nblock = 1\n", "adaptive.max_seeds", "more than"),
+        (GOOD + "[adaptive]\nmax_seeds = 9\nblock = 0\n", "adaptive.block", "1 or more"),
+        (GOOD + "[adaptive]\nmax_seeds = 9\nblock = 2\nlooks = 3\n", "adaptive.looks", "unknown key"),
+        (GOOD.replace("seeds = 3", "seeds = [0, 1, 2]") + "[adaptive]\nmax_seeds = 9\nblock = 2\n",
+         "seeds", "count of the first look"),
+        (ARMS.replace('direction = "lower"', 'direction = "lower"\nmargin = 0.9'),
+         "claims[1].margin", "ratio above 1"),
+        (ARMS.replace('direction = "higher"', 'direction = "higher"\nmargin = -0.01'),
+         "claims[0].margin", "positive difference"),
+    ],
+)  # fmt: skip
+def test_bad_adaptive_tables_and_margins_are_refused(tmp_path, edit, key, reason):
+    path = write(tmp_path, edit)
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    assert f"'{key}'" in str(info.value) and reason in str(info.value)

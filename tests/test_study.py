@@ -105,3 +105,22 @@ def test_zero_workers_is_refused(tmp_path, store_uri):
 
 def test_study_processes_inherit_no_stray_environment():
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+
+
+def test_an_adaptive_study_trains_look_by_look_and_resumes_under_the_same_rule(
+    tiny_mnist, store_uri, tmp_path
+):
+    data = {"name": "tiny", "models": ["cnn2", "cnn3"], "seeds": 2,
+            "settings": TINY_SETTINGS, "adaptive": {"max_seeds": 4, "block": 1}}  # fmt: skip
+    spec = parse_spec(data, tmp_path / "tiny.toml")
+    report = run_study(spec, store_uri, data=tiny_mnist)
+    # Four seeds can never decide three claims (seven are needed), so every look is taken.
+    assert len(report.looks) == 3 and report.looks[-1].startswith("look 3 of 3 (4 seeds)")
+    assert [(m, s) for m, s, _ in finished_runs(store_uri)] == [
+        (m, s) for m in ("cnn2", "cnn3") for s in range(4)
+    ]
+    again = run_study(spec, store_uri, data=tiny_mnist)
+    assert again.outcomes == [] and again.looks[-1] == report.looks[-1]
+    changed = parse_spec({**data, "adaptive": {"max_seeds": 6, "block": 2}}, tmp_path / "t.toml")
+    with pytest.raises(StudyError, match="Changing the stopping rule after looking"):
+        run_study(changed, store_uri, data=tiny_mnist)
