@@ -226,6 +226,13 @@ def study(
     ray_address: Annotated[
         str | None, typer.Option(help="Join this Ray cluster; default starts a local one.")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse a finished run only if it ran at this device and thread count; "
+            "else retrain (numbers are bit-identical only then)."
+        ),
+    ] = False,
     data_dir: DataDir = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -246,6 +253,7 @@ def study(
                 executor=executor,
                 ray_address=ray_address,
                 observer=StudyDisplay(progress, spec.name, steps),
+                strict=strict,
             )
         if report.orphaned:
             console.print(f"Marked {len(report.orphaned)} run(s) whose process had died as FAILED.")

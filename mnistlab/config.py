@@ -188,6 +188,7 @@ class StudySpec:
     description: str = ""
     source: str = ""
     adaptive: Adaptive | None = None
+    strict: bool = False  # reuse a finished run only at the same device and thread count
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
@@ -255,29 +256,35 @@ class StudySpec:
 
     def to_record(self) -> dict[str, Any]:
         """The spec as stored with the study: a TOML-shaped document plus its format version."""
-        return {
-            "version": SPEC_RECORD_VERSION,
-            "name": self.name,
-            "description": self.description,
-            "question": self.question,
-            "dataset": self.dataset,
-            # [adaptive] counts the first look's seeds; otherwise the seeds themselves.
-            "seeds": list(self.seeds) if self.adaptive is None else len(self.seeds),
-            "baseline": self.baseline,
-            "settings": dict(self.settings),
-            "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},
-            "thresholds": list(self.thresholds),
-            "primary_threshold": self.primary_threshold,
-            "claims": [
-                {"metric": c.metric, "direction": c.direction}
-                | ({} if c.margin is None else {"margin": c.margin})
-                for c in self.claims
-            ],
-            "source": self.source,
-        } | (
-            {}
-            if self.adaptive is None
-            else {"adaptive": {"max_seeds": self.adaptive.max_seeds, "block": self.adaptive.block}}
+        return (
+            {
+                "version": SPEC_RECORD_VERSION,
+                "name": self.name,
+                "description": self.description,
+                "question": self.question,
+                "dataset": self.dataset,
+                # [adaptive] counts the first look's seeds; otherwise the seeds themselves.
+                "seeds": list(self.seeds) if self.adaptive is None else len(self.seeds),
+                "baseline": self.baseline,
+                "settings": dict(self.settings),
+                "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},
+                "thresholds": list(self.thresholds),
+                "primary_threshold": self.primary_threshold,
+                "claims": [
+                    {"metric": c.metric, "direction": c.direction}
+                    | ({} if c.margin is None else {"margin": c.margin})
+                    for c in self.claims
+                ],
+                "source": self.source,
+            }
+            | ({"strict": True} if self.strict else {})
+            | (
+                {}
+                if self.adaptive is None
+                else {
+                    "adaptive": {"max_seeds": self.adaptive.max_seeds, "block": self.adaptive.block}
+                }
+            )
         )
 
 
@@ -315,6 +322,7 @@ SPEC_KEYS = (
     "primary_threshold",
     "claims",
     "adaptive",
+    "strict",
 )
 _NAME_CHARACTERS = "-_."
 
@@ -565,6 +573,8 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     claims = (
         _parse_claims(path, data["claims"]) if "claims" in data else paper_claims(float(primary))
     )
+    if not isinstance(data.get("strict", False), bool):
+        raise _spec_error(path, "strict", "must be true or false.")
     for key in ("description", "question"):
         if not isinstance(data.get(key, ""), str):
             raise _spec_error(path, key, "must be text in quotes.")
@@ -585,6 +595,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         description=data.get("description", ""),
         source=str(path),
         adaptive=adaptive,
+        strict=data.get("strict", False),
     )
     try:
         spec.planned_runs()

@@ -15,7 +15,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from mnistlab.config import PlannedRun
+from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.data import ImageData, load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.interrupts import stop_on_sigterm
@@ -87,6 +87,12 @@ def _with_threads(planned: PlannedRun, threads: int) -> PlannedRun:
     return dataclasses.replace(planned, config=dataclasses.replace(planned.config, threads=threads))
 
 
+def _device_of(config: RunConfig) -> str:
+    from mnistlab.train import resolve_device
+
+    return str(resolve_device(config.device))
+
+
 class InProcess:
     """One run at a time in this process: the default, and the only one with clean timings."""
 
@@ -94,6 +100,12 @@ class InProcess:
 
     def __init__(self, data: ImageData | None = None) -> None:
         self.data = data
+
+    def execution(self, config: RunConfig) -> tuple[str, str]:
+        """(device, threads) a run of config will have here, as its tags will record them."""
+        import torch
+
+        return _device_of(config), str(config.threads or torch.get_num_threads())
 
     def run(
         self, todo: list[PlannedRun], target: RunTarget, observer: StudyObserver
@@ -115,12 +127,15 @@ class LocalProcesses:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.tags = {"contended": "true", "executor": "processes", "workers": str(workers)}
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+
+    def execution(self, config: RunConfig) -> tuple[str, str]:
+        return _device_of(config), str(self.threads)
 
     def run(
         self, todo: list[PlannedRun], target: RunTarget, observer: StudyObserver
     ) -> list[RunOutcome]:
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        jobs = [(_with_threads(planned, threads), target, self.tags) for planned in todo]
+        jobs = [(_with_threads(planned, self.threads), target, self.tags) for planned in todo]
         outcomes: list[RunOutcome] = []
         pool = get_context("spawn").Pool(self.workers, initializer=stop_on_sigterm)
         try:
@@ -150,6 +165,11 @@ class Ray:
     @property
     def remote_cluster(self) -> bool:
         return bool(self.address) and self.address != "local"
+
+    def execution(self, config: RunConfig) -> tuple[str, str]:
+        """As run() will set it: one CPU per run on a cluster, half this machine's locally."""
+        threads = 1 if self.remote_cluster else max(1, (os.cpu_count() or 1) // 2)
+        return _device_of(config), str(threads)
 
     def run(
         self, todo: list[PlannedRun], target: RunTarget, observer: StudyObserver

@@ -317,6 +317,13 @@ def limits(results: StudyResults) -> list[str]:
         "variant(s)) are corrected together with Holm's method; other thresholds and measures "
         "in the tables are descriptive.",
     ]
+    for column, label in (("threads", "thread counts"), ("device", "devices")):
+        values = sorted(set(results.runs[column].astype(str))) if not results.runs.empty else []
+        if len(values) > 1:
+            items.append(
+                f"The runs mix {label} ({', '.join(values)}): results are reproducible bit for bit "
+                "only at one thread count and device; across them they agree statistically."
+            )
     if n < results.min_seeds:
         items.insert(
             0,

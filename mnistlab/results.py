@@ -260,6 +260,19 @@ def analyse(store: Store, study: str) -> StudyResults:
                 "for an exact paired test to reach p < 0.05): those verdicts are inconclusive "
                 "by construction. Run more seeds."
             )
+    if not table.empty:
+        mixed = [
+            f"{label} ({', '.join(sorted(set(table[column].astype(str))))})"
+            for column, label in (("threads", "thread counts"), ("device", "devices"))
+            if table[column].astype(str).nunique() > 1
+        ]
+        if mixed:
+            notes.append(
+                f"Runs were trained at different {' and '.join(mixed)}: float reductions then run "
+                "in a different order, so their numbers agree statistically, not bit for bit. "
+                "Rerun with `mnistlab study --strict` (or strict = true in the spec) to retrain "
+                "the runs that differ from this machine's setting."
+            )
     if not table.empty and table["contended"].any():
         notes.append(
             "Some runs shared the machine with other runs (--workers or Ray): their timings were "

@@ -7,10 +7,11 @@ record, config.StudySpec.to_record) so that analysis needs nothing but the store
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.config import PlannedRun, StudySpec
+from mnistlab.config import PlannedRun, RunConfig, StudySpec
 from mnistlab.data import ImageData, ensure_dataset, resolve_data_dir
 from mnistlab.executors import (
     Executor,
@@ -60,11 +61,13 @@ def plan_study(
     force: bool = False,
     seeds: tuple[int, ...] | None = None,
     trained: frozenset[str] = frozenset(),
+    execution: Callable[[RunConfig], tuple[str, str]] | None = None,
 ) -> StudyPlan:
     """Which runs of the grid (of `seeds`, default the spec's) still need training.
 
     Records the spec on the experiment. trained: config hashes this invocation already
-    trained, never trained twice even with force.
+    trained, never trained twice even with force. execution (strict reproducibility): the
+    (device, threads) a run would have now; a finished run counts only if it had the same.
     """
     refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
@@ -76,7 +79,17 @@ def plan_study(
     planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
     orphaned = store.fail_orphaned_runs(runs)
-    finished = {run.tags.get("config_hash") for run in runs if run.status == "FINISHED"}
+    expected = {p.config.config_hash(): execution(p.config) for p in planned} if execution else {}
+    finished = {
+        run.tags.get("config_hash")
+        for run in runs
+        if run.status == "FINISHED"
+        and (
+            execution is None
+            or (run.tags.get("device"), run.tags.get("threads"))
+            == expected.get(run.tags.get("config_hash"))
+        )
+    }
     skip = set(trained) if force else finished | set(trained)
     todo = [p for p in planned if p.config.config_hash() not in skip]
     return StudyPlan(experiment_id, todo, orphaned)
@@ -102,8 +115,13 @@ def run_study(
     ray_address: str | None = None,
     data: ImageData | None = None,
     observer: StudyObserver | None = None,
+    strict: bool = False,
 ) -> StudyReport:
-    """Run what is missing of the grid and return what happened."""
+    """Run what is missing of the grid and return what happened.
+
+    strict (or the spec's strict = true): a finished run is reused only if it ran on the
+    device and thread count this invocation would use, else it is trained again.
+    """
     tracking_uri = resolve_tracking_uri(tracking_uri)
     chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
@@ -111,9 +129,10 @@ def run_study(
         ensure_dataset(Path(data_root), spec.dataset, download=True)
     store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()
+    execution = chosen.execution if strict or spec.strict else None
     if spec.adaptive is not None:
-        return _run_adaptive(spec, store, chosen, data_root, force, observer)
-    plan = plan_study(store, spec, force)
+        return _run_adaptive(spec, store, chosen, data_root, force, observer, execution)
+    plan = plan_study(store, spec, force, execution=execution)
     total = len(spec.planned_runs())
     observer.planned(len(plan.todo), total - len(plan.todo))
     target = RunTarget(tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset)
@@ -128,6 +147,7 @@ def _run_adaptive(
     data_root: str,
     force: bool,
     observer: StudyObserver,
+    execution: Callable[[RunConfig], tuple[str, str]] | None,
 ) -> StudyReport:
     """Train look by look; after each, replay the sequential design and stop once every
     claim is decided. A rerun (after kill -9 too) replays the same looks from the stored
@@ -137,7 +157,7 @@ def _run_adaptive(
     outcomes, orphaned, looks, trained = [], [], [], frozenset()
     total = skipped = 0
     for count in spec.design().looks():
-        plan = plan_study(store, spec, force, tuple(range(count)), trained)
+        plan = plan_study(store, spec, force, tuple(range(count)), trained, execution)
         planned = len(spec.arms) * count
         observer.planned(len(plan.todo), planned - total - len(plan.todo))
         target = RunTarget(

@@ -3,7 +3,9 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
@@ -124,3 +126,70 @@ def test_an_adaptive_study_trains_look_by_look_and_resumes_under_the_same_rule(
     changed = parse_spec({**data, "adaptive": {"max_seeds": 6, "block": 2}}, tmp_path / "t.toml")
     with pytest.raises(StudyError, match="Changing the stopping rule after looking"):
         run_study(changed, store_uri, data=tiny_mnist)
+
+
+def test_thread_counts_change_the_numbers_or_at_least_the_tags():
+    import warnings
+
+    import torch
+
+    from mnistlab.config import RunConfig
+    from mnistlab.data import ImageData
+    from mnistlab.train import train
+    from tests.conftest import tiny_arrays
+
+    # Large enough batches for oneDNN to split its reductions across threads.
+    train_x, train_y, test_x, test_y = tiny_arrays(n_train=2000)
+    data = ImageData(
+        torch.from_numpy(train_x),
+        torch.from_numpy(train_y).long(),
+        torch.from_numpy(test_x),
+        torch.from_numpy(test_y).long(),
+        Path("."),
+    )
+    settings = dict(model="cnn3", train_size=2000, batch_size=50, eval_every=10, eval_subset=100)
+    one = train(RunConfig(threads=1, device="cpu", **settings), data)
+    two = train(RunConfig(threads=2, device="cpu", **settings), data)
+    assert (one.threads, two.threads) == (1, 2)  # what the run tags record
+    assert (
+        RunConfig(threads=1, **settings).config_hash()
+        == RunConfig(threads=2, **settings).config_hash()
+    )
+    if one.train_loss.tobytes() == two.train_loss.tobytes():
+        warnings.warn(
+            "On this platform 1 and 2 threads reduce in the same order for these shapes: the "
+            "losses are equal, and only the recorded thread count tells the runs apart.",
+            stacklevel=1,
+        )
+    else:
+        assert np.abs(one.train_loss - two.train_loss).max() > 0
+
+
+def test_strict_retrains_runs_from_another_thread_count_instead_of_reusing_them(
+    tiny_mnist, store_uri, tmp_path
+):
+    run_study(tiny_spec(tmp_path, threads=1), store_uri, data=tiny_mnist)
+    at_two = tiny_spec(tmp_path, threads=2)  # threads is not part of a run's identity
+    assert run_study(at_two, store_uri, data=tiny_mnist).outcomes == []
+    strict = run_study(at_two, store_uri, data=tiny_mnist, strict=True)
+    assert len(strict.outcomes) == 4
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("tiny").experiment_id
+    threads = sorted(r.data.tags["threads"] for r in client.search_runs([experiment_id]))
+    assert threads == ["1"] * 4 + ["2"] * 4
+    assert run_study(at_two, store_uri, data=tiny_mnist, strict=True).outcomes == []
+
+
+def test_a_study_whose_runs_mix_thread_counts_says_so(tiny_mnist, store_uri, tmp_path):
+    from mnistlab.results import analyse
+    from mnistlab.tracking import open_store
+
+    run_study(tiny_spec(tmp_path, threads=1), store_uri, data=tiny_mnist)
+    three = parse_spec(
+        {"name": "tiny", "models": ["cnn2", "cnn3"], "seeds": 3,
+         "settings": {**TINY_SETTINGS, "threads": 2}},
+        tmp_path / "tiny.toml",
+    )  # fmt: skip
+    run_study(three, store_uri, data=tiny_mnist)
+    notes = " ".join(analyse(open_store(store_uri), "tiny").notes)
+    assert "different thread counts (1, 2)" in notes and "--strict" in notes
