@@ -22,6 +22,15 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def assert_refused(tmp_path: Path, text: str, key: str, reason: str) -> None:
+    """The spec is refused with a message naming its file, the key and the reason."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message and f"'{key}'" in message and reason in message
+
+
 def test_a_spec_expands_into_a_grid_interleaved_by_seed(tmp_path):
     spec = load_spec(write(tmp_path, GOOD))
     grid = [(c.model, c.seed, c.batch_size) for c in spec.run_configs()]
@@ -69,11 +78,7 @@ def test_shipped_specs_are_valid():
     ],
 )
 def test_bad_specs_name_the_file_the_key_and_the_reason(tmp_path, edit, key, reason):
-    path = write(tmp_path, edit)
-    with pytest.raises(ConfigError) as info:
-        load_spec(path)
-    message = str(info.value)
-    assert str(path) in message and f"'{key}'" in message and reason in message
+    assert_refused(tmp_path, edit, key, reason)
 
 
 def test_impossible_values_are_refused_before_anything_runs(tmp_path):
@@ -225,11 +230,7 @@ def test_a_record_from_a_newer_mnistlab_is_refused_with_the_fix(tmp_path):
 def test_bad_arms_datasets_and_claims_name_the_file_the_key_and_the_reason(
     tmp_path, edit, key, reason
 ):
-    path = write(tmp_path, edit)
-    with pytest.raises(ConfigError) as info:
-        load_spec(path)
-    message = str(info.value)
-    assert str(path) in message and f"'{key}'" in message and reason in message
+    assert_refused(tmp_path, edit, key, reason)
 
 
 def test_the_shipped_fashion_and_lr_specs_say_what_the_readme_says():
@@ -271,7 +272,4 @@ def test_a_claim_margin_is_stored_and_checked_against_its_scale(tmp_path):
     ],
 )  # fmt: skip
 def test_bad_adaptive_tables_and_margins_are_refused(tmp_path, edit, key, reason):
-    path = write(tmp_path, edit)
-    with pytest.raises(ConfigError) as info:
-        load_spec(path)
-    assert f"'{key}'" in str(info.value) and reason in str(info.value)
+    assert_refused(tmp_path, edit, key, reason)
