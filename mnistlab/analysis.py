@@ -94,6 +94,22 @@ def fraction_reached(reach: pd.DataFrame, runs: pd.DataFrame, steps: np.ndarray)
     return pd.DataFrame(rows)
 
 
+DIVERGENCE_RULE = "mean train loss over the last 10% of steps above the first step's loss"
+
+
+def diverged(train_loss: np.ndarray) -> bool:
+    """True when training made the loss worse, not better (DIVERGENCE_RULE).
+
+    Such a run finished without a NaN but is not a sample of what the arm learns: it is
+    flagged (tag, CLI, report) rather than averaged in silently.
+    """
+    losses = np.asarray(train_loss, dtype=np.float64)
+    if len(losses) < 2:
+        return False
+    final = losses[-max(1, int(np.ceil(len(losses) * 0.1))) :].mean()
+    return bool(final > losses[0])
+
+
 def trend_window(n_steps: int) -> int:
     """The rolling-median window: TREND_WINDOW, or an odd quarter of a short history."""
     return int(min(TREND_WINDOW, max(5, (n_steps // 4) | 1)))
@@ -494,6 +510,8 @@ def secondary_comparisons(
 def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
     """Supported, contradicted or equivalent when the Holm-corrected p < alpha, else
     inconclusive."""
+    if row.n == 0:
+        return INCONCLUSIVE, "not measurable on these runs (too few steps, or never evaluated)"
     if row.n < min_seeds:
         return INCONCLUSIVE, (
             f"only {row.n} paired seed(s): with {family_size} test(s) under Holm, an exact "

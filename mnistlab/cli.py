@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,15 +40,16 @@ TrackingUri = Annotated[
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
-    from mnistlab.errors import MnistlabError
+    from mnistlab.errors import MnistlabError, NonFiniteLossError
     from mnistlab.interrupts import stop_on_sigterm
-    from mnistlab.train import NonFiniteLossError
 
     stop_on_sigterm()
     try:
         yield
     except KeyboardInterrupt:
-        console.print("[yellow]Interrupted.[/] Finished runs are kept; the current run is KILLED.")
+        console.print(
+            "[yellow]Interrupted.[/] Finished runs are kept; a run in progress is marked KILLED."
+        )
         raise typer.Exit(130) from None
     except NonFiniteLossError as error:
         console.print(
@@ -145,8 +145,10 @@ def train(
         from mnistlab.data import load_dataset
         from mnistlab.runner import tracked_train
         from mnistlab.tracking import open_store
+        from mnistlab.train import resolve_device
 
         planned = PlannedRun(model, config)
+        resolve_device(config.device)  # no GPU where one is asked for: before anything else
         loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
@@ -163,6 +165,10 @@ def train(
                     task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
                 ),
             )
+        from mnistlab.analysis import diverged
+
+        if diverged(result.train_loss):
+            warn_diverged(planned.name)
         typer.echo(
             f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
             f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
@@ -175,6 +181,16 @@ def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
     return (
         f"{outcome.run.name}: test accuracy {outcome.test_accuracy:.4f}, "
         f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}"
+        + (" [yellow]DIVERGED[/] (loss ended above its start)" if outcome.diverged else "")
+    )
+
+
+def warn_diverged(name: str) -> None:
+    from mnistlab.analysis import DIVERGENCE_RULE
+
+    console.print(
+        f"[yellow]Warning:[/] {name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged "
+        "diverged=true in MLflow; the report names it. Try a smaller --lr."
     )
 
 
@@ -211,6 +227,8 @@ class StudyDisplay:
 
     def finished(self, outcome) -> None:  # noqa: ANN001
         self.progress.console.print("  " + describe(outcome), soft_wrap=True)
+        if outcome.diverged:
+            warn_diverged(outcome.run.name)
         if self.overall is not None:
             self.progress.advance(self.overall)
 
@@ -266,10 +284,17 @@ def study(
 
 
 def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
+    """The store (opened to read: never created) and the study's results."""
+    from mnistlab.config import ConfigError, valid_name
     from mnistlab.results import analyse
     from mnistlab.tracking import open_store
 
-    store = open_store(tracking_uri)
+    if not valid_name(study_name):
+        raise ConfigError(
+            f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
+            "or . (not just dots), as in its spec's name key."
+        )
+    store = open_store(tracking_uri, create=False)
     return store, analyse(store, study_name)
 
 
@@ -338,9 +363,10 @@ def report(
     """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
     with user_errors():
         from mnistlab.demo import predict_test_set
-        from mnistlab.report import write_report
+        from mnistlab.report import check_destination, write_report
         from mnistlab.results import power_analysis
 
+        check_destination(out)  # before seconds of analysis and rendering
         store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
         demo, demo_note = predict_test_set(results, store, data_dir)
@@ -396,5 +422,13 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
             out.print(f"[yellow]Note:[/] {note}")
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m mnistlab`
-    sys.exit(app())
+def main() -> None:
+    """The console entry (`mnistlab`, `python -m mnistlab`)."""
+    import signal
+
+    try:
+        app()
+    finally:
+        # Once the command is over, a late Ctrl-C during interpreter shutdown (MLflow's and
+        # torch's exit handlers) must not print a traceback over a finished command.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -26,6 +26,7 @@ PROTOCOL_VERSION = 1
 # The stored spec's format. 1: models + overrides, the paper's claims (before arms existed);
 # 2: arms, dataset, claims, question.
 SPEC_RECORD_VERSION = 2
+MAX_RECORD_CHARACTERS = 20_000  # an MLflow tag value's limit; the record is one tag
 
 
 class ConfigError(MnistlabError, ValueError):
@@ -96,13 +97,20 @@ def validate_run_config(config: RunConfig) -> None:
         raise ConfigError(f"seed must be a whole number of 0 or more, got {config.seed!r}.")
     for name in ("epochs", "batch_size", "eval_every", "eval_subset", "train_size"):
         _positive_int(name, getattr(config, name))
-    if not isinstance(config.lr, (int, float)) or not (0 < config.lr < math.inf):
+    if (
+        isinstance(config.lr, bool)
+        or not isinstance(config.lr, (int, float))
+        or not (0 < config.lr < math.inf)
+    ):
         raise ConfigError(f"lr must be a positive finite number such as 0.001, got {config.lr!r}.")
     if config.eval_subset > 10000:
         raise ConfigError(f"eval_subset is at most 10000 (the test set), got {config.eval_subset}.")
     if config.train_size > 60000:
         raise ConfigError(f"train_size is at most 60000 (the train set), got {config.train_size}.")
-    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
+    if not isinstance(config.device, str) or not (
+        config.device in ("auto", "cpu", "cuda")
+        or (config.device.startswith("cuda:") and config.device[5:].isdigit())
+    ):
         raise ConfigError(f"device must be auto, cpu or cuda[:N], got {config.device!r}.")
     if (
         isinstance(config.threads, bool)
@@ -263,8 +271,11 @@ class StudySpec:
                 "description": self.description,
                 "question": self.question,
                 "dataset": self.dataset,
-                # [adaptive] counts the first look's seeds; otherwise the seeds themselves.
-                "seeds": list(self.seeds) if self.adaptive is None else len(self.seeds),
+                # A count when the seeds are 0..n-1 (always so with [adaptive]): the record
+                # must fit in an MLflow tag, and a thousand seeds listed would not.
+                "seeds": len(self.seeds)
+                if self.seeds == tuple(range(len(self.seeds)))
+                else list(self.seeds),
                 "baseline": self.baseline,
                 "settings": dict(self.settings),
                 "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},
@@ -331,7 +342,8 @@ def _spec_error(path: Path, key: str, reason: str) -> ConfigError:
     return ConfigError(f"{path}: key '{key}': {reason}")
 
 
-def _valid_name(name: Any) -> bool:
+def valid_name(name: Any) -> bool:
+    """A safe single path component: letters, digits, - _ or ., and not just dots."""
     return (
         isinstance(name, str)
         and bool(name)
@@ -349,7 +361,11 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
                 path, f"{where}.{key}", f"unknown setting. Known: {', '.join(allowed)}."
             )
         expected = type(getattr(RunConfig(), key))
-        ok = isinstance(value, (int, float)) if expected is float else type(value) is expected
+        ok = (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+            if expected is float
+            else type(value) is expected
+        )
         if not ok:
             raise _spec_error(
                 path, f"{where}.{key}", f"must be {expected.__name__}, got {value!r}."
@@ -403,7 +419,7 @@ def _arms_from_table(path: Path, table: Any) -> list[Arm]:
         )
     arms = []
     for name, body in table.items():
-        if not _valid_name(name):
+        if not valid_name(name):
             raise _spec_error(path, f"arms.{name}", "an arm name is letters, digits, - _ or .")
         if not isinstance(body, dict) or "model" not in body:
             raise _spec_error(
@@ -525,7 +541,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         if key not in data:
             raise _spec_error(path, key, "is required.")
     name = data["name"]
-    if not _valid_name(name):
+    if not valid_name(name):
         raise _spec_error(
             path, "name", "must be a name of letters, digits, - _ or . (not just dots)."
         )
@@ -602,12 +618,24 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)
+    size = len(json.dumps(spec.to_record()))
+    if size > MAX_RECORD_CHARACTERS:
+        raise ConfigError(
+            f"{path}: the spec is {size:,} characters once stored, more than the "
+            f"{MAX_RECORD_CHARACTERS:,} an MLflow tag holds. List fewer seeds by hand (seeds = "
+            "COUNT gives 0..COUNT-1 in a few characters) or shorten the description."
+        )
     return spec
 
 
 def load_spec(path: Path) -> StudySpec:
     """Read and validate a study spec; a missing file lists the specs that do exist."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(str(p) for p in path.glob("*.toml"))
+        raise ConfigError(
+            f"{path} is a folder, not a spec file. Specs in it: {', '.join(found) or 'none'}."
+        )
     if not path.is_file():
         folder = path.parent if path.parent.is_dir() else Path("experiments")
         found = sorted(str(p) for p in folder.glob("*.toml"))

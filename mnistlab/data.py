@@ -131,6 +131,34 @@ def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
     return DEFAULT_DATA_DIR
 
 
+def data_source(data_dir: Path | str | None = None) -> str | None:
+    """Who named the data folder: '--data-dir', '$MNISTLAB_DATA', or None for ./data."""
+    if data_dir:
+        return "--data-dir"
+    return f"${DATA_ENV}" if os.environ.get(DATA_ENV) else None
+
+
+def check_data_root(root: Path, dataset: str, source: str | None) -> None:
+    """Refuse a data folder that cannot be meant, before anything is created inside it."""
+    info = dataset_info(dataset)
+    folders = {d.folder for d in DATASETS.values()}
+    if (
+        root.name == "raw"
+        and root.parent.name in folders
+        or (root / next(iter(IDX_SIZES))).exists()
+    ):
+        holder = root.parent.parent if root.name == "raw" else root.parent
+        raise DataError(
+            f"{root} holds the data files themselves. Point {source or 'the data folder'} at the "
+            f"folder that holds {info.folder}/ (here probably {holder})."
+        )
+    if source is not None and not root.is_dir():
+        raise DataError(
+            f"The data folder {root} (from {source}) does not exist. Fix the path, or create the "
+            f"folder to let mnistlab download {info.title} into it."
+        )
+
+
 def raw_dir(root: Path, dataset: str = "mnist") -> Path:
     return dataset_info(dataset).raw_dir(root)
 
@@ -207,7 +235,11 @@ def _download(info: DatasetInfo, root: Path, missing: list[str]) -> None:
     try:
         getattr(torchvision.datasets, info.folder)(str(root), train=True, download=True)
     except Exception as error:  # network errors come in many types; any means "offline"
-        raise DataError(_missing_message(info, root, missing, type(error).__name__)) from None
+        detail = str(error).splitlines()[0][:200] if str(error) else ""
+        reason = f"this machine may be offline: {type(error).__name__}" + (
+            f": {detail}" if detail else ""
+        )
+        raise DataError(_missing_message(info, root, missing, reason)) from None
 
 
 def ensure_dataset(
@@ -257,7 +289,9 @@ def load_dataset(
     import torch
 
     info = dataset_info(dataset)
-    root = ensure_dataset(resolve_data_dir(data_dir), dataset, download=download, verify=verify)
+    root = resolve_data_dir(data_dir)
+    check_data_root(root, dataset, data_source(data_dir))
+    root = ensure_dataset(root, dataset, download=download, verify=verify)
 
     def tensor(name: str) -> torch.Tensor:
         return torch.from_numpy(read_idx(info.raw_dir(root) / name).copy())

@@ -3,3 +3,7 @@
 
 class MnistlabError(Exception):
     """Bad input or an unusable environment; the message names the problem and the fix."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run cannot go on (it is marked FAILED)."""

@@ -15,6 +15,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from mnistlab.analysis import diverged
 from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.data import ImageData, load_dataset
 from mnistlab.errors import MnistlabError
@@ -47,6 +48,7 @@ class RunOutcome:
     run_id: str
     test_accuracy: float
     train_seconds: float
+    diverged: bool = False  # finished, but its loss ended above where it started
 
 
 class StudyObserver:
@@ -80,7 +82,13 @@ def train_one(
     run_id, result = tracked_train(
         planned, data, store, target.experiment_id, target.study, tags, on_eval
     )
-    return RunOutcome(planned, run_id, result.test_accuracy[-1], sum(result.epoch_train_seconds))
+    return RunOutcome(
+        planned,
+        run_id,
+        result.test_accuracy[-1],
+        sum(result.epoch_train_seconds),
+        diverged(result.train_loss),
+    )
 
 
 def _with_threads(planned: PlannedRun, threads: int) -> PlannedRun:

@@ -1,7 +1,7 @@
 """The study report: figures, an HTML page (Jinja2) and a PDF (WeasyPrint), plus CSV tables.
 
-Every file is written to a temporary name and moved into place, so a failure never leaves
-a half-written report behind.
+The whole set is written into a staging folder and swapped in, so a failure never leaves a
+half-written report, nor new tables beside an old page.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mnistlab import conclusion, plots
 from mnistlab.data import DATASETS
 from mnistlab.demo import Demo
+from mnistlab.errors import MnistlabError
 from mnistlab.measures import Measure
 from mnistlab.power import SEED_GRID, SIMULATIONS, TARGET_POWER
 from mnistlab.results import StudyResults
@@ -408,16 +410,42 @@ def render_html(
     )
 
 
-def _write_atomically(path: Path, write) -> None:  # noqa: ANN001 - write(tmp_path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+class ReportError(MnistlabError):
+    """The report cannot be written where asked; the message says why and what to do."""
+
+
+def check_destination(out_dir: Path) -> None:
+    """Refuse an output folder that cannot take the report, before seconds of rendering."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out} is a file, not a folder. Pass a folder (default: reports).")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportError(
+            f"--out {out} cannot be written: {existing} is not a writable folder. Pass another --out."
+        )
+
+
+def _replace_folder(folder: Path, write) -> None:  # noqa: ANN001 - write(staging_folder)
+    """Write the whole report set into a staging folder, then swap it in: a failure leaves
+    the previous report as it was, and never a mix of old and new files."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        write(Path(temporary))
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the report from other users
-        os.replace(temporary, path)
+        write(staging)
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the report from other users
+        old = None
+        if folder.exists() or folder.is_symlink():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            folder.rename(old)
+        staging.rename(folder)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
+    if old is not None and old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    elif old is not None:
+        old.unlink()
 
 
 @dataclass
@@ -458,7 +486,6 @@ def write_report(
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     html = render_html(results, figures, demo_note, generated, power_table, power_figure)
     pdf = HTML(string=html).write_pdf()  # rendered fully in memory before anything is written
-    folder.mkdir(parents=True, exist_ok=True)
     tables = {
         "runs.csv": results.runs,
         "verdicts.csv": results.verdicts,
@@ -467,10 +494,16 @@ def write_report(
         "wall_clock.csv": results.wall_clock,
         "power.csv": power_table,
     }
-    for name, frame in tables.items():
-        _write_atomically(folder / name, lambda p, f=frame: f.to_csv(p, index=False))
-    _write_atomically(folder / "report.pdf", lambda p: p.write_bytes(pdf))
-    _write_atomically(folder / "index.html", lambda p: p.write_text(html, encoding="utf-8"))
+
+    def write(staging: Path) -> None:
+        for name, frame in tables.items():
+            frame.to_csv(staging / name, index=False)
+        (staging / "report.pdf").write_bytes(pdf)
+        (staging / "index.html").write_text(html, encoding="utf-8")
+        for path in staging.iterdir():
+            path.chmod(0o644)
+
+    _replace_folder(folder, write)
     return ReportPaths(
         folder / "index.html", folder / "report.pdf", [folder / name for name in tables]
     )

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mnistlab import metrics
 from mnistlab.analysis import (
+    DIVERGENCE_RULE,
     INCONCLUSIVE,
     SECONDARY_MEASURES,
     arm_summary,
@@ -133,6 +134,8 @@ def _run_rows(runs: list[StoredRun], arm_by_hash: dict[str, str]) -> pd.DataFram
                 "status": run.status,
                 "config_hash": tags.get("config_hash", ""),
                 "contended": tags.get("contended", "false") == "true",
+                "diverged": tags.get("diverged", "false") == "true",
+                "failure_reason": tags.get("failure_reason", ""),
                 "executor": tags.get("executor", ""),
                 "threads": tags.get("threads", ""),
                 "device": tags.get("device", ""),
@@ -174,7 +177,7 @@ def load_evidence(
         )
     spec = spec_from_record(record)
     arm_by_hash = spec.arm_by_hash()
-    hashes = set(experiment.config_hashes) or set(arm_by_hash)
+    hashes = set(arm_by_hash)  # the spec's runs, whatever else the experiment holds
     stored = store.runs(experiment.experiment_id)
     runs = _run_rows(stored, arm_by_hash)
     if runs.empty or not (runs["status"] == "FINISHED").any():
@@ -188,7 +191,9 @@ def load_evidence(
     all_runs = pd.DataFrame(
         {
             "run_name": [r.run_name for r in stored],
+            "arm": runs["arm"].tolist() if not runs.empty else [],
             "status": [r.status for r in stored],
+            "failure_reason": runs["failure_reason"].tolist() if not runs.empty else [],
             # Cumulative train seconds at the last evaluation, or the whole epoch when done.
             "train_seconds": [
                 max(
@@ -228,12 +233,24 @@ def analyse(store: Store, study: str) -> StudyResults:
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
     variants = [arm for arm in arms if arm != spec.baseline]
     verdicts, secondary, looks_taken = pd.DataFrame(), [], 0
+    for arm in (a for a in spec.arm_names if a not in arms):
+        failed = all_runs[(all_runs["arm"] == arm) & (all_runs["status"] != "FINISHED")]
+        listing = "; ".join(
+            f"{row.run_name} {row.status}"
+            + (f" ({row.failure_reason[:120]})" if row.failure_reason else "")
+            for row in failed.itertuples()
+        )
+        notes.append(
+            f"Arm {arm} has no usable runs"
+            + (f": {listing}" if listing else " yet")
+            + f". Rerun `mnistlab study {spec.source}` to train them again; finished runs are kept."
+        )
     if spec.baseline not in arms or not variants:
         notes.append(
-            f"Only {len(arms)} arm has usable runs ({', '.join(arms) or 'none'}): there is "
-            "nothing to compare, so no verdicts. Add a second arm to the spec and rerun."
-            if len(arms) < 2
-            else f"The baseline {spec.baseline} has no usable runs, so no verdicts."
+            "The spec has a single arm: there is nothing to compare, so no verdicts. Add a second "
+            "arm to the spec and rerun."
+            if len(spec.arms) < 2
+            else "Without usable runs of the baseline and at least one variant there are no verdicts."
         )
     else:
         if spec.design() is None:
@@ -251,11 +268,19 @@ def analyse(store: Store, study: str) -> StudyResults:
                     baseline=spec.baseline, variant=variant
                 )
             )
+    if not verdicts.empty and (verdicts["n"] == 0).any():
+        unmeasured = sorted(set(verdicts.loc[verdicts["n"] == 0, "claim"]))
+        notes.append(
+            f"{', '.join(unmeasured)} could not be measured on these runs (n = 0): the runs are "
+            "too short (loss noise needs at least 20 steps after the warm-up) or never evaluated "
+            "the threshold. Lengthen the runs (train_size, epochs) rather than adding seeds."
+        )
     if not verdicts.empty and spec.design() is None:
         needed = min_seeds_for_verdict(hypotheses(verdicts))
-        if (verdicts["n"] < needed).any():
+        measured = verdicts[verdicts["n"] > 0]
+        if (measured["n"] < needed).any():
             notes.append(
-                f"Too few paired seeds for a verdict (n = {int(verdicts['n'].min())}; with "
+                f"Too few paired seeds for a verdict (n = {int(measured['n'].min())}; with "
                 f"{hypotheses(verdicts)} test(s) under Holm's correction at least {needed} are needed "
                 "for an exact paired test to reach p < 0.05): those verdicts are inconclusive "
                 "by construction. Run more seeds."
@@ -273,6 +298,13 @@ def analyse(store: Store, study: str) -> StudyResults:
                 "Rerun with `mnistlab study --strict` (or strict = true in the spec) to retrain "
                 "the runs that differ from this machine's setting."
             )
+    if not table.empty and table["diverged"].any():
+        names = ", ".join(table.loc[table["diverged"], "run_name"])
+        notes.append(
+            f"Diverged runs ({DIVERGENCE_RULE}): {names}. They finished without a NaN and are "
+            "counted in the statistics as samples of their arm; a diverging arm usually needs "
+            "a smaller learning rate."
+        )
     if not table.empty and table["contended"].any():
         notes.append(
             "Some runs shared the machine with other runs (--workers or Ray): their timings were "

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from mnistlab.analysis import diverged
 from mnistlab.config import PROTOCOL_VERSION, PlannedRun
 from mnistlab.data import ImageData
 from mnistlab.models import count_parameters
@@ -60,6 +61,11 @@ def tracked_train(
             targets=data.train_labels[: config.train_size].numpy(),
         )
         result = train(config, data, sink=run, on_eval=on_eval, runtime=runtime)
-        run.set_tags({"n_parameters": str(count_parameters(result.model))})
+        run.set_tags(
+            {
+                "n_parameters": str(count_parameters(result.model)),
+                "diverged": str(diverged(result.train_loss)).lower(),
+            }
+        )
         run.log_state_dict(result.model.state_dict())
     return run.run_id, result

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnistlab.config import PlannedRun, RunConfig, StudySpec
-from mnistlab.data import ImageData, ensure_dataset, resolve_data_dir
+from mnistlab.data import (
+    ImageData,
+    check_data_root,
+    data_source,
+    ensure_dataset,
+    resolve_data_dir,
+)
 from mnistlab.executors import (
     Executor,
     RunOutcome,
@@ -22,6 +28,7 @@ from mnistlab.executors import (
     choose_executor,
 )
 from mnistlab.tracking import Store, open_store, resolve_tracking_uri
+from mnistlab.train import resolve_device
 
 __all__ = ["StudyError", "StudyObserver", "StudyReport", "plan_study", "run_study"]
 
@@ -71,11 +78,7 @@ def plan_study(
     """
     refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
-    store.record_spec(
-        experiment_id,
-        spec.to_record(),
-        [p.config.config_hash() for p in spec.planned_runs(spec.all_seeds)],
-    )
+    store.record_spec(experiment_id, spec.to_record())
     planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
     orphaned = store.fail_orphaned_runs(runs)
@@ -124,8 +127,11 @@ def run_study(
     """
     tracking_uri = resolve_tracking_uri(tracking_uri)
     chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
+    for device in sorted({c.device for c in spec.run_configs()}):
+        resolve_device(device)  # no GPU where one is asked for: fail before anything is written
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
     if data is None:  # missing or damaged data: fail before anything is written
+        check_data_root(resolve_data_dir(data_dir), spec.dataset, data_source(data_dir))
         ensure_dataset(Path(data_root), spec.dataset, download=True)
     store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()

@@ -81,14 +81,58 @@ def with_lock_retry(call: Callable[[], T]) -> T:
             delay = min(delay * 2, 2.0)
 
 
-def open_store(uri: str | None = None) -> Store:
-    """The store, checked to answer; for SQLite also created and put in WAL mode."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_path(uri: str, path: Path, create: bool) -> None:
+    """Refuse at once what MLflow would retry for minutes or fail on with a traceback."""
+    fix = "Pass another --tracking-uri (or MLFLOW_TRACKING_URI)"
+    if path.is_dir():
+        raise TrackingError(f"The tracking store {uri} is a folder, not a SQLite file. {fix}.")
+    if not path.exists():
+        if not create:
+            raise TrackingError(
+                f"There is no tracking store at {path}: nothing has been tracked there. Run "
+                "`mnistlab study` or `mnistlab train` first, or pass the --tracking-uri where "
+                "the runs are."
+            )
+        if not path.parent.is_dir():
+            raise TrackingError(
+                f"The tracking store {uri} cannot be created: folder {path.parent} does not "
+                f"exist. Create it, or {fix[0].lower() + fix[1:]}."
+            )
+        if not os.access(path.parent, os.W_OK):
+            raise TrackingError(
+                f"The tracking store {uri} cannot be created: folder {path.parent} is not "
+                f"writable. {fix}."
+            )
+        return
+    with open(path, "rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise TrackingError(
+            f"{path} is not a SQLite database, so it cannot be the tracking store. {fix}, or "
+            "move that file away."
+        )
+    if not os.access(path, os.R_OK | (os.W_OK if create else 0)):
+        raise TrackingError(f"The tracking store {path} cannot be opened: permission denied.")
+
+
+def open_store(uri: str | None = None, create: bool = True) -> Store:
+    """The store, checked to answer; for SQLite also created and put in WAL mode.
+
+    create=False (commands that only read): a SQLite file that does not exist is an error,
+    never created.
+    """
     uri = resolve_tracking_uri(uri)
     path = sqlite_path(uri)
-    if path is not None and not path.parent.is_dir():
+    if path is not None:
+        check_sqlite_path(uri, path, create)
+    elif "://" not in uri or uri.startswith("file:"):
         raise TrackingError(
-            f"The tracking store {uri} cannot be created: folder {path.parent} does not exist. "
-            "Create it, or pass another --tracking-uri."
+            f"{uri} is a folder store, which MLflow no longer maintains. Use a SQLite file "
+            f"(--tracking-uri sqlite:///{DEFAULT_STORE_FILE}) or a tracking server "
+            "(--tracking-uri http://HOST:5000)."
         )
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # quiet table-creation chatter
     # Fail fast on an unreachable server instead of MLflow's minutes of retries.
@@ -120,7 +164,6 @@ def open_store(uri: str | None = None) -> Store:
 
 
 SPEC_TAG = "spec"  # experiment tag: the study's spec record (config.StudySpec.to_record), JSON
-HASHES_TAG = "config_hashes"  # experiment tag: the config hashes of the spec's grid, JSON
 
 
 @dataclass(frozen=True)
@@ -133,10 +176,6 @@ class StoredExperiment:
     def spec_record(self) -> dict[str, Any] | None:
         """The spec last run under this name, as stored; None for a non-study experiment."""
         return json.loads(self.tags[SPEC_TAG]) if SPEC_TAG in self.tags else None
-
-    @property
-    def config_hashes(self) -> list[str]:
-        return json.loads(self.tags.get(HASHES_TAG, "[]"))
 
 
 @dataclass(frozen=True)
@@ -174,9 +213,22 @@ class Store:
     # --- experiments ------------------------------------------------------------------
 
     def experiment_id(self, name: str, create: bool = True) -> str | None:
-        """The id of the experiment called name, created (artifacts beside a SQLite store)."""
+        """The id of the experiment called name, created (artifacts beside a SQLite store).
+
+        A deleted experiment is refused with the command that restores it: its runs are
+        still in the store, and a new experiment cannot take its name.
+        """
+        if not name or not name.strip():
+            raise TrackingError("An experiment needs a name; pass --experiment NAME.")
         experiment = with_lock_retry(lambda: self.client.get_experiment_by_name(name))
         if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise TrackingError(
+                    f"Experiment {name!r} (id {experiment.experiment_id}) was deleted in "
+                    f"{self.tracking_uri}; its runs are still there. Restore it with "
+                    f"`MLFLOW_TRACKING_URI={self.tracking_uri} mlflow experiments restore "
+                    f"--experiment-id {experiment.experiment_id}`, or use another name."
+                )
             return experiment.experiment_id
         if not create:
             return None
@@ -186,8 +238,14 @@ class Store:
             return with_lock_retry(
                 lambda: self.client.create_experiment(name, artifact_location=location)
             )
-        except MlflowException:  # another process created it first
-            return self.client.get_experiment_by_name(name).experiment_id
+        except MlflowException as error:
+            raced = self.client.get_experiment_by_name(name)  # another process created it
+            if raced is None:
+                raise TrackingError(
+                    f"Experiment {name!r} cannot be created in {self.tracking_uri}: "
+                    f"{str(error).splitlines()[0][:300]}"
+                ) from None
+            return raced.experiment_id
 
     def find_experiment(self, name: str) -> StoredExperiment | None:
         """The experiment called name with its tags, or None when there is none."""
@@ -196,16 +254,14 @@ class Store:
             return None
         return StoredExperiment(experiment.experiment_id, name, dict(experiment.tags))
 
-    def record_spec(
-        self, experiment_id: str, record: dict[str, Any], config_hashes: list[str]
-    ) -> None:
-        """Store the study's spec on its experiment, so that analysis needs only the store."""
-        for key, value in ((SPEC_TAG, record), (HASHES_TAG, config_hashes)):
-            with_lock_retry(
-                lambda k=key, v=json.dumps(value): self.client.set_experiment_tag(
-                    experiment_id, k, v
-                )
-            )
+    def record_spec(self, experiment_id: str, record: dict[str, Any]) -> None:
+        """Store the study's spec on its experiment, so that analysis needs only the store.
+
+        The runs that belong to it follow from the spec (their config hashes), so no list of
+        them is stored: a large grid would not fit in a tag.
+        """
+        value = json.dumps(record)
+        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, SPEC_TAG, value))
 
     def experiment_names(self) -> list[str]:
         experiments = with_lock_retry(lambda: self.client.search_experiments())

@@ -22,6 +22,7 @@ from torch import nn
 from mnistlab import metrics
 from mnistlab.config import ConfigError, RunConfig
 from mnistlab.data import ImageData, to_float_images
+from mnistlab.errors import NonFiniteLossError
 from mnistlab.models import build_model
 
 # Images per no-grad forward pass. On CPU mid-sized chunks keep activations in cache (measured
@@ -30,10 +31,6 @@ EVAL_CHUNK = {"cpu": 250, "cuda": 10000}
 
 # Model classes with an op that has no oneDNN kernel; they are evaluated on dense tensors.
 _DENSE_ONLY: set[type[nn.Module]] = set()
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run cannot go on."""
 
 
 class MetricSink(Protocol):

@@ -122,7 +122,8 @@ def test_a_study_on_a_missing_dataset_names_it_and_writes_nothing(tmp_path, monk
     )
     monkeypatch.chdir(tmp_path)
     spec = Path(__file__).resolve().parents[1] / "experiments" / "fashion.toml"
-    result = invoke("study", str(spec), "--data-dir", str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()  # there, but without the dataset
+    result = invoke("study", str(spec), "--data-dir", str(tmp_path / "empty"))
     assert result.exit_code == 2
     assert "Fashion-MNIST is not in" in result.output and "FashionMNIST" in result.output
     assert not (tmp_path / "mlflow.db").exists()

@@ -38,7 +38,8 @@ def test_missing_data_offline_says_which_files_and_where(tmp_path, monkeypatch):
     monkeypatch.setattr(
         torchvision.datasets, "MNIST", lambda *a, **k: (_ for _ in ()).throw(OSError())
     )
-    result = invoke("data", "--data-dir", str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()  # there, but without the dataset
+    result = invoke("data", "--data-dir", str(tmp_path / "empty"))
     assert result.exit_code == 2
     assert "train-images-idx3-ubyte" in result.output and "MNISTLAB_DATA" in result.output
 
@@ -84,7 +85,8 @@ def test_a_study_without_data_fails_before_writing_anything(tmp_path, monkeypatc
     )
     monkeypatch.chdir(tmp_path)
     spec = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
-    result = invoke("study", str(spec), "--data-dir", str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()  # there, but without the dataset
+    result = invoke("study", str(spec), "--data-dir", str(tmp_path / "empty"))
     assert result.exit_code == 2 and "t10k-labels-idx1-ubyte" in result.output
     assert not (tmp_path / "mlflow.db").exists()
 

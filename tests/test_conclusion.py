@@ -30,7 +30,7 @@ def write_study(store_uri, tmp_path, seeds=8):
     )
     store = open_store(store_uri)
     experiment_id = store.experiment_id("known")
-    store.record_spec(experiment_id, spec.to_record(), list(spec.arm_by_hash()))
+    store.record_spec(experiment_id, spec.to_record())
     rng = np.random.default_rng(0)
     for planned in spec.planned_runs():
         to_90, to_95, per_step, accuracy, noise = TRUTH[planned.arm]

@@ -54,11 +54,11 @@ def test_right_size_but_corrupted_file_fails_the_md5(tmp_path: Path):
 
 def test_missing_data_offline_lists_the_four_files_and_where_they_go(tmp_path: Path):
     with pytest.raises(DataError) as info:
-        load_mnist(tmp_path / "nowhere", download=False)
+        load_mnist(tmp_path, download=False)
     message = str(info.value)
     for name in MNIST_FILES:
         assert name in message
-    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in message and DATA_ENV in message
+    assert str(tmp_path / "MNIST" / "raw") in message and DATA_ENV in message
 
 
 def test_failed_download_reports_the_files_instead_of_a_traceback(tmp_path: Path, monkeypatch):

@@ -5,9 +5,9 @@ from mlflow import MlflowClient
 
 from mnistlab import models
 from mnistlab.config import PlannedRun, RunConfig
+from mnistlab.errors import NonFiniteLossError
 from mnistlab.runner import tracked_train
 from mnistlab.tracking import TrackingError, open_store
-from mnistlab.train import NonFiniteLossError
 from tests.conftest import TINY, Exploding
 
 

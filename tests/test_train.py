@@ -5,7 +5,8 @@ from torch import nn
 
 from mnistlab import models
 from mnistlab.config import RunConfig
-from mnistlab.train import NonFiniteLossError, evaluate, predict, split_seed, train
+from mnistlab.errors import NonFiniteLossError
+from mnistlab.train import evaluate, predict, split_seed, train
 from tests.conftest import TINY, Exploding
 
 
