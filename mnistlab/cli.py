@@ -369,9 +369,35 @@ def report(
         check_destination(out)  # before seconds of analysis and rendering
         store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
+        from mnistlab.publish import publish_report
+
         demo, demo_note = predict_test_set(results, store, data_dir)
         paths = write_report(results, demo, demo_note, out, power_analysis(results))
+        run_id = publish_report(store, results, paths.html.parent)
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
+        typer.echo(
+            f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/)"
+        )
+
+
+@app.command("fetch-report")
+def fetch_report(
+    study_name: StudyName,
+    out: Annotated[Path, typer.Option(help="Folder for reports/<study>/.")] = Path("reports"),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Download the last rendered report of a study from its tracking store (or server)."""
+    with user_errors():
+        from mnistlab.config import ConfigError, valid_name
+        from mnistlab.publish import fetch_report as fetch
+        from mnistlab.report import check_destination
+        from mnistlab.tracking import open_store
+
+        if not valid_name(study_name):
+            raise ConfigError(f"{study_name!r} is not a study name.")
+        check_destination(out)
+        folder = fetch(open_store(tracking_uri, create=False), study_name, out)
+        typer.echo(f"Report fetched: {folder / 'index.html'} and {folder / 'report.pdf'}")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from mnistlab.data import ImageData, load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.interrupts import stop_on_sigterm
 from mnistlab.runner import tracked_train
-from mnistlab.tracking import is_local_store, open_store
+from mnistlab.tracking import PARENT_TAG, is_local_store, open_store
 from mnistlab.train import EvalPoint
 
 EXECUTORS = ("local", "ray")
@@ -40,6 +40,7 @@ class RunTarget:
     study: str
     data_root: str
     dataset: str
+    parent_run_id: str = ""  # the study run the runs nest under in the MLflow UI
 
 
 @dataclass
@@ -79,6 +80,8 @@ def train_one(
     """Train and track one run; without data, this process's copy is loaded once."""
     data = data or _worker_data(target.data_root, target.dataset)
     store = open_store(target.tracking_uri)
+    if target.parent_run_id:
+        tags = {**tags, PARENT_TAG: target.parent_run_id}
     run_id, result = tracked_train(
         planned, data, store, target.experiment_id, target.study, tags, on_eval
     )

@@ -426,7 +426,7 @@ def check_destination(out_dir: Path) -> None:
         )
 
 
-def _replace_folder(folder: Path, write) -> None:  # noqa: ANN001 - write(staging_folder)
+def replace_folder(folder: Path, write) -> None:  # noqa: ANN001 - write(staging_folder)
     """Write the whole report set into a staging folder, then swap it in: a failure leaves
     the previous report as it was, and never a mix of old and new files."""
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -503,7 +503,7 @@ def write_report(
         for path in staging.iterdir():
             path.chmod(0o644)
 
-    _replace_folder(folder, write)
+    replace_folder(folder, write)
     return ReportPaths(
         folder / "index.html", folder / "report.pdf", [folder / name for name in tables]
     )

@@ -35,7 +35,7 @@ from mnistlab.data import DATASETS
 from mnistlab.errors import MnistlabError
 from mnistlab.measures import LOWER
 from mnistlab.sequential import SequentialDesign, sequential_decide
-from mnistlab.tracking import Store, StoredRun
+from mnistlab.tracking import ROLE_TAG, Store, StoredRun
 
 
 class AnalysisError(MnistlabError):
@@ -178,7 +178,7 @@ def load_evidence(
     spec = spec_from_record(record)
     arm_by_hash = spec.arm_by_hash()
     hashes = set(arm_by_hash)  # the spec's runs, whatever else the experiment holds
-    stored = store.runs(experiment.experiment_id)
+    stored = [r for r in store.runs(experiment.experiment_id) if r.tags.get(ROLE_TAG) != "study"]
     runs = _run_rows(stored, arm_by_hash)
     if runs.empty or not (runs["status"] == "FINISHED").any():
         raise AnalysisError(

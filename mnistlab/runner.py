@@ -12,7 +12,7 @@ from mnistlab.config import PROTOCOL_VERSION, PlannedRun
 from mnistlab.data import ImageData
 from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
-from mnistlab.tracking import Store
+from mnistlab.tracking import NOTE_TAG, Store
 from mnistlab.train import EvalPoint, RunResult, prepare_runtime, train
 
 
@@ -31,6 +31,18 @@ def run_tags(planned: PlannedRun, study: str, device: str, threads: int) -> dict
         "cudnn_deterministic": str(torch.backends.cudnn.deterministic).lower(),
         **environment_tags(device, threads),
     }
+
+
+def describe_run(planned: PlannedRun, result: RunResult) -> str:
+    """The run's description in the MLflow UI (Markdown)."""
+    config = planned.config
+    return (
+        f"Arm **{planned.arm}** (model {config.model}, lr {config.lr:g}, batch "
+        f"{config.batch_size}, {config.epochs} epoch(s), {config.dataset}), seed {config.seed}: "
+        f"test accuracy {result.test_accuracy[-1]:.4f} after "
+        f"{sum(result.epoch_train_seconds):.1f} s of training on {result.device} "
+        f"({result.threads} threads)."
+    )
 
 
 def tracked_train(
@@ -65,6 +77,7 @@ def tracked_train(
             {
                 "n_parameters": str(count_parameters(result.model)),
                 "diverged": str(diverged(result.train_loss)).lower(),
+                NOTE_TAG: describe_run(planned, result),
             }
         )
         run.log_state_dict(result.model.state_dict())

@@ -7,6 +7,10 @@ record, config.StudySpec.to_record) so that analysis needs nothing but the store
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +31,7 @@ from mnistlab.executors import (
     StudyObserver,
     choose_executor,
 )
-from mnistlab.tracking import Store, open_store, resolve_tracking_uri
+from mnistlab.tracking import NOTE_TAG, PARENT_TAG, Store, open_store, resolve_tracking_uri
 from mnistlab.train import resolve_device
 
 __all__ = ["StudyError", "StudyObserver", "StudyReport", "plan_study", "run_study"]
@@ -38,6 +42,7 @@ class StudyPlan:
     experiment_id: str
     todo: list[PlannedRun]
     orphaned: list[str] = field(default_factory=list)  # runs found dead and marked FAILED
+    study_run_id: str = ""  # the run that holds the spec and the report; parent of the rest
 
 
 class DesignChanged(StudyError):
@@ -78,9 +83,15 @@ def plan_study(
     """
     refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
+    store.mark_as_training(experiment_id)
     store.record_spec(experiment_id, spec.to_record())
+    study_run_id = record_study_run(store, experiment_id, spec)
     planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
+    ours = set(spec.arm_by_hash())
+    for run in runs:  # runs from before study runs existed join it too
+        if run.tags.get("config_hash") in ours and PARENT_TAG not in run.tags:
+            store.set_run_tags(run.run_id, {PARENT_TAG: study_run_id})
     orphaned = store.fail_orphaned_runs(runs)
     expected = {p.config.config_hash(): execution(p.config) for p in planned} if execution else {}
     finished = {
@@ -95,7 +106,30 @@ def plan_study(
     }
     skip = set(trained) if force else finished | set(trained)
     todo = [p for p in planned if p.config.config_hash() not in skip]
-    return StudyPlan(experiment_id, todo, orphaned)
+    return StudyPlan(experiment_id, todo, orphaned, study_run_id)
+
+
+def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
+    """The study's one study run, holding the spec (as a file and its hash) as last run."""
+    run_id = store.study_run(experiment_id, spec.name)
+    record = json.dumps(spec.to_record(), indent=2, sort_keys=True)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "spec.json").write_text(record)
+        source = Path(spec.source)
+        if source.is_file():
+            shutil.copyfile(source, Path(folder) / "spec.toml")
+        store.log_files(run_id, Path(folder), "spec")
+    store.set_run_tags(
+        run_id,
+        {
+            "spec_hash": hashlib.sha256(record.encode()).hexdigest()[:16],
+            "study": spec.name,
+            "dataset": spec.dataset,
+            NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
+            f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`.",
+        },
+    )
+    return run_id
 
 
 @dataclass
@@ -141,7 +175,9 @@ def run_study(
     plan = plan_study(store, spec, force, execution=execution)
     total = len(spec.planned_runs())
     observer.planned(len(plan.todo), total - len(plan.todo))
-    target = RunTarget(tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset)
+    target = RunTarget(
+        tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset, plan.study_run_id
+    )
     outcomes = chosen.run(plan.todo, target, observer)
     return StudyReport(total, total - len(plan.todo), outcomes, plan.orphaned, plan.experiment_id)
 

@@ -164,6 +164,12 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
 
 
 SPEC_TAG = "spec"  # experiment tag: the study's spec record (config.StudySpec.to_record), JSON
+ROLE_TAG = "mnistlab.role"  # "study" on the one run that holds a study's spec and report
+# MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
+PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
+REPORT_ARTIFACTS = "report"
 
 
 @dataclass(frozen=True)
@@ -262,6 +268,59 @@ class Store:
         """
         value = json.dumps(record)
         with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, SPEC_TAG, value))
+
+    def mark_as_training(self, experiment_id: str) -> None:
+        key, value = EXPERIMENT_KIND
+        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, key, value))
+
+    def study_run(self, experiment_id: str, study: str, create: bool = True) -> str | None:
+        """The id of the study's one study run (the oldest, should two invocations race)."""
+        found = with_lock_retry(
+            lambda: self.client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`{ROLE_TAG}` = 'study'",
+                order_by=["attributes.start_time ASC"],
+                max_results=1,
+            )
+        )
+        if found:
+            return found[0].info.run_id
+        if not create:
+            return None
+        run = with_lock_retry(
+            lambda: self.client.create_run(
+                experiment_id, tags={ROLE_TAG: "study", MLFLOW_RUN_NAME: f"{study} (study)"}
+            )
+        )
+        # FINISHED at once: it holds records, it does not run; writing to it later is allowed.
+        with_lock_retry(lambda: self.client.set_terminated(run.info.run_id, "FINISHED"))
+        return run.info.run_id
+
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
+        for start in range(0, len(run_tags), 100):  # MLflow takes 100 tags a call
+            chunk = run_tags[start : start + 100]
+            with_lock_retry(lambda c=chunk: self.client.log_batch(run_id, tags=c))
+
+    def log_run_metrics(self, run_id: str, values: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for start in range(0, len(metrics), BATCH_LIMIT):
+            chunk = metrics[start : start + BATCH_LIMIT]
+            with_lock_retry(lambda c=chunk: self.client.log_batch(run_id, metrics=c))
+
+    def log_files(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        """Upload every file of folder under artifact_path, replacing files of the same name."""
+        with_lock_retry(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
+
+    def list_files(self, run_id: str, artifact_path: str) -> list[str]:
+        return [
+            a.path
+            for a in with_lock_retry(lambda: self.client.list_artifacts(run_id, artifact_path))
+        ]
+
+    def download(self, run_id: str, artifact_path: str, folder: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(folder)))
 
     def experiment_names(self) -> list[str]:
         experiments = with_lock_retry(lambda: self.client.search_experiments())

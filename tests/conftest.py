@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from mlflow import MlflowClient
 from torch import nn
 
 from mnistlab.data import ImageData
@@ -113,3 +119,48 @@ def real_data_dir() -> Path:
     if not (REAL_DATA / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.fail(f"Real MNIST not found at {REAL_DATA}; set MNISTLAB_DATA to ../shared/data.")
     return REAL_DATA
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)
+            break
+        except Exception:
+            time.sleep(1)
+    else:
+        os.killpg(server.pid, signal.SIGKILL)
+        pytest.fail("mlflow server did not start within 120 s")
+    yield uri
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(30)

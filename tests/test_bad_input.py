@@ -286,7 +286,7 @@ def test_an_arm_whose_runs_all_failed_is_named_with_how_to_retry(tmp_path, tiny_
     run_study(spec, store_uri, data=tiny_mnist)
     client = MlflowClient(store_uri)
     for run in client.search_runs([client.get_experiment_by_name("tiny").experiment_id]):
-        if run.data.tags["model"] == "cnn3":
+        if run.data.tags.get("model") == "cnn3":
             client.set_terminated(run.info.run_id, "FAILED")
     notes = " ".join(analyse(open_store(store_uri), "tiny").notes)
     assert "Arm cnn3 has no usable runs: cnn3-s" in notes and "FAILED" in notes
