@@ -24,7 +24,7 @@ compare: $(STAMP) ## The whole study: train experiments/$(STUDY).toml, analyse, 
 	$(BIN)/mnistlab study experiments/$(STUDY).toml
 	$(BIN)/mnistlab report $(STUDY)
 	@echo "Report: reports/$(STUDY)/index.html and reports/$(STUDY)/report.pdf"
-	@echo "Runs:   make ui, then open http://127.0.0.1:5000"
+	@echo "Runs:   make ui, then open http://127.0.0.1:5000 (Model training, top left)"
 
 study: $(STAMP) ## Train the runs of experiments/$(STUDY).toml that are not finished yet
 	$(BIN)/mnistlab study experiments/$(STUDY).toml
@@ -53,6 +53,7 @@ bench: $(STAMP) ## Speed vs the paper's loop and the matmul peak (BENCH_ARGS=--q
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 ui: $(STAMP) ## MLflow UI on the default store (http://127.0.0.1:5000)
+	@echo "Open http://127.0.0.1:5000 and choose 'Model training' at the top left (MLflow 3 starts on GenAI)."
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
 
 clean: ## Remove caches (keeps mlflow.db, reports and .venv)
