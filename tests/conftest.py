@@ -23,6 +23,17 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("MNISTLAB_DATA", REPO.parent / "shared" / "data"))
 # Settings small enough for a run in well under a second.
 TINY = dict(train_size=200, batch_size=20, eval_every=3, eval_subset=100, device="cpu", threads=1)
+# The same, as train's command-line options.
+TINY_ARGS = (
+    "--train-size",
+    "200",
+    "--eval-subset",
+    "100",
+    "--eval-every",
+    "2",
+    "--batch-size",
+    "40",
+)
 # The report's sections, in order.
 SECTIONS = [
     "1. Conclusion",
@@ -164,3 +175,11 @@ def mlflow_server(tmp_path):
     yield uri
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(30)
+
+
+@pytest.fixture
+def unverified(monkeypatch):
+    """Tiny hand-made IDX files cannot match the published checksums: skip that check."""
+    import mnistlab.data
+
+    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)

@@ -7,7 +7,6 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-import mnistlab.data
 from mnistlab.cli import app
 from tests.conftest import SECTIONS, holm_by_hand
 
@@ -44,12 +43,6 @@ direction = "lower"
 
 def invoke(*args: str):
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def unverified(monkeypatch):
-    """Tiny hand-made IDX files cannot match the published checksums."""
-    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
 
 
 def test_three_arms_study_report_and_analyze_through_the_cli(

@@ -21,17 +21,8 @@ from mnistlab.results import analyse
 from mnistlab.runner import tracked_train
 from mnistlab.study import plan_study, run_study
 from mnistlab.tracking import open_store
+from tests.conftest import TINY_ARGS
 
-TINY_ARGS = (
-    "--train-size",
-    "200",
-    "--eval-subset",
-    "100",
-    "--eval-every",
-    "2",
-    "--batch-size",
-    "40",
-)
 SMALL = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
 
 
@@ -46,11 +37,6 @@ def refused(result, *phrases: str) -> str:
     for phrase in phrases:
         assert phrase in text, text
     return text
-
-
-@pytest.fixture
-def unverified(monkeypatch):
-    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mnistlab.cli import app
+from tests.conftest import TINY_ARGS
 
 runner = CliRunner()
 
@@ -60,19 +61,7 @@ def test_train_runs_end_to_end_and_prints_the_run_id(tmp_path, monkeypatch, tiny
 
     monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
     monkeypatch.chdir(tmp_path)
-    result = invoke(
-        "train",
-        "--data-dir",
-        str(tiny_mnist_dir),
-        "--train-size",
-        "200",
-        "--eval-subset",
-        "100",
-        "--eval-every",
-        "2",
-        "--batch-size",
-        "40",
-    )
+    result = invoke("train", "--data-dir", str(tiny_mnist_dir), *TINY_ARGS)
     assert result.exit_code == 0, result.output
     assert "MLflow run" in result.output and (tmp_path / "mlflow.db").exists()
 

@@ -7,7 +7,6 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-import mnistlab.data
 from mnistlab.cli import app
 
 SPEC = """
@@ -69,11 +68,6 @@ def check_study_run(client: MlflowClient, tmp_path) -> str:
         copy = client.download_artifacts(study.info.run_id, f"report/{name}", str(tmp_path / "dl"))
         assert Path(copy).read_bytes() == (local / name).read_bytes()
     return study.info.run_id
-
-
-@pytest.fixture
-def unverified(monkeypatch):
-    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
 
 
 def test_a_study_lives_in_one_study_run_with_its_report(
