@@ -375,8 +375,11 @@ def report(
         paths = write_report(results, demo, demo_note, out, power_analysis(results))
         run_id = publish_report(store, results, paths.html.parent)
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
+        experiment_id = store.find_experiment(study_name).experiment_id
         typer.echo(
-            f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/)"
+            f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "
+            f"With `make ui`: http://127.0.0.1:5000/#/experiments/{experiment_id}"
+            "?workflowType=machine_learning"
         )
 
 

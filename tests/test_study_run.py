@@ -76,9 +76,11 @@ def test_a_study_lives_in_one_study_run_with_its_report(
     study_and_report(tmp_path, tiny_mnist_dir, store_uri)
     client = MlflowClient(store_uri)
     first = check_study_run(client, tmp_path)
-    # A second report replaces the files and keeps one study run.
-    invoke("report", "tiny", "--out", str(tmp_path / "reports"), "--tracking-uri", store_uri)
-    assert check_study_run(client, tmp_path) == first
+    again = invoke(
+        "report", "tiny", "--out", str(tmp_path / "reports"), "--tracking-uri", store_uri
+    )
+    assert "#/experiments/1?workflowType=machine_learning" in again.output  # the UI's runs page
+    assert check_study_run(client, tmp_path) == first  # the second report replaced the first
     # Whoever has only the store gets the last report back, byte for byte.
     invoke("fetch-report", "tiny", "--out", str(tmp_path / "fetched"), "--tracking-uri", store_uri)
     for path in (tmp_path / "reports" / "tiny").iterdir():
