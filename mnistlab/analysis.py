@@ -94,6 +94,12 @@ def fraction_reached(reach: pd.DataFrame, runs: pd.DataFrame, steps: np.ndarray)
     return pd.DataFrame(rows)
 
 
+def final_loss(losses: np.ndarray) -> float:
+    """Mean train loss over the last FINAL_FRACTION of the steps (at least one step)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    return float(losses[-max(1, math.ceil(len(losses) * FINAL_FRACTION)) :].mean())
+
+
 DIVERGENCE_RULE = "mean train loss over the last 10% of steps above the first step's loss"
 
 
@@ -106,8 +112,7 @@ def diverged(train_loss: np.ndarray) -> bool:
     losses = np.asarray(train_loss, dtype=np.float64)
     if len(losses) < 2:
         return False
-    final = losses[-max(1, int(np.ceil(len(losses) * 0.1))) :].mean()
-    return bool(final > losses[0])
+    return bool(final_loss(losses) > losses[0])
 
 
 def trend_window(n_steps: int) -> int:
@@ -162,9 +167,7 @@ def per_run_table(
     fluctuation = losses.apply(lambda v: loss_fluctuation(v.to_numpy()))
     table["log_loss_spread"] = fluctuation.map(lambda pair: pair[0])
     table["raw_loss_sd"] = fluctuation.map(lambda pair: pair[1])
-    table["final_train_loss"] = losses.apply(
-        lambda v: float(v.iloc[-max(1, math.ceil(len(v) * FINAL_FRACTION)) :].mean())
-    )
+    table["final_train_loss"] = losses.apply(lambda v: final_loss(v.to_numpy()))
     for key in (metrics.TEST_ACCURACY, metrics.TEST_LOSS):
         table[key] = metric_series(history, key).groupby("run_id")["value"].last()
     return table.reset_index()
@@ -217,17 +220,7 @@ def paired_test(differences: np.ndarray, seed: int = 0, confidence: float = 0.95
         n_resamples=np.inf if n <= 16 else 100_000,
         random_state=rng,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # BCa warns on degenerate resamples; fall back below
-        interval = stats.bootstrap(
-            (d,), np.mean, confidence_level=confidence, method="BCa", random_state=rng
-        ).confidence_interval
-    low, high = float(interval.low), float(interval.high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        interval = stats.bootstrap(
-            (d,), np.mean, confidence_level=confidence, method="percentile", random_state=rng
-        ).confidence_interval
-        low, high = float(interval.low), float(interval.high)
+    low, high = bootstrap_interval(d, confidence, random_state=rng)
     return PairedTest(n, mean, low, high, float(test.pvalue), effect)
 
 
@@ -311,7 +304,9 @@ def equivalence_test(differences: np.ndarray, margin: float) -> float:
     return float(max(p_above_lower, p_below_upper))
 
 
-def bootstrap_interval(differences: np.ndarray, confidence: float) -> tuple[float, float]:
+def bootstrap_interval(
+    differences: np.ndarray, confidence: float, random_state: int | np.random.Generator = 0
+) -> tuple[float, float]:
     """BCa bootstrap interval of the mean difference (percentile where BCa degenerates)."""
     d = np.asarray(differences, dtype=np.float64)
     if len(d) < 2 or np.ptp(d) == 0:
@@ -319,9 +314,9 @@ def bootstrap_interval(differences: np.ndarray, confidence: float) -> tuple[floa
         return mean, mean
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # BCa warns on degenerate resamples
             interval = stats.bootstrap(
-                (d,), np.mean, confidence_level=confidence, method=method, random_state=0
+                (d,), np.mean, confidence_level=confidence, method=method, random_state=random_state
             ).confidence_interval
         if math.isfinite(interval.low) and math.isfinite(interval.high):
             break

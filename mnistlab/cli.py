@@ -283,17 +283,22 @@ def study(
         )
 
 
-def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
-    """The store (opened to read: never created) and the study's results."""
+def _check_study_name(study_name: str) -> None:
     from mnistlab.config import ConfigError, valid_name
-    from mnistlab.results import analyse
-    from mnistlab.tracking import open_store
 
     if not valid_name(study_name):
         raise ConfigError(
             f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
             "or . (not just dots), as in its spec's name key."
         )
+
+
+def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
+    """The store (opened to read: never created) and the study's results."""
+    from mnistlab.results import analyse
+    from mnistlab.tracking import open_store
+
+    _check_study_name(study_name)
     store = open_store(tracking_uri, create=False)
     return store, analyse(store, study_name)
 
@@ -373,9 +378,8 @@ def report(
 
         demo, demo_note = predict_test_set(results, store, data_dir)
         paths = write_report(results, demo, demo_note, out, power_analysis(results))
-        run_id = publish_report(store, results, paths.html.parent)
+        experiment_id, run_id = publish_report(store, results, paths.html.parent)
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
-        experiment_id = store.find_experiment(study_name).experiment_id
         typer.echo(
             f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "
             f"With `make ui`: http://127.0.0.1:5000/#/experiments/{experiment_id}"
@@ -391,13 +395,11 @@ def fetch_report(
 ) -> None:
     """Download the last rendered report of a study from its tracking store (or server)."""
     with user_errors():
-        from mnistlab.config import ConfigError, valid_name
         from mnistlab.publish import fetch_report as fetch
         from mnistlab.report import check_destination
         from mnistlab.tracking import open_store
 
-        if not valid_name(study_name):
-            raise ConfigError(f"{study_name!r} is not a study name.")
+        _check_study_name(study_name)
         check_destination(out)
         folder = fetch(open_store(tracking_uri, create=False), study_name, out)
         typer.echo(f"Report fetched: {folder / 'index.html'} and {folder / 'report.pdf'}")

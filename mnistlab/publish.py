@@ -68,8 +68,10 @@ def verdict_record(results: StudyResults) -> tuple[dict[str, float], dict[str, s
     return metrics, tags
 
 
-def publish_report(store: Store, results: StudyResults, folder: Path) -> str:
-    """Write the report in `folder` and its verdicts to the study run; returns its id.
+def publish_report(store: Store, results: StudyResults, folder: Path) -> tuple[str, str]:
+    """Write the report in `folder` and its verdicts to the study run.
+
+    Returns (experiment id, study run id).
 
     The files replace those of the last report under the same names (the set is always the
     same files), and the verdict metrics take a new latest value, so an older report never
@@ -81,7 +83,7 @@ def publish_report(store: Store, results: StudyResults, folder: Path) -> str:
     store.log_files(run_id, folder, REPORT_ARTIFACTS)
     store.log_run_metrics(run_id, metrics, step=0)
     store.set_run_tags(run_id, {**tags, NOTE_TAG: description(results)})
-    return run_id
+    return experiment.experiment_id, run_id
 
 
 def fetch_report(store: Store, study: str, folder: Path) -> Path:

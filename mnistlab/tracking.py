@@ -372,11 +372,7 @@ class Store:
             pid = int(run.tags.get("pid", "0") or 0)
             if pid and pid != os.getpid() and process_alive(pid):
                 continue
-            with_lock_retry(
-                lambda r=run: self.client.log_batch(
-                    r.run_id, tags=[RunTag("failure_reason", "process died while running")]
-                )
-            )
+            self.set_run_tags(run.run_id, {"failure_reason": "process died while running"})
             with_lock_retry(lambda r=run: self.client.set_terminated(r.run_id, status="FAILED"))
             orphaned.append(run.run_id)
         return orphaned
