@@ -165,7 +165,7 @@ def train(
                     task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
                 ),
             )
-        from mnistlab.analysis import diverged
+        from mnistlab.divergence import diverged
 
         if diverged(result.train_loss):
             warn_diverged(planned.name)
@@ -186,7 +186,7 @@ def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
 
 
 def warn_diverged(name: str) -> None:
-    from mnistlab.analysis import DIVERGENCE_RULE
+    from mnistlab.divergence import DIVERGENCE_RULE
 
     console.print(
         f"[yellow]Warning:[/] {name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged "
@@ -306,7 +306,7 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
 def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
     from rich.table import Table
 
-    from mnistlab.report import verdict_rows
+    from mnistlab.tables import verdict_rows
 
     out = Console()
     rows = verdict_rows(results)

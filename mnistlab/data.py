@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,14 +187,65 @@ def _damaged(info: DatasetInfo, root: Path, path: Path, problem: str) -> DataErr
     )
 
 
+def _stamp_file() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "mnistlab" / "verified.json"
+
+
+# A file changed within this long of its last hash could keep its mtime (timestamps are coarse),
+# so it is not stamped until it is older: git's "racy clean" rule.
+RACY_SECONDS = 2.0
+
+
+def _fingerprint(path: Path, md5: str) -> list:
+    """What changes when a file's content can have changed (size, mtime in ns, inode), and its MD5."""
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns, status.st_ino, md5]
+
+
+def _read_stamps() -> dict[str, list]:
+    try:
+        return json.loads(_stamp_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_stamps(stamps: dict[str, list]) -> None:
+    """Best effort: without a writable cache every run hashes the files again, nothing worse."""
+    target = _stamp_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(stamps, indent=1, sort_keys=True))
+        partial.replace(target)
+    except OSError:
+        pass
+
+
 def _verify_checksums(root: Path, info: DatasetInfo) -> None:
+    """Size and MD5 of each file against the published ones.
+
+    A file whose MD5 was verified before is not hashed again while its path, size, mtime and
+    inode are unchanged (a stamp in ~/.cache/mnistlab): a write changes the mtime, and a file
+    too recently written for that to be certain is never stamped, so the check is as strong
+    as hashing every time, and repeat runs skip reading 55 MB.
+    """
+    stamps = _read_stamps()
+    verified = dict(stamps)
     for name, (size, md5) in info.checksums.items():
         path = info.raw_dir(root) / name
         actual_size = path.stat().st_size
         if size is not None and actual_size != size:
             raise _damaged(info, root, path, f"is {actual_size} bytes, expected {size}")
+        key = str(path.resolve())
+        if stamps.get(key) == _fingerprint(path, md5):
+            continue
         if (actual_md5 := md5_of(path)) != md5:
             raise _damaged(info, root, path, f"has MD5 {actual_md5}, expected {md5}")
+        if time.time() - path.stat().st_mtime > RACY_SECONDS:
+            verified[key] = _fingerprint(path, md5)
+    if verified != stamps:
+        _write_stamps(verified)
 
 
 def verify_files(root: Path, dataset: str = "mnist") -> None:

@@ -15,9 +15,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from mnistlab.analysis import diverged
 from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.data import ImageData, load_dataset
+from mnistlab.divergence import diverged
 from mnistlab.errors import MnistlabError
 from mnistlab.interrupts import stop_on_sigterm
 from mnistlab.runner import tracked_train

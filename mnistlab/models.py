@@ -48,7 +48,8 @@ class CNN3(nn.Module):
         return self.out(self.conv3(self.conv2(self.conv1(x))).flatten(1))
 
 
-# To add a net: write its class above and register it here under a short name.
+# To add a net: write its class above, register it here under a short name and add that
+# name to config.MODEL_NAMES (which lets specs be read without importing torch).
 MODELS: dict[str, type[nn.Module]] = {"cnn2": CNN2, "cnn3": CNN3}
 
 

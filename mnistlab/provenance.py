@@ -47,14 +47,15 @@ def cpu_model() -> str:
 
 def environment_tags(device: str, threads: int) -> dict[str, str]:
     import torch
-    import torchvision
 
     gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
     return {
         "git_commit": git_commit(),
         "git_dirty": str(git_dirty()).lower(),
         "torch_version": torch.__version__,
-        "torchvision_version": torchvision.__version__,
+        "torchvision_version": importlib.metadata.version(
+            "torchvision"
+        ),  # no import: it costs seconds
         "mlflow_version": importlib.metadata.version("mlflow"),
         "python_version": platform.python_version(),
         "device": device,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mnistlab.report import title, verdict_rows
 from mnistlab.results import StudyResults
+from mnistlab.tables import title, verdict_rows
 from mnistlab.tracking import NOTE_TAG, REPORT_ARTIFACTS, Store
 
 

@@ -15,7 +15,6 @@ import pandas as pd
 
 from mnistlab import metrics
 from mnistlab.analysis import (
-    DIVERGENCE_RULE,
     INCONCLUSIVE,
     SECONDARY_MEASURES,
     arm_summary,
@@ -32,6 +31,7 @@ from mnistlab.analysis import (
 )
 from mnistlab.config import Claim, StudySpec, spec_from_record
 from mnistlab.data import DATASETS
+from mnistlab.divergence import DIVERGENCE_RULE
 from mnistlab.errors import MnistlabError
 from mnistlab.measures import LOWER
 from mnistlab.sequential import SequentialDesign, sequential_decide

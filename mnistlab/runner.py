@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import torch
 
-from mnistlab.analysis import diverged
 from mnistlab.config import PROTOCOL_VERSION, PlannedRun
 from mnistlab.data import ImageData
+from mnistlab.divergence import diverged
 from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
 from mnistlab.tracking import NOTE_TAG, Store

@@ -95,6 +95,14 @@ def tiny_arrays(n_train: int = 200, n_test: int = 100, seed: int = 0):
     return make_images(train_labels, rng), train_labels, make_images(test_labels, rng), test_labels
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Each test its own ~/.cache (the data-verified stamps), inherited by its subprocesses."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 @pytest.fixture
 def tiny_mnist(tmp_path: Path) -> ImageData:
     """200 train and 100 test images as in-memory tensors."""

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 import mnistlab.data
 from mnistlab import models
-from mnistlab.analysis import diverged
 from mnistlab.cli import app, main
 from mnistlab.config import PlannedRun, RunConfig, load_spec, parse_spec
+from mnistlab.divergence import diverged
 from mnistlab.results import analyse
 from mnistlab.runner import tracked_train
 from mnistlab.study import plan_study, run_study

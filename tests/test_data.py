@@ -1,5 +1,7 @@
 import dataclasses
 import gzip
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from mnistlab.data import (
     read_idx,
     resolve_data_dir,
     to_float_images,
+    verify_files,
 )
 from tests.conftest import tiny_arrays, write_idx
 
@@ -50,6 +53,31 @@ def test_right_size_but_corrupted_file_fails_the_md5(tmp_path: Path):
             handle.truncate(size)  # zeros: the right size, the wrong content
     with pytest.raises(DataError, match="has MD5"):
         load_mnist(tmp_path, download=False)
+
+
+def test_verified_files_are_not_hashed_again_until_they_change(tiny_mnist_dir, monkeypatch):
+    raw = tiny_mnist_dir / "MNIST" / "raw"
+    tiny = {name: (None, md5_of(raw / name)) for name in MNIST_FILES}
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], checksums=tiny))
+    hashed = []
+    monkeypatch.setattr(data, "md5_of", lambda path: hashed.append(path.name) or md5_of(path))
+    verify_files(tiny_mnist_dir)
+    assert len(hashed) == 4  # just written: too fresh to stamp (racy), so hashed again
+    verify_files(tiny_mnist_dir)
+    assert len(hashed) == 8
+    old = time.time() - 60
+    for name in MNIST_FILES:
+        os.utime(raw / name, (old, old))
+    verify_files(tiny_mnist_dir)
+    verify_files(tiny_mnist_dir)
+    assert len(hashed) == 12  # stamped once old enough, then trusted
+    # The same size, other bytes: the stamp no longer fits, the MD5 is computed and fails.
+    labels = raw / "t10k-labels-idx1-ubyte"
+    content = labels.read_bytes()
+    labels.write_bytes(content[:-1] + bytes([(content[-1] + 1) % 256]))
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte is damaged: it has MD5"):
+        verify_files(tiny_mnist_dir)
+    assert hashed[-1] == "t10k-labels-idx1-ubyte"
 
 
 def test_missing_data_offline_lists_the_four_files_and_where_they_go(tmp_path: Path):

@@ -53,6 +53,22 @@ def test_above_sixteen_pairs_the_sign_flip_test_is_a_close_monte_carlo_estimate(
     assert sign_flip_p(d)[0] == pytest.approx(exact_by_normal_theory, abs=0.03)
 
 
+@pytest.mark.parametrize("n", [18, 250])
+def test_a_studys_test_above_sixteen_pairs_agrees_with_the_exact_p_within_monte_carlo_error(n):
+    d = np.random.default_rng(n).normal(0.15, 1, size=n)
+    ours = paired_test(d).p_value
+    if n <= 20:  # 2**18 patterns: the exact answer, by enumeration
+        exact = sign_flip_p(d, exact_up_to=n)[0]
+    else:  # scipy's own Monte Carlo, with another random stream
+        exact = stats.permutation_test(
+            (d,), np.mean, permutation_type="samples", n_resamples=100_000, random_state=1
+        ).pvalue
+    standard_error = np.sqrt(exact * (1 - exact) / 100_000) * (1 if n <= 20 else np.sqrt(2))
+    assert 0.01 < exact < 0.99  # a p-value where Monte Carlo error shows
+    assert abs(ours - exact) < 4 * standard_error
+    assert paired_test(d).p_value == ours  # seeded: the same numbers every time
+
+
 @pytest.mark.parametrize("m", [3, 6])
 def test_holm_matches_statsmodels_and_the_hand_computation(m):
     p = np.random.default_rng(m).uniform(0, 0.2, size=m)

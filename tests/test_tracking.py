@@ -1,9 +1,10 @@
 import time
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mnistlab import models
+from mnistlab import models, tracking
 from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.runner import tracked_train
@@ -77,3 +78,46 @@ def test_unreachable_server_fails_fast_with_the_fix():
     with pytest.raises(TrackingError, match="cannot be reached.*--tracking-uri"):
         open_store("http://127.0.0.1:9")
     assert time.monotonic() - start < 60
+
+
+def write_awkward_histories(store) -> list[str]:
+    """Runs whose histories have what a bulk reader can get wrong: NaN, inf, a step logged
+    twice, out-of-order steps, a metric only some runs have, a run with no metrics at all."""
+    experiment_id = store.experiment_id("bulk")
+    run_ids = []
+    for index in range(4):
+        with store.start_run(experiment_id, f"r{index}", {}, {}) as run:
+            if index < 3:
+                steps = [3, 0, 1, 2, 2] if index == 0 else list(range(7 + index))
+                values = [float(s) / (index + 1) for s in steps]
+                values[1] = float("nan") if index == 1 else values[1]
+                values[-1] = float("inf") if index == 2 else values[-1]
+                run.log("train_loss", values, steps, [1000 + k for k in range(len(steps))])
+            if index == 1:
+                run.log("eval_accuracy", [0.5, 0.75], [0, 5])
+        run_ids.append(run.run_id)
+    return run_ids
+
+
+def test_bulk_histories_equal_the_per_run_api(store_uri):
+    store = open_store(store_uri)
+    run_ids = write_awkward_histories(store)
+    keys = ["train_loss", "eval_accuracy", "never_logged"]
+    bulk = store.histories(run_ids, keys)
+    pd.testing.assert_frame_equal(bulk, store.histories_one_by_one(run_ids, keys))
+    assert len(bulk) == 5 + 8 + 9 + 2  # every point, the step logged twice included
+    assert bulk["value"].isna().sum() == 1 and (bulk["value"] > 1e300).sum() == 1
+    assert store.histories([], keys).empty and store.histories(run_ids[3:], keys).empty
+
+
+@pytest.mark.slow
+def test_bulk_histories_from_a_server_equal_the_per_run_api(mlflow_server, monkeypatch):
+    store = open_store(mlflow_server)
+    run_ids = write_awkward_histories(store)
+    keys = ["train_loss", "eval_accuracy"]
+    reference = store.histories_one_by_one(run_ids, keys)
+    # Answers of at most 6 points: truncated answers, and a run (9 points) longer than one.
+    monkeypatch.setattr(tracking, "SERVER_BULK_POINTS", 6)
+    pd.testing.assert_frame_equal(store.histories(run_ids, keys), reference)
+    monkeypatch.setattr(tracking, "SERVER_BULK_RUNS", 2)
+    pd.testing.assert_frame_equal(store.histories(run_ids, keys), reference)

@@ -1,0 +1,79 @@
+"""A study's store without training: the runs a spec plans, with made-up but plausible numbers.
+
+Analysis and report speed depend on the number of runs and metric points, not on where the
+numbers came from, so the bench builds stores of any size in seconds per run instead of
+training for minutes. Each run has what a real one-epoch paper run writes: the train loss
+at every step, evaluation accuracy, loss and train seconds every eval_every steps, the test
+metrics and epoch timings, and the tags results.py reads. Numbers are seeded: the same call
+gives the same store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from mnistlab import metrics
+from mnistlab.config import PROTOCOL_VERSION, StudySpec, load_spec
+from mnistlab.study import record_study_run
+from mnistlab.tracking import PARENT_TAG, Store
+
+# How each model's curves differ: (loss time constant in steps, final accuracy, s per step)
+SHAPES = {"cnn2": (180.0, 0.985, 0.011), "cnn3": (150.0, 0.988, 0.016)}
+
+
+def with_seeds(spec: StudySpec, seeds: int) -> StudySpec:
+    return dataclasses.replace(spec, seeds=tuple(range(seeds)))
+
+
+def write_run(store: Store, experiment_id: str, study_run_id: str, study: str, planned, rng) -> None:  # noqa: ANN001
+    config = planned.config
+    tau, final_accuracy, per_step = SHAPES.get(config.model, SHAPES["cnn2"])
+    steps = config.steps_per_epoch() * config.epochs
+    step = np.arange(steps)
+    loss = 2.3 * np.exp(-step / tau) + 0.05 + rng.gamma(2.0, 0.04, steps)
+    wall = np.cumsum(rng.normal(per_step, per_step / 20, steps).clip(per_step / 2))
+    evals = step[:: config.eval_every]
+    accuracy = final_accuracy - 0.9 * np.exp(-evals / tau) - rng.uniform(0, 0.01, len(evals))
+    tags = {
+        "study": study,
+        "arm": planned.arm,
+        "model": config.model,
+        "seed": str(config.seed),
+        "dataset": config.dataset,
+        "config_hash": config.config_hash(),
+        "protocol_version": str(PROTOCOL_VERSION),
+        "device": "cpu",
+        "threads": "2",
+        "host": "bench",
+        PARENT_TAG: study_run_id,
+    }
+    params = {k: str(v) for k, v in dataclasses.asdict(config).items()}
+    with store.start_run(experiment_id, planned.name, params, tags) as run:
+        start_ms = 1_700_000_000_000
+        run.log(metrics.TRAIN_LOSS, loss.tolist(), step.tolist(), (start_ms + wall * 1000).tolist())
+        run.log(metrics.EVAL_ACCURACY, accuracy.tolist(), evals.tolist())
+        run.log(metrics.EVAL_LOSS, loss[evals].tolist(), evals.tolist())
+        run.log(metrics.TRAIN_SECONDS, wall[evals].tolist(), evals.tolist())
+        test_accuracy = final_accuracy - rng.uniform(0, 0.004)
+        run.log(metrics.TEST_ACCURACY, [test_accuracy], [steps - 1])
+        run.log(metrics.TEST_LOSS, [-math.log(test_accuracy)], [steps - 1])
+        run.log(metrics.EPOCH_TRAIN_SECONDS, [float(wall[-1])], [0])
+        run.log(metrics.EPOCH_SECONDS, [float(wall[-1]) * 1.05], [0])
+        run.set_tags({"diverged": "false", "n_parameters": "0"})
+
+
+def build_study(store: Store, spec_path: str, seeds: int, name: str | None = None) -> StudySpec:
+    """Record the spec (with `seeds` seeds, under `name`) and write its runs; returns the spec."""
+    spec = with_seeds(load_spec(spec_path), seeds)
+    if name:
+        spec = dataclasses.replace(spec, name=name)
+    experiment_id = store.experiment_id(spec.name)
+    store.record_spec(experiment_id, spec.to_record())
+    study_run_id = record_study_run(store, experiment_id, spec)
+    rng = np.random.default_rng(0)
+    for planned in spec.planned_runs():
+        write_run(store, experiment_id, study_run_id, spec.name, planned, rng)
+    return spec
