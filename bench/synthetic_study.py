@@ -28,7 +28,9 @@ def with_seeds(spec: StudySpec, seeds: int) -> StudySpec:
     return dataclasses.replace(spec, seeds=tuple(range(seeds)))
 
 
-def write_run(store: Store, experiment_id: str, study_run_id: str, study: str, planned, rng) -> None:  # noqa: ANN001
+def write_run(
+    store: Store, experiment_id: str, study_run_id: str, study: str, planned, rng
+) -> None:  # noqa: ANN001
     config = planned.config
     tau, final_accuracy, per_step = SHAPES.get(config.model, SHAPES["cnn2"])
     steps = config.steps_per_epoch() * config.epochs

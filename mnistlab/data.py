@@ -342,9 +342,7 @@ def load_dataset(
     import torch
 
     info = dataset_info(dataset)
-    root = resolve_data_dir(data_dir)
-    check_data_root(root, dataset, data_source(data_dir))
-    root = ensure_dataset(root, dataset, download=download, verify=verify)
+    root = _checked_root(data_dir, dataset, download, verify)
 
     def tensor(name: str) -> torch.Tensor:
         return torch.from_numpy(read_idx(info.raw_dir(root) / name).copy())
@@ -357,6 +355,22 @@ def load_dataset(
         root,
         dataset,
     )
+
+
+def _checked_root(data_dir: Path | str | None, dataset: str, download: bool, verify: bool) -> Path:
+    root = resolve_data_dir(data_dir)
+    check_data_root(root, dataset, data_source(data_dir))
+    return ensure_dataset(root, dataset, download=download, verify=verify)
+
+
+def load_test_set(
+    data_dir: Path | str | None = None, dataset: str = "mnist", download: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The verified test images (N, 28, 28) uint8 and labels (N,) int64, as numpy: no torch."""
+    info = dataset_info(dataset)
+    raw = info.raw_dir(_checked_root(data_dir, dataset, download, verify=True))
+    images = read_idx(raw / "t10k-images-idx3-ubyte")
+    return images, read_idx(raw / "t10k-labels-idx1-ubyte").astype(np.int64)
 
 
 def load_mnist(

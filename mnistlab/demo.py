@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.data import DataError, load_dataset
+from mnistlab.data import DataError, load_test_set
 from mnistlab.results import StudyResults
 from mnistlab.tracking import Store
 
@@ -28,19 +28,15 @@ class Demo:
 def predict_test_set(
     results: StudyResults, store: Store, data_dir: Path | str | None
 ) -> tuple[Demo | None, str]:
-    """(the demo, "") or (None, why it is missing): no data here, or weights not readable."""
-    import torch
+    """(the demo, "") or (None, why it is missing): no data here, or nothing readable stored.
 
-    from mnistlab.models import build_model
-    from mnistlab.train import predict
-
+    A run stores its test-set predictions as it finishes; only runs older than that are
+    predicted again from their weights, which needs torch.
+    """
     try:
-        data = load_dataset(data_dir, results.spec.dataset, download=False)
+        images, labels = load_test_set(data_dir, results.spec.dataset)
     except DataError as error:
         return None, f"The demo is missing: {error}"
-    from mnistlab.data import to_float_images
-
-    images = to_float_images(data.test_images)
     first_seed = int(results.runs["seed"].min())
     predictions = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -48,13 +44,30 @@ def predict_test_set(
             row = results.runs[(results.runs["arm"] == arm) & (results.runs["seed"] == first_seed)]
             if row.empty:
                 continue
+            run_id, model = row["run_id"].iloc[0], row["model"].iloc[0]
             try:
-                path = store.download_weights(row["run_id"].iloc[0], Path(folder) / arm)
+                stored = store.download_predictions(run_id, Path(folder) / arm)
+                predictions[arm] = (
+                    np.load(stored, allow_pickle=False).astype(np.int64)
+                    if stored is not None
+                    else _predict_from_weights(store, run_id, model, images, Path(folder) / arm)
+                )
             except Exception as error:  # noqa: BLE001 - artifacts may live on another machine
-                return None, f"The demo is missing: weights could not be read ({error})."
-            model = build_model(row["model"].iloc[0])
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            predictions[arm] = predict(model, images).numpy()
-    labels = data.test_labels.numpy()
+                return None, f"The demo is missing: predictions could not be read ({error})."
     chosen = np.random.default_rng(first_seed).choice(len(labels), DEMO_IMAGES, replace=False)
-    return Demo(data.test_images.numpy(), labels, predictions, chosen, first_seed), ""
+    return Demo(images, labels, predictions, chosen, first_seed), ""
+
+
+def _predict_from_weights(
+    store: Store, run_id: str, model_name: str, images: np.ndarray, folder: Path
+) -> np.ndarray:
+    import torch
+
+    from mnistlab.data import to_float_images
+    from mnistlab.models import build_model
+    from mnistlab.train import predict
+
+    path = store.download_weights(run_id, folder)
+    model = build_model(model_name)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return predict(model, to_float_images(torch.from_numpy(images))).numpy()

@@ -12,7 +12,7 @@ from mnistlab.data import ImageData
 from mnistlab.divergence import diverged
 from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
-from mnistlab.tracking import NOTE_TAG, Store
+from mnistlab.tracking import NOTE_TAG, PREDICTIONS_FILE, Store
 from mnistlab.train import EvalPoint, RunResult, prepare_runtime, train
 
 
@@ -81,4 +81,6 @@ def tracked_train(
             }
         )
         run.log_state_dict(result.model.state_dict())
+        # The report's demo reads these instead of loading torch to predict again.
+        run.log_array(result.test_predictions, PREDICTIONS_FILE)
     return run.run_id, result

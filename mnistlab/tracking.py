@@ -170,6 +170,7 @@ EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
 PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
 REPORT_ARTIFACTS = "report"
+PREDICTIONS_FILE = "test_predictions.npy"  # a run's labels for the test set, after training
 
 
 @dataclass(frozen=True)
@@ -446,6 +447,14 @@ class Store:
     def download_weights(self, run_id: str, folder: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, "model/weights.pt", str(folder)))
 
+    def download_predictions(self, run_id: str, folder: Path) -> Path | None:
+        """The run's test-set predictions (model/test_predictions.npy); None for older runs."""
+        if f"model/{PREDICTIONS_FILE}" not in self.list_files(run_id, "model"):
+            return None
+        return Path(
+            self.client.download_artifacts(run_id, f"model/{PREDICTIONS_FILE}", str(folder))
+        )
+
 
 SERVER_BULK_ENDPOINT = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
 SERVER_BULK_RUNS = 100  # the endpoint's limits
@@ -592,6 +601,15 @@ class TrackedRun:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / name
             torch.save(state_dict, path)
+            self.log_file(path, "model")
+
+    def log_array(self, array: Any, name: str) -> None:
+        """A numpy array as model/<name> (.npy)."""
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            np.save(path, array, allow_pickle=False)
             self.log_file(path, "model")
 
     def _terminate(self, status: str) -> None:

@@ -78,6 +78,7 @@ class RunResult:
     test_accuracy: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     model: nn.Module | None = None
+    test_predictions: np.ndarray | None = None  # (test images,) uint8: the last epoch's labels
 
 
 def resolve_device(name: str) -> torch.device:
@@ -160,15 +161,26 @@ def _chunks(images: torch.Tensor) -> list[slice]:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy over float images (N, 1, 28, 28), in large chunks."""
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    predictions: list[torch.Tensor] | None = None,
+) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy over float images (N, 1, 28, 28), in large chunks.
+
+    predictions: a list that receives each chunk's predicted labels (what `predict` gives).
+    """
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
     for part in _chunks(images):
         logits = _logits(model, images[part])
         target = labels[part]
-        correct += (logits.argmax(1) == target).sum()
+        predicted = logits.argmax(1)
+        if predictions is not None:
+            predictions.append(predicted)
+        correct += (predicted == target).sum()
         loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
     model.train()
     return correct.item() / len(images), loss_sum.item() / len(images)
@@ -272,7 +284,8 @@ def train(
                         on_eval(EvalPoint(step, total_steps, float(latest), accuracy))
                 segment_start = time.perf_counter()
 
-        test_accuracy, test_loss = evaluate(model, test_x, test_y)
+        predicted: list[torch.Tensor] = []
+        test_accuracy, test_loss = evaluate(model, test_x, test_y, predicted)
         sync()
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds_total += epoch_train_seconds
@@ -291,4 +304,5 @@ def train(
 
     result.train_loss = losses.cpu().numpy()
     result.model = model
+    result.test_predictions = torch.cat(predicted).to(torch.uint8).cpu().numpy()
     return result

@@ -196,3 +196,19 @@ def test_a_store_written_before_arms_existed_reports_the_same_numbers(
     assert [s for s in SECTIONS if s in html_before] == SECTIONS
     strip = re.compile(r"generated [^<]*by mnistlab")  # the time of rendering
     assert strip.sub("", html_before) == strip.sub("", html_now)
+
+
+def test_the_demo_reads_stored_predictions_and_older_runs_are_predicted_from_weights(
+    tmp_path, tiny_mnist, tiny_mnist_dir, store_uri, unverified, monkeypatch
+):
+    store = tiny_study(tmp_path, tiny_mnist, store_uri)
+    results = analyse(store, "tiny")
+    stored, note = predict_test_set(results, store, tiny_mnist_dir)
+    assert note == "" and set(stored.predictions) == {"cnn2", "cnn3"}
+    # A run from before predictions were stored: the weights give the same labels.
+    monkeypatch.setattr(type(store), "download_predictions", lambda self, run_id, folder: None)
+    recomputed, _ = predict_test_set(results, store, tiny_mnist_dir)
+    for arm, labels in stored.predictions.items():
+        assert labels.dtype == recomputed.predictions[arm].dtype
+        assert (labels == recomputed.predictions[arm]).all()
+    assert (stored.images == recomputed.images).all() and (stored.labels == recomputed.labels).all()

@@ -1,14 +1,17 @@
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from mnistlab import models, tracking
 from mnistlab.config import PlannedRun, RunConfig
+from mnistlab.data import to_float_images
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.runner import tracked_train
 from mnistlab.tracking import TrackingError, open_store
+from mnistlab.train import predict
 from tests.conftest import TINY, Exploding
 
 
@@ -16,7 +19,7 @@ def metric_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return [m.step for m in client.get_metric_history(run_id, key)]
 
 
-def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri):
+def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri, tmp_path):
     store = open_store(store_uri)
     client = store.client
     experiment_id = store.experiment_id("unit")
@@ -38,7 +41,14 @@ def test_a_tracked_run_holds_every_step_and_evaluation(tiny_mnist, store_uri):
         assert tags[key]
     assert params["lr"] == "0.001" and params["batch_size"] == "20"
     assert run.inputs.dataset_inputs[0].dataset.name == "mnist-train"
-    assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/weights.pt"]
+    assert sorted(a.path for a in client.list_artifacts(run_id, "model")) == [
+        "model/test_predictions.npy",
+        "model/weights.pt",
+    ]
+    # The stored predictions are what the trained weights predict (the report's demo uses them).
+    stored = np.load(store.download_predictions(run_id, tmp_path))
+    images = to_float_images(tiny_mnist.test_images)
+    assert np.array_equal(stored, predict(result.model, images).numpy())
 
 
 def test_a_diverging_run_is_marked_failed_with_the_reason(tiny_mnist, store_uri, monkeypatch):
