@@ -18,9 +18,10 @@ import numpy as np
 from mnistlab import metrics
 from mnistlab.config import PROTOCOL_VERSION, StudySpec, load_spec
 from mnistlab.study import record_study_run
-from mnistlab.tracking import PARENT_TAG, Store
+from mnistlab.tracking import PARENT_TAG, PREDICTIONS_FILE, Store
 
 # How each model's curves differ: (loss time constant in steps, final accuracy, s per step)
+TEST_IMAGES = 10_000
 SHAPES = {"cnn2": (180.0, 0.985, 0.011), "cnn3": (150.0, 0.988, 0.016)}
 
 
@@ -65,6 +66,9 @@ def write_run(
         run.log(metrics.EPOCH_TRAIN_SECONDS, [float(wall[-1])], [0])
         run.log(metrics.EPOCH_SECONDS, [float(wall[-1]) * 1.05], [0])
         run.set_tags({"diverged": "false", "n_parameters": "0"})
+        labels = rng.integers(0, 10, TEST_IMAGES)
+        wrong = rng.random(TEST_IMAGES) > test_accuracy
+        run.log_array(np.where(wrong, (labels + 1) % 10, labels).astype(np.uint8), PREDICTIONS_FILE)
 
 
 def build_study(store: Store, spec_path: str, seeds: int, name: str | None = None) -> StudySpec:
