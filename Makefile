@@ -49,8 +49,9 @@ format: $(STAMP) ## Ruff format and autofix
 	$(BIN)/ruff format mnistlab tests bench
 	$(BIN)/ruff check --fix mnistlab tests bench
 
-bench: $(STAMP) ## Speed vs the paper's loop and the matmul peak (BENCH_ARGS=--quick: < 2 min)
+bench: $(STAMP) ## Training speed vs the paper's loop and the matmul peak, then the waits around it (BENCH_ARGS=--quick)
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/waits.py $(BENCH_ARGS)
 
 ui: $(STAMP) ## MLflow UI on the default store (http://127.0.0.1:5000)
 	@echo "Open http://127.0.0.1:5000 and choose 'Model training' at the top left (MLflow 3 starts on GenAI)."

@@ -178,6 +178,8 @@ def train(
 
 
 def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
+    if outcome.failed:
+        return f"{outcome.run.name}: [red]FAILED[/] ({outcome.failure}), run {outcome.run_id}"
     return (
         f"{outcome.run.name}: test accuracy {outcome.test_accuracy:.4f}, "
         f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}"
@@ -277,10 +279,21 @@ def study(
             console.print(f"Marked {len(report.orphaned)} run(s) whose process had died as FAILED.")
         for number, summary in enumerate(report.looks, 1):
             console.print(f"Sequential look {number}: {summary}")
+        failed = [o for o in report.outcomes if o.failed]
         typer.echo(
             f"Study {spec.name}: {report.planned} runs, {report.skipped} skipped as finished, "
-            f"{len(report.outcomes)} trained. Analyse with: mnistlab report {spec.name}"
+            f"{len(report.outcomes) - len(failed)} trained"
+            + (f", {len(failed)} FAILED" if failed else "")
+            + f". Analyse with: mnistlab report {spec.name}"
         )
+        if failed:
+            console.print(
+                f"[red]{len(failed)} run(s) failed[/] and are marked FAILED in MLflow: "
+                + "; ".join(f"{o.run.name} (run {o.run_id}: {o.failure})" for o in failed)
+                + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` retrains "
+                "only the failed ones; if they diverge again, lower that arm's lr."
+            )
+            raise typer.Exit(1)
 
 
 def _check_study_name(study_name: str) -> None:

@@ -6,4 +6,9 @@ class MnistlabError(Exception):
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run cannot go on (it is marked FAILED)."""
+    """The loss became NaN or infinite; the run cannot go on (it is marked FAILED).
+
+    run_id: the tracked run it ended, once tracking has it (runner.tracked_train sets it).
+    """
+
+    run_id = ""

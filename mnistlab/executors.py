@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -18,7 +19,7 @@ from typing import Any
 from mnistlab.config import PlannedRun, RunConfig
 from mnistlab.data import ImageData, load_dataset
 from mnistlab.divergence import diverged
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, NonFiniteLossError
 from mnistlab.interrupts import stop_on_sigterm
 from mnistlab.runner import tracked_train
 from mnistlab.tracking import PARENT_TAG, is_local_store, open_store
@@ -50,6 +51,11 @@ class RunOutcome:
     test_accuracy: float
     train_seconds: float
     diverged: bool = False  # finished, but its loss ended above where it started
+    failure: str = ""  # why the run is FAILED (its loss became NaN); "" when it finished
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failure)
 
 
 class StudyObserver:
@@ -82,9 +88,12 @@ def train_one(
     store = open_store(target.tracking_uri)
     if target.parent_run_id:
         tags = {**tags, PARENT_TAG: target.parent_run_id}
-    run_id, result = tracked_train(
-        planned, data, store, target.experiment_id, target.study, tags, on_eval
-    )
+    try:
+        run_id, result = tracked_train(
+            planned, data, store, target.experiment_id, target.study, tags, on_eval
+        )
+    except NonFiniteLossError as error:  # this run is lost, the study's other runs are not
+        return RunOutcome(planned, error.run_id, math.nan, 0.0, failure=str(error))
     return RunOutcome(
         planned,
         run_id,

@@ -10,6 +10,7 @@ import torch
 from mnistlab.config import PROTOCOL_VERSION, PlannedRun
 from mnistlab.data import ImageData
 from mnistlab.divergence import diverged
+from mnistlab.errors import NonFiniteLossError
 from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
 from mnistlab.tracking import NOTE_TAG, PREDICTIONS_FILE, Store
@@ -62,25 +63,30 @@ def tracked_train(
         **(extra_tags or {}),
     }
     params = {**dataclasses.asdict(config), "data_dir": str(data.root)}
-    with store.start_run(experiment_id, planned.name, params, tags) as run:
-        train_md5 = data.info.checksums[next(iter(data.info.checksums))][1]
-        run.log_dataset(
-            name=f"{config.dataset}-train",
-            digest=f"{train_md5[:8]}-{config.train_size}",
-            source=str(data.info.raw_dir(data.root)),
-            context="training",
-            features=data.train_images[: config.train_size].numpy(),
-            targets=data.train_labels[: config.train_size].numpy(),
-        )
-        result = train(config, data, sink=run, on_eval=on_eval, runtime=runtime)
-        run.set_tags(
-            {
-                "n_parameters": str(count_parameters(result.model)),
-                "diverged": str(diverged(result.train_loss)).lower(),
-                NOTE_TAG: describe_run(planned, result),
-            }
-        )
-        run.log_state_dict(result.model.state_dict())
-        # The report's demo reads these instead of loading torch to predict again.
-        run.log_array(result.test_predictions, PREDICTIONS_FILE)
+    run = store.start_run(experiment_id, planned.name, params, tags)
+    try:
+        with run:
+            train_md5 = data.info.checksums[next(iter(data.info.checksums))][1]
+            run.log_dataset(
+                name=f"{config.dataset}-train",
+                digest=f"{train_md5[:8]}-{config.train_size}",
+                source=str(data.info.raw_dir(data.root)),
+                context="training",
+                features=data.train_images[: config.train_size].numpy(),
+                targets=data.train_labels[: config.train_size].numpy(),
+            )
+            result = train(config, data, sink=run, on_eval=on_eval, runtime=runtime)
+            run.set_tags(
+                {
+                    "n_parameters": str(count_parameters(result.model)),
+                    "diverged": str(diverged(result.train_loss)).lower(),
+                    NOTE_TAG: describe_run(planned, result),
+                }
+            )
+            run.log_state_dict(result.model.state_dict())
+            # The report's demo reads these instead of loading torch to predict again.
+            run.log_array(result.test_predictions, PREDICTIONS_FILE)
+    except NonFiniteLossError as error:
+        error.run_id = run.run_id  # a study names the failed run in its summary
+        raise
     return run.run_id, result

@@ -58,3 +58,22 @@ def test_evaluation_is_checked_against_a_dense_forward_pass(model, tiny_mnist, m
     real_predict = bench.predict  # a wrong evaluation must be caught
     monkeypatch.setattr(bench, "predict", lambda m, images: (real_predict(m, images) + 1) % 10)
     assert not bench.evaluation_matches_reference(trained, tiny_mnist)["ok"]
+
+
+def test_the_benchs_synthetic_study_is_analysed_like_a_trained_one(store_uri):
+    """The waits bench times analyze and report on these stores: they must be real studies."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from synthetic_study import build_study
+
+    from mnistlab.results import analyse
+    from mnistlab.tracking import open_store
+
+    store = open_store(store_uri)
+    build_study(store, "experiments/paper.toml", 3)
+    results = analyse(store, "paper")
+    assert len(results.runs) == 6 and not results.excluded
+    assert set(results.history["key"]) >= {"train_loss", "eval_accuracy", "epoch_train_seconds"}
+    assert results.history.groupby("run_id").size().min() >= 1200  # a loss point per step
+    assert store.download_predictions(results.runs["run_id"][0], Path(store_uri[10:]).parent)
