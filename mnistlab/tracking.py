@@ -10,6 +10,7 @@ one call per step would cost seconds per run on SQLite.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import sqlite3
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
 from mnistlab.errors import MnistlabError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; creation is then not serialised
+    fcntl = None
 
 DEFAULT_STORE_FILE = "mlflow.db"
 BATCH_LIMIT = 1000  # MLflow's maximum number of metrics per log_batch call
@@ -143,8 +149,12 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] or "1"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = saved["MLFLOW_HTTP_REQUEST_TIMEOUT"] or "10"
     try:
-        client = MlflowClient(uri)  # no mlflow.set_tracking_uri: it leaks into the environment
-        with_lock_retry(lambda: client.search_experiments(max_results=1))
+        with creation_lock(path):
+            client = _connect(uri, path)
+            if path is not None:
+                # WAL lets readers and one writer work at once; the setting is in the file.
+                with sqlite3.connect(path, timeout=30) as connection:
+                    connection.execute("PRAGMA journal_mode=WAL")
     except Exception as error:  # connection, HTTP and database errors alike
         reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
         raise TrackingError(
@@ -156,11 +166,58 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
-    if path is not None:
-        # WAL lets readers and one writer work at once; the setting is stored in the file.
-        with sqlite3.connect(path, timeout=30) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
     return Store(client)
+
+
+CREATION_RETRY_SECONDS = 60.0  # a store another process is creating is ready well within this
+
+
+@contextlib.contextmanager
+def creation_lock(path: Path | None) -> Iterator[None]:
+    """Serialise opening (creating, upgrading) a SQLite store across mnistlab processes.
+
+    MLflow creates and migrates the schema on first open; two processes doing it at once
+    race (tables half made, `AttributeError: dimension_attributes`). An exclusive lock on
+    <store>.lock beside the file lets one create while the others wait, then find it made.
+    """
+    if path is None or fcntl is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _being_created(path: Path | None) -> bool:
+    """A SQLite store written to in the last minute: perhaps another process creating it. An
+    old file that fails to open is unusable, and is reported at once."""
+    if path is None:
+        return False
+    try:
+        return time.time() - path.stat().st_mtime < CREATION_RETRY_SECONDS
+    except OSError:
+        return True  # not there (yet): the other process has not written it
+
+
+def _connect(uri: str, path: Path | None) -> MlflowClient:
+    """A client that has answered. On SQLite, a process outside mnistlab (the UI, a script)
+    may be creating the schema right now, which the lock does not stop: its half-made
+    tables fail our open, so that is retried until the schema is whole."""
+    deadline = time.monotonic() + (CREATION_RETRY_SECONDS if path is not None else 0)
+    delay = 0.1
+    while True:
+        try:
+            client = MlflowClient(uri)  # no mlflow.set_tracking_uri: it leaks into the env
+            with_lock_retry(lambda c=client: c.search_experiments(max_results=1))
+            return client
+        except Exception:
+            if time.monotonic() > deadline or not _being_created(path):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 SPEC_TAG = "spec"  # experiment tag: the study's spec record (config.StudySpec.to_record), JSON

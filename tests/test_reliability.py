@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -11,6 +15,7 @@ from mnistlab import models
 from mnistlab.cli import app
 from tests.conftest import Exploding
 
+MNISTLAB = str(Path(sys.executable).with_name("mnistlab"))
 TINY_SPEC = """
 name = "tiny"
 seeds = 2
@@ -68,3 +73,48 @@ def test_a_diverging_arm_fails_its_runs_the_rest_trains_and_a_rerun_retries_only
         "deeper-s0": ["FAILED", "FINISHED"],
         "deeper-s1": ["FAILED", "FINISHED"],
     }
+
+
+# A reader as `make ui` starts one: the store opened (created if need be) under mnistlab's
+# lock, then read with the MLflow client. Raw MLflow processes creating one file together
+# race inside MLflow itself (alembic), which no lock of ours can reach.
+READER = (
+    "import sys; from mnistlab.tracking import open_store; client = open_store(sys.argv[1]).client; "
+    "client.search_experiments(); client.search_runs(['0'])"
+)
+
+
+@pytest.mark.slow
+def test_a_study_and_three_readers_start_together_on_a_store_that_does_not_exist(
+    tmp_path, real_data_dir
+):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        TINY_SPEC.replace("seeds = 2", "seeds = 1").replace('[arms.deeper]\nmodel = "cnn3"\n', "")
+    )
+    env = {**os.environ, "MNISTLAB_DATA": str(real_data_dir)}
+    for attempt in range(10):
+        uri = f"sqlite:///{tmp_path / f'store{attempt}.db'}"
+        processes = [
+            subprocess.Popen(
+                [MNISTLAB, "study", str(spec), "--tracking-uri", uri],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            ),
+            *(
+                subprocess.Popen(
+                    [sys.executable, "-c", READER, uri],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+                for _ in range(3)
+            ),
+        ]
+        outputs = [p.communicate(timeout=300)[0] for p in processes]
+        for process, output in zip(processes, outputs, strict=True):
+            assert "Traceback" not in output, output
+            assert process.returncode == 0, output
+        assert statuses(uri) == {"base-s0": ["FINISHED"]}
