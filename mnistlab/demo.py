@@ -70,4 +70,4 @@ def _predict_from_weights(
     path = store.download_weights(run_id, folder)
     model = build_model(model_name)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return predict(model, to_float_images(torch.from_numpy(images))).numpy()
+    return predict(model, to_float_images(torch.from_numpy(images.copy()))).numpy()

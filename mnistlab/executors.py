@@ -1,7 +1,8 @@
 """Where a study's runs train: in this process, in local processes, or on Ray.
 
-One contract: an executor has `tags` (recorded on every run it trains: whether timings were
-contended) and `run(todo, target, observer)`, which trains each planned run into the target
+One contract: an executor has `tags` (recorded on every run it trains: which executor, how
+many workers; whether timings were contended is a fact each run finds out itself, see
+liveness.py) and `run(todo, target, observer)`, which trains each planned run into the target
 and returns the outcomes. Every executor trains a run through `train_one`.
 """
 
@@ -114,9 +115,10 @@ def _device_of(config: RunConfig) -> str:
 
 
 class InProcess:
-    """One run at a time in this process: the default, and the only one with clean timings."""
+    """One run at a time in this process: the default, and the one that gives clean timings
+    (unless another study trains on this host meanwhile: the runs find that out)."""
 
-    tags = {"contended": "false", "executor": "local", "workers": "1"}
+    tags = {"executor": "local", "workers": "1"}
 
     def __init__(self, data: ImageData | None = None) -> None:
         self.data = data
@@ -146,7 +148,7 @@ class LocalProcesses:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.tags = {"contended": "true", "executor": "processes", "workers": str(workers)}
+        self.tags = {"executor": "processes", "workers": str(workers)}
         self.threads = max(1, (os.cpu_count() or 1) // workers)
 
     def execution(self, config: RunConfig) -> tuple[str, str]:
@@ -177,7 +179,7 @@ def _train_job(job: tuple[PlannedRun, RunTarget, dict[str, str]]) -> RunOutcome:
 class Ray:
     """Ray tasks, on a local Ray or an existing cluster (which needs a tracking server)."""
 
-    tags = {"contended": "true", "executor": "ray", "workers": "ray"}
+    tags = {"executor": "ray", "workers": "ray"}
 
     def __init__(self, address: str | None) -> None:
         self.address = address

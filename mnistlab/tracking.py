@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import os
-import socket
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -141,13 +141,11 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
             "(--tracking-uri http://HOST:5000)."
         )
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # quiet table-creation chatter
-    # Fail fast on an unreachable server instead of MLflow's minutes of retries.
-    saved = {
-        k: os.environ.get(k)
-        for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
-    }
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] or "1"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = saved["MLFLOW_HTTP_REQUEST_TIMEOUT"] or "10"
+    # Fail fast on an unreachable server instead of MLflow's minutes of retries per call:
+    # a run's writes are retried by writer.Writer, within its stated window, instead.
+    # Set for this process and the workers it starts, unless the user set them.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
         with creation_lock(path):
             client = _connect(uri, path)
@@ -162,10 +160,6 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
             "or fix the address (--tracking-uri or MLFLOW_TRACKING_URI); leave both unset to use "
             f"the local SQLite file ./{DEFAULT_STORE_FILE}."
         ) from None
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
     return Store(client)
 
 
@@ -252,6 +246,19 @@ class StoredRun:
     start_time: int
     tags: dict[str, str]
     metrics: dict[str, float]  # the latest value of each metric
+    end_time: int | None = None  # ms; None while it runs
+
+
+def _stored(run: Any) -> StoredRun:
+    return StoredRun(
+        run.info.run_id,
+        run.info.run_name,
+        run.info.status,
+        run.info.start_time,
+        dict(run.data.tags),
+        dict(run.data.metrics),
+        run.info.end_time,
+    )
 
 
 def process_alive(pid: int) -> bool:
@@ -390,47 +397,64 @@ class Store:
         self, experiment_id: str, run_name: str, params: dict[str, Any], tags: dict[str, str]
     ) -> TrackedRun:
         """A run to use as a context manager (see TrackedRun)."""
-        return TrackedRun(self.client, experiment_id, run_name, params, tags)
+        return TrackedRun(self, experiment_id, run_name, params, tags)
 
-    def runs(self, experiment_id: str) -> list[StoredRun]:
-        """Every run of the experiment (all statuses), oldest first."""
+    def runs(self, experiment_id: str, filter_string: str = "") -> list[StoredRun]:
+        """Every run of the experiment (all statuses) that matches the filter, oldest first."""
+        return self._search([experiment_id], filter_string)
+
+    def runs_on_host(self, host: str, since_ms: int) -> list[StoredRun]:
+        """Runs of any experiment on host that were RUNNING or ended after since_ms."""
+        experiments = [
+            e.experiment_id for e in with_lock_retry(lambda: self.client.search_experiments())
+        ]
+        quoted = host.replace("'", "")
+        return self._search(
+            experiments, f"tags.host = '{quoted}' and attributes.status = 'RUNNING'"
+        ) + self._search(
+            experiments, f"tags.host = '{quoted}' and attributes.end_time > {int(since_ms)}"
+        )
+
+    def runs_of_config(self, experiment_id: str, config_hash: str) -> list[StoredRun]:
+        return self.runs(experiment_id, f"tags.config_hash = '{config_hash}'")
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft delete (MLflow keeps it, restorable): a claim withdrawn before training."""
+        with_lock_retry(lambda: self.client.delete_run(run_id))
+
+    def get_run(self, run_id: str) -> StoredRun:
+        return _stored(with_lock_retry(lambda: self.client.get_run(run_id)))
+
+    def _search(self, experiment_ids: list[str], filter_string: str) -> list[StoredRun]:
         runs: list[StoredRun] = []
         token = None
         while True:
             page = with_lock_retry(
                 lambda t=token: self.client.search_runs(
-                    [experiment_id],
+                    experiment_ids,
+                    filter_string=filter_string,
                     max_results=1000,
                     order_by=["attributes.start_time ASC"],
                     page_token=t,
                 )
             )
-            runs.extend(
-                StoredRun(
-                    run.info.run_id,
-                    run.info.run_name,
-                    run.info.status,
-                    run.info.start_time,
-                    dict(run.data.tags),
-                    dict(run.data.metrics),
-                )
-                for run in page
-            )
+            runs.extend(_stored(run) for run in page)
             token = page.token
             if not token:
                 return runs
 
     def fail_orphaned_runs(self, runs: list[StoredRun]) -> list[str]:
-        """Mark RUNNING runs whose process on this host is gone (kill -9) as FAILED."""
-        host = socket.gethostname()
+        """Mark dead RUNNING runs FAILED: on this host its process is gone (kill -9); on any
+        host its heartbeat is stale (liveness.death). Returns their ids."""
+        from mnistlab.liveness import death
+
+        now = int(time.time() * 1000)
         orphaned = []
         for run in runs:
-            if run.status != "RUNNING" or run.tags.get("host") != host:
+            reason = death(run, now, process_alive)
+            if reason is None:
                 continue
-            pid = int(run.tags.get("pid", "0") or 0)
-            if pid and pid != os.getpid() and process_alive(pid):
-                continue
-            self.set_run_tags(run.run_id, {"failure_reason": "process died while running"})
+            self.set_run_tags(run.run_id, {"failure_reason": reason})
             with_lock_retry(lambda r=run: self.client.set_terminated(r.run_id, status="FAILED"))
             orphaned.append(run.run_id)
         return orphaned
@@ -500,6 +524,46 @@ class Store:
                     frames.append(pd.DataFrame(points).drop(columns="key").assign(key=key))
                 pending = [r for r in pending if r not in complete]
         return _concat(frames)
+
+    def replay(self, record: Any, files: Path) -> str:
+        """Write a run's whole record (spool.RunRecord) into this store; returns the run id.
+
+        The run itself if the store has it (a run cut off by an outage: what it already
+        holds is written again, which MLflow deduplicates), else a new run in the record's
+        experiment. Everything is written again, so replaying twice changes nothing.
+        """
+        try:
+            run_id = with_lock_retry(lambda: self.client.get_run(record.run_id)).info.run_id
+        except MlflowException as error:
+            if error.get_http_status_code() != 404:
+                raise
+            run_id = with_lock_retry(
+                lambda: self.client.create_run(
+                    record.experiment_id,
+                    start_time=record.start_time,
+                    tags={**record.tags, MLFLOW_RUN_NAME: record.run_name},
+                )
+            ).info.run_id
+        params = [Param(k, v) for k, v in record.params.items()]
+        tags = [RunTag(k, v) for k, v in record.tags.items()]
+        metrics = [Metric(k, float(v), int(t), int(s)) for k, v, t, s in record.metrics]
+        for items, size, kind in (
+            (params, 100, "params"),
+            (tags, 100, "tags"),
+            (metrics, BATCH_LIMIT, "metrics"),
+        ):
+            for start in range(0, len(items), size):
+                chunk = items[start : start + size]
+                with_lock_retry(lambda c=chunk, k=kind: self.client.log_batch(run_id, **{k: c}))
+        for relative, artifact_path in record.artifacts:
+            local = str(files / relative)
+            with_lock_retry(lambda p=local, a=artifact_path: self.client.log_artifact(run_id, p, a))
+        with_lock_retry(
+            lambda: self.client.set_terminated(
+                run_id, status=record.status, end_time=record.end_time
+            )
+        )
+        return run_id
 
     def download_weights(self, run_id: str, folder: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, "model/weights.pt", str(folder)))
@@ -575,40 +639,90 @@ def _sqlite_histories(path: Path, run_ids: list[str], keys: Sequence[str]) -> pd
     return _concat(frames)
 
 
+class StoreUnreachable(TrackingError):
+    """The store stayed away past the retry window; the run is spooled, nothing is lost."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """A store failure worth retrying: anything but the store refusing the request itself
+    (HTTP 400, 404, 409: a bad value, a missing or deleted run, a clash)."""
+    if isinstance(error, MlflowException):
+        return error.get_http_status_code() not in (400, 404, 409)
+    return True
+
+
 class TrackedRun:
     """One MLflow run and the metric sink that training writes to.
 
     Use as a context manager: a clean exit marks the run FINISHED, Ctrl-C or SIGTERM
     marks it KILLED, any other error FAILED with the reason as the tag failure_reason.
+
+    Creating the run is the one write made at once (it is the run's claim on its config);
+    every later write goes through a background writer.Writer, so training never waits on
+    the store and an outage shorter than the retry window costs nothing. The run keeps
+    its whole record (spool.RunRecord) as it goes: if the store is still away at the
+    end, the record is spooled and StoreUnreachable says how to replay it (`mnistlab sync`).
+    A heartbeat tag refreshed by the writer's thread tells other invocations, on any host,
+    that the run is alive; the same beat tags it contended once another live run on this
+    host overlaps it (liveness.py).
     """
 
     def __init__(
         self,
-        client: MlflowClient,
+        store: Store,
         experiment_id: str,
         run_name: str,
         params: dict[str, Any],
         tags: dict[str, str],
     ) -> None:
-        self.client = client
+        self.store = store
+        self.client = store.client
         self.experiment_id = experiment_id
         self.run_name = run_name
         self.params = params
         self.tags = tags
         self.run_id = ""
         self.status = ""
+        self.stored: StoredRun | None = None  # as created: start time and tags, for claims
+        self.contended = False
+        self.spooled: Path | None = None
         self._buffer: list[Metric] = []
+        self._writer = None
+        self._files = tempfile.TemporaryDirectory(prefix="mnistlab-run-")
+        self.record = None
 
     def __enter__(self) -> TrackedRun:
+        from mnistlab.liveness import HEARTBEAT_SECONDS, HEARTBEAT_TAG
+        from mnistlab.spool import RunRecord
+        from mnistlab.writer import Writer
+
+        tags = {**self.tags, HEARTBEAT_TAG: str(int(time.time() * 1000))}
         run = with_lock_retry(
             lambda: self.client.create_run(
-                self.experiment_id, tags={**self.tags, MLFLOW_RUN_NAME: self.run_name}
+                self.experiment_id, tags={**tags, MLFLOW_RUN_NAME: self.run_name}
             )
         )
         self.run_id = run.info.run_id
-        params = [Param(key, str(value)) for key, value in self.params.items()]
-        with_lock_retry(lambda: self.client.log_batch(self.run_id, params=params))
+        self.stored = _stored(run)
+        params = {key: str(value) for key, value in self.params.items()}
+        self.record = RunRecord(
+            self.store.tracking_uri,
+            self.experiment_id,
+            self.run_id,
+            self.run_name,
+            run.info.start_time,
+            params=params,
+            tags=dict(tags),
+        )
+        self._writer = Writer(is_outage, self._beat, HEARTBEAT_SECONDS)
+        batch = [Param(key, value) for key, value in params.items()]
+        for start in range(0, len(batch), 100):
+            chunk = batch[start : start + 100]
+            self._write(lambda c=chunk: self.client.log_batch(self.run_id, params=c))
         return self
+
+    def _write(self, call: Callable[[], object]) -> None:
+        self._writer.submit(lambda: with_lock_retry(call))
 
     def log(
         self,
@@ -619,20 +733,25 @@ class TrackedRun:
     ) -> None:
         now = int(time.time() * 1000)
         stamps = timestamps_ms if timestamps_ms is not None else [now] * len(values)
-        self._buffer.extend(
+        points = [
             Metric(key, float(v), int(t), int(s))
             for v, s, t in zip(values, steps, stamps, strict=True)
-        )
+        ]
+        self._buffer.extend(points)
+        self.record.metrics.extend((m.key, m.value, m.timestamp, m.step) for m in points)
 
     def flush(self) -> None:
+        """Hand the buffered metrics to the writer; returns at once."""
         buffer, self._buffer = self._buffer, []
         for start in range(0, len(buffer), BATCH_LIMIT):
             chunk = buffer[start : start + BATCH_LIMIT]
-            with_lock_retry(lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
+            self._write(lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
-        with_lock_retry(lambda: self.client.log_batch(self.run_id, tags=run_tags))
+        tags = {k: str(v) for k, v in tags.items()}
+        self.record.tags.update(tags)
+        run_tags = [RunTag(k, v) for k, v in tags.items()]
+        self._write(lambda: self.client.log_batch(self.run_id, tags=run_tags))
 
     def log_dataset(
         self, name: str, digest: str, source: str, context: str, features: Any, targets: Any
@@ -645,12 +764,16 @@ class TrackedRun:
         entry = DatasetInput(
             dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]
         )
-        with_lock_retry(lambda: self.client.log_inputs(self.run_id, datasets=[entry]))
+        self._write(lambda: self.client.log_inputs(self.run_id, datasets=[entry]))
 
     def log_file(self, local_path: Path, artifact_path: str) -> None:
-        with_lock_retry(
-            lambda: self.client.log_artifact(self.run_id, str(local_path), artifact_path)
-        )
+        """Kept with the run's record (copied) until the run ends, and uploaded meanwhile."""
+        relative = f"{artifact_path}/{Path(local_path).name}"
+        kept = Path(self._files.name) / relative
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local_path, kept)
+        self.record.artifacts.append((relative, artifact_path))
+        self._write(lambda: self.client.log_artifact(self.run_id, str(kept), artifact_path))
 
     def log_state_dict(self, state_dict: dict, name: str = "weights.pt") -> None:
         import torch
@@ -669,23 +792,90 @@ class TrackedRun:
             np.save(path, array, allow_pickle=False)
             self.log_file(path, "model")
 
-    def _terminate(self, status: str) -> None:
-        self.status = status
-        with_lock_retry(lambda: self.client.set_terminated(self.run_id, status=status))
+    def _beat(self) -> None:
+        """On the writer's thread: refresh the heartbeat, and tag contention once seen."""
+        from mnistlab.liveness import HEARTBEAT_TAG
+
+        now = int(time.time() * 1000)
+        beat = [RunTag(HEARTBEAT_TAG, str(now))]
+        if not self.contended and self._overlapped(now, live_only=True):
+            self.contended = True
+            beat.append(RunTag("contended", "true"))
+        with_lock_retry(lambda: self.client.log_batch(self.run_id, tags=beat))
+
+    def _overlapped(self, now: int, live_only: bool) -> bool:
+        from mnistlab.liveness import death, overlapping
+
+        host = self.stored.tags.get("host")
+        if not host:
+            return False
+        others = overlapping(
+            self.store.runs_on_host(host, self.stored.start_time), self.stored, now
+        )
+        if live_only:
+            others = [r for r in others if death(r, now, process_alive) is None]
+        return bool(others)
+
+    def _final_contention(self) -> None:
+        """Overlap over the whole run, runs that came and went between beats included."""
+        now = int(time.time() * 1000)
+        self.contended = self.contended or self._overlapped(now, live_only=False)
+        self.set_tags({"contended": str(self.contended).lower()})
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
         if not self.run_id:
             return False
-        if exc_type is None:
-            self.flush()
-            self._terminate("FINISHED")
-            return False
-        try:  # keep what was measured before the failure
-            self.flush()
-        except Exception:  # noqa: BLE001 - the original error matters more
-            self._buffer = []
-        killed = exc_type in (KeyboardInterrupt, SystemExit)
-        reason = "interrupted" if killed else f"{exc_type.__name__}: {exc}"
-        self.set_tags({"failure_reason": reason[:4000]})
-        self._terminate("KILLED" if killed else "FAILED")
+        try:
+            if exc_type is None:
+                status = "FINISHED"
+            else:
+                killed = exc_type in (KeyboardInterrupt, SystemExit)
+                status = "KILLED" if killed else "FAILED"
+                reason = "interrupted" if killed else f"{exc_type.__name__}: {exc}"
+                self.set_tags({"failure_reason": reason[:4000]})
+            self.flush()  # keep what was measured before any failure
+            self._writer.submit(self._final_contention_safely)
+            self.status = self.record.status = status
+            self.record.end_time = int(time.time() * 1000)
+            self._write(
+                lambda: self.client.set_terminated(
+                    self.run_id, status=status, end_time=self.record.end_time
+                )
+            )
+            self._writer.close()
+            if self._writer.offline:
+                self._recover_or_spool(exc_type is None)
+            elif self._writer.refused is not None and exc_type is None:
+                raise self._writer.refused
+        finally:
+            self._files.cleanup()
         return False
+
+    def _final_contention_safely(self) -> None:
+        try:
+            self._final_contention()
+        except Exception:  # noqa: BLE001 - a store outage: the tag is set when replayed
+            self.record.tags.setdefault("contended", str(self.contended).lower())
+
+    def _recover_or_spool(self, raise_error: bool) -> None:
+        """The store went away for longer than the retry window: one more try of the whole
+        record (it may be back), else the record goes to the spool."""
+        from mnistlab.spool import write_spool
+
+        try:
+            self.store.replay(self.record, Path(self._files.name))
+            return
+        except Exception:  # noqa: BLE001 - still away: spool below
+            pass
+        self.spooled = write_spool(self.record, Path(self._files.name))
+        error = self._writer.outage_error
+        reason = str(error).splitlines()[0][:200] if error and str(error) else type(error).__name__
+        message = (
+            f"The tracking store {self.store.tracking_uri} was unreachable for longer than the "
+            f"retry window ({reason}). Run {self.run_name} ({self.status}) is complete on "
+            f"disk: {self.spooled}. Once the store is back, run `mnistlab sync` (in this "
+            "folder, or with MNISTLAB_SPOOL set to its parent) to write it there."
+        )
+        if raise_error:
+            raise StoreUnreachable(message)
+        warnings.warn(message, stacklevel=2)

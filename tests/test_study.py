@@ -105,8 +105,15 @@ def test_zero_workers_is_refused(tmp_path, store_uri):
         run_study(tiny_spec(tmp_path), store_uri, workers=0)
 
 
-def test_study_processes_inherit_no_stray_environment():
-    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+def test_mlflow_http_retries_are_bounded_unless_the_user_set_them(store_uri, monkeypatch):
+    """mnistlab retries a run's writes itself (writer.py); MLflow's own retries per call
+    (minutes by default) would stretch the stated window, so they are capped."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "unset")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "42")
+    open_store(store_uri)
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "42"
 
 
 def test_an_adaptive_study_trains_look_by_look_and_resumes_under_the_same_rule(
