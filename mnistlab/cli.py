@@ -178,6 +178,8 @@ def train(
 
 
 def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
+    if outcome.claimed_by:
+        return f"{outcome.run.name}: left to {outcome.claimed_by}, which holds it"
     if outcome.failed:
         return f"{outcome.run.name}: [red]FAILED[/] ({outcome.failure}), run {outcome.run_id}"
     return (
@@ -280,9 +282,17 @@ def study(
         for number, summary in enumerate(report.looks, 1):
             console.print(f"Sequential look {number}: {summary}")
         failed = [o for o in report.outcomes if o.failed]
+        trained = sum(o.trained for o in report.outcomes)
+        if report.claimed:
+            console.print(
+                f"{len(report.claimed)} run(s) are being trained by another invocation right "
+                f"now, and are left to it: {', '.join(report.claimed)}. Rerun this command once "
+                "it ends to pick up any of them that failed."
+            )
         typer.echo(
             f"Study {spec.name}: {report.planned} runs, {report.skipped} skipped as finished, "
-            f"{len(report.outcomes) - len(failed)} trained"
+            f"{trained} trained"
+            + (f", {len(report.claimed)} left to another invocation" if report.claimed else "")
             + (f", {len(failed)} FAILED" if failed else "")
             + f". Analyse with: mnistlab report {spec.name}"
         )
@@ -293,6 +303,18 @@ def study(
                 + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` retrains "
                 "only the failed ones; if they diverge again, lower that arm's lr."
             )
+        diverged = [o for o in report.outcomes if o.trained and o.diverged]
+        if diverged:
+            from mnistlab.divergence import DIVERGENCE_RULE
+
+            console.print(
+                f"[yellow]{len(diverged)} run(s) diverged[/] ({DIVERGENCE_RULE}): "
+                + "; ".join(f"{o.run.name} (run {o.run_id})" for o in diverged)
+                + ". They are FINISHED and tagged diverged=true: real results of their arm, "
+                "which the report names. Training them again would repeat them bit for bit; "
+                "lower that arm's lr in the spec to train a new arm instead."
+            )
+        if failed or diverged:
             raise typer.Exit(1)
 
 
@@ -464,6 +486,43 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
         )
         for note in dict.fromkeys(n for n in table["note"] if n):
             out.print(f"[yellow]Note:[/] {note}")
+
+
+@app.command()
+def sync(
+    spool: Annotated[
+        Path | None,
+        typer.Option(help="Spool folder [default: $MNISTLAB_SPOOL, else ./mnistlab-spool]"),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri", help="Write there instead of the store each run was meant for."
+        ),
+    ] = None,
+) -> None:
+    """Write runs spooled during a tracking-store outage into the store, then remove them."""
+    with user_errors():
+        import shutil
+
+        from mnistlab.spool import read_spool, spool_root, spooled_runs
+        from mnistlab.tracking import open_store
+
+        root = spool or spool_root()
+        folders = spooled_runs(root)
+        if not folders:
+            typer.echo(f"Nothing to sync: no spooled runs in {root}.")
+            return
+        stores = {}
+        for folder in folders:
+            record = read_spool(folder)
+            uri = tracking_uri or record.tracking_uri
+            if uri not in stores:
+                stores[uri] = open_store(uri, create=False)
+            run_id = stores[uri].replay(record, folder / "files")
+            shutil.rmtree(folder)
+            typer.echo(f"{record.run_name} ({record.status}): written to {uri} as run {run_id}")
+        typer.echo(f"Synced {len(folders)} run(s); {root} holds no more.")
 
 
 def main() -> None:

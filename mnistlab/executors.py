@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import math
 import os
+import uuid
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -22,7 +23,8 @@ from mnistlab.data import ImageData, load_dataset
 from mnistlab.divergence import diverged
 from mnistlab.errors import MnistlabError, NonFiniteLossError
 from mnistlab.interrupts import stop_on_sigterm
-from mnistlab.runner import tracked_train
+from mnistlab.liveness import CLAIM_TAG
+from mnistlab.runner import ClaimedElsewhere, tracked_train
 from mnistlab.tracking import PARENT_TAG, is_local_store, open_store
 from mnistlab.train import EvalPoint
 
@@ -43,6 +45,7 @@ class RunTarget:
     data_root: str
     dataset: str
     parent_run_id: str = ""  # the study run the runs nest under in the MLflow UI
+    claim_since: int | None = None  # when the study planned (ms): each run claims its config
 
 
 @dataclass
@@ -53,10 +56,15 @@ class RunOutcome:
     train_seconds: float
     diverged: bool = False  # finished, but its loss ended above where it started
     failure: str = ""  # why the run is FAILED (its loss became NaN); "" when it finished
+    claimed_by: str = ""  # not trained: this run owns the config (another invocation's)
 
     @property
     def failed(self) -> bool:
         return bool(self.failure)
+
+    @property
+    def trained(self) -> bool:
+        return not self.failure and not self.claimed_by
 
 
 class StudyObserver:
@@ -91,10 +99,19 @@ def train_one(
         tags = {**tags, PARENT_TAG: target.parent_run_id}
     try:
         run_id, result = tracked_train(
-            planned, data, store, target.experiment_id, target.study, tags, on_eval
+            planned,
+            data,
+            store,
+            target.experiment_id,
+            target.study,
+            tags,
+            on_eval,
+            claim_since=target.claim_since,
         )
     except NonFiniteLossError as error:  # this run is lost, the study's other runs are not
         return RunOutcome(planned, error.run_id, math.nan, 0.0, failure=str(error))
+    except ClaimedElsewhere as claimed:  # another invocation trains it: not ours to repeat
+        return RunOutcome(planned, "", math.nan, 0.0, claimed_by=claimed.holder)
     return RunOutcome(
         planned,
         run_id,
@@ -217,8 +234,15 @@ class Ray:
             1 if self.remote_cluster else max(1, int(ray.available_resources().get("CPU", 1)) // 2)
         )
         task = ray.remote(num_cpus=cpus_per_run, max_retries=2)(train_one)
+        # One claim token per task: a retry after its worker died finds its own earlier
+        # attempt by it (runner.claim), cleans it up and counts it.
         refs = [
-            task.remote(_with_threads(planned, cpus_per_run), target, self.tags) for planned in todo
+            task.remote(
+                _with_threads(planned, cpus_per_run),
+                target,
+                {**self.tags, CLAIM_TAG: uuid.uuid4().hex},
+            )
+            for planned in todo
         ]
         outcomes = []
         try:

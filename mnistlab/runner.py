@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 import torch
@@ -11,9 +12,17 @@ from mnistlab.config import PROTOCOL_VERSION, PlannedRun
 from mnistlab.data import ImageData
 from mnistlab.divergence import diverged
 from mnistlab.errors import NonFiniteLossError
+from mnistlab.liveness import ATTEMPTS_TAG, CLAIM_TAG, claim_holder, death
 from mnistlab.models import count_parameters
 from mnistlab.provenance import environment_tags
-from mnistlab.tracking import NOTE_TAG, PREDICTIONS_FILE, Store
+from mnistlab.tracking import (
+    NOTE_TAG,
+    PREDICTIONS_FILE,
+    Store,
+    TrackedRun,
+    Withdrawn,
+    process_alive,
+)
 from mnistlab.train import EvalPoint, RunResult, prepare_runtime, train
 
 
@@ -46,6 +55,14 @@ def describe_run(planned: PlannedRun, result: RunResult) -> str:
     )
 
 
+class ClaimedElsewhere(Withdrawn):
+    """Another run owns this config (training it, or trained it since the study planned)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
 def tracked_train(
     planned: PlannedRun,
     data: ImageData,
@@ -54,8 +71,15 @@ def tracked_train(
     study: str,
     extra_tags: dict[str, str] | None = None,
     on_eval: Callable[[EvalPoint], None] | None = None,
+    claim_since: int | None = None,
 ) -> tuple[str, RunResult]:
-    """Train and track; the run ends FINISHED, FAILED (with failure_reason) or KILLED."""
+    """Train and track; the run ends FINISHED, FAILED (with failure_reason) or KILLED.
+
+    claim_since (a study's runs: when it planned, ms): the run claims its config before it
+    trains; if another run holds it, this one is withdrawn (deleted) and ClaimedElsewhere
+    raised. Earlier attempts of the same task (the claim tag: a Ray retry) are cleaned up
+    and counted in the attempts tag.
+    """
     config = planned.config
     runtime = prepare_runtime(config)
     tags = {
@@ -66,6 +90,8 @@ def tracked_train(
     run = store.start_run(experiment_id, planned.name, params, tags)
     try:
         with run:
+            if claim_since is not None:
+                claim(store, run, experiment_id, claim_since)
             train_md5 = data.info.checksums[next(iter(data.info.checksums))][1]
             run.log_dataset(
                 name=f"{config.dataset}-train",
@@ -90,3 +116,26 @@ def tracked_train(
         error.run_id = run.run_id  # a study names the failed run in its summary
         raise
     return run.run_id, result
+
+
+def claim(store: Store, run: TrackedRun, experiment_id: str, since_ms: int) -> None:
+    """Keep the run only if it is the config's one live claim (liveness.claim_holder)."""
+    ours = run.stored
+    runs = store.runs_of_config(experiment_id, ours.tags["config_hash"])
+    token = ours.tags.get(CLAIM_TAG)
+    earlier = [
+        r for r in runs if token and r.tags.get(CLAIM_TAG) == token and r.run_id != ours.run_id
+    ]
+    if earlier:  # this task ran before and its worker died: clean its runs, count it
+        attempts = 1 + max(int(r.tags.get(ATTEMPTS_TAG, "1")) for r in earlier)
+        for previous in earlier:
+            store.delete_run(previous.run_id)
+        run.set_tags({ATTEMPTS_TAG: str(attempts)})
+    now = int(time.time() * 1000)
+    live = [r for r in runs if r.status != "RUNNING" or death(r, now, process_alive) is None]
+    holder = claim_holder(live, ours, since_ms)
+    if holder is not None:
+        raise ClaimedElsewhere(
+            f"{holder.run_name} (run {holder.run_id}, {holder.status.lower()}, host "
+            f"{holder.tags.get('host', '?')})"
+        )

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,14 @@ from mnistlab.executors import (
     StudyObserver,
     choose_executor,
 )
-from mnistlab.tracking import NOTE_TAG, PARENT_TAG, Store, open_store, resolve_tracking_uri
+from mnistlab.tracking import (
+    NOTE_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    Store,
+    open_store,
+    resolve_tracking_uri,
+)
 from mnistlab.train import resolve_device
 
 __all__ = ["StudyError", "StudyObserver", "StudyReport", "plan_study", "run_study"]
@@ -43,6 +51,8 @@ class StudyPlan:
     todo: list[PlannedRun]
     orphaned: list[str] = field(default_factory=list)  # runs found dead and marked FAILED
     study_run_id: str = ""  # the run that holds the spec and the report; parent of the rest
+    claimed: list[str] = field(default_factory=list)  # live runs of another invocation
+    planned_at: int = 0  # ms: runs claim their config against what finished since
 
 
 class DesignChanged(StudyError):
@@ -92,7 +102,16 @@ def plan_study(
     for run in runs:  # runs from before study runs existed join it too
         if run.tags.get("config_hash") in ours and PARENT_TAG not in run.tags:
             store.set_run_tags(run.run_id, {PARENT_TAG: study_run_id})
+    planned_at = int(time.time() * 1000)
     orphaned = store.fail_orphaned_runs(runs)
+    # A config some live run (another invocation, any host) is training is left to it.
+    busy = {
+        run.tags.get("config_hash"): run
+        for run in runs
+        if run.status == "RUNNING"
+        and run.run_id not in orphaned
+        and run.tags.get(ROLE_TAG) != "study"
+    }
     expected = {p.config.config_hash(): execution(p.config) for p in planned} if execution else {}
     finished = {
         run.tags.get("config_hash")
@@ -105,8 +124,13 @@ def plan_study(
         )
     }
     skip = set(trained) if force else finished | set(trained)
-    todo = [p for p in planned if p.config.config_hash() not in skip]
-    return StudyPlan(experiment_id, todo, orphaned, study_run_id)
+    todo = [p for p in planned if p.config.config_hash() not in skip | set(busy)]
+    claimed = [
+        f"{p.name} ({busy[p.config.config_hash()].tags.get('host', '?')})"
+        for p in planned
+        if p.config.config_hash() in set(busy) - skip
+    ]
+    return StudyPlan(experiment_id, todo, orphaned, study_run_id, claimed, planned_at)
 
 
 def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
@@ -140,6 +164,7 @@ class StudyReport:
     orphaned: list[str]
     experiment_id: str
     looks: list[str] = field(default_factory=list)  # adaptive: what each look decided
+    claimed: list[str] = field(default_factory=list)  # left to another live invocation
 
 
 def run_study(
@@ -176,10 +201,18 @@ def run_study(
     total = len(spec.planned_runs())
     observer.planned(len(plan.todo), total - len(plan.todo))
     target = RunTarget(
-        tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset, plan.study_run_id
+        tracking_uri,
+        plan.experiment_id,
+        spec.name,
+        data_root,
+        spec.dataset,
+        plan.study_run_id,
+        plan.planned_at,
     )
     outcomes = chosen.run(plan.todo, target, observer)
-    return StudyReport(total, total - len(plan.todo), outcomes, plan.orphaned, plan.experiment_id)
+    claimed = plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in outcomes if o.claimed_by]
+    skipped = total - len(plan.todo) - len(plan.claimed)
+    return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
 
 
 def _run_adaptive(
@@ -196,23 +229,30 @@ def _run_adaptive(
     runs, so it continues where the study stopped, under the same rule."""
     from mnistlab.results import analyse  # statistics only when a look needs them
 
-    outcomes, orphaned, looks, trained = [], [], [], frozenset()
+    outcomes, orphaned, looks, claimed, trained = [], [], [], [], frozenset()
     total = skipped = 0
     for count in spec.design().looks():
         plan = plan_study(store, spec, force, tuple(range(count)), trained, execution)
         planned = len(spec.arms) * count
         observer.planned(len(plan.todo), planned - total - len(plan.todo))
         target = RunTarget(
-            store.tracking_uri, plan.experiment_id, spec.name, data_root, spec.dataset
+            store.tracking_uri,
+            plan.experiment_id,
+            spec.name,
+            data_root,
+            spec.dataset,
+            plan.study_run_id,
+            plan.planned_at,
         )
         done = chosen.run(plan.todo, target, observer)
         outcomes += done
         orphaned += plan.orphaned
+        claimed += plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in done if o.claimed_by]
         trained |= {o.run.config.config_hash() for o in done}
-        skipped += planned - total - len(plan.todo)
+        skipped += planned - total - len(plan.todo) - len(plan.claimed)
         total = planned
         results = analyse(store, spec.name)
         looks.append(results.look_summary())
         if results.all_decided:
             break
-    return StudyReport(total, skipped, outcomes, orphaned, plan.experiment_id, looks)
+    return StudyReport(total, skipped, outcomes, orphaned, plan.experiment_id, looks, claimed)

@@ -639,6 +639,10 @@ def _sqlite_histories(path: Path, run_ids: list[str], keys: Sequence[str]) -> pd
     return _concat(frames)
 
 
+class Withdrawn(Exception):  # noqa: N818 - an outcome, not a failure
+    """Raised inside a TrackedRun before it trains: the run is deleted, not marked FAILED."""
+
+
 class StoreUnreachable(TrackingError):
     """The store stayed away past the retry window; the run is spooled, nothing is lost."""
 
@@ -817,13 +821,20 @@ class TrackedRun:
         return bool(others)
 
     def _final_contention(self) -> None:
-        """Overlap over the whole run, runs that came and went between beats included."""
+        """Overlap over the whole run, runs that came and went between beats included
+        (read at the end, when waiting on the store costs training nothing)."""
         now = int(time.time() * 1000)
-        self.contended = self.contended or self._overlapped(now, live_only=False)
+        with contextlib.suppress(Exception):  # store away: what the beats saw stands
+            self.contended = self.contended or self._overlapped(now, live_only=False)
         self.set_tags({"contended": str(self.contended).lower()})
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
         if not self.run_id:
+            return False
+        if exc_type is not None and issubclass(exc_type, Withdrawn):
+            self._writer.close()  # nothing was trained: the run is withdrawn, not failed
+            self._files.cleanup()
+            with_lock_retry(lambda: self.client.delete_run(self.run_id))
             return False
         try:
             if exc_type is None:
@@ -834,7 +845,7 @@ class TrackedRun:
                 reason = "interrupted" if killed else f"{exc_type.__name__}: {exc}"
                 self.set_tags({"failure_reason": reason[:4000]})
             self.flush()  # keep what was measured before any failure
-            self._writer.submit(self._final_contention_safely)
+            self._final_contention()
             self.status = self.record.status = status
             self.record.end_time = int(time.time() * 1000)
             self._write(
@@ -850,12 +861,6 @@ class TrackedRun:
         finally:
             self._files.cleanup()
         return False
-
-    def _final_contention_safely(self) -> None:
-        try:
-            self._final_contention()
-        except Exception:  # noqa: BLE001 - a store outage: the tag is set when replayed
-            self.record.tags.setdefault("contended", str(self.contended).lower())
 
     def _recover_or_spool(self, raise_error: bool) -> None:
         """The store went away for longer than the retry window: one more try of the whole

@@ -146,43 +146,66 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        [
+class MlflowServer:
+    """A real `mlflow server` on a free port over a SQLite file: stop and start it again at
+    the same address and store, as a restarted server comes back."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        command = [
             str(Path(sys.executable).parent / "mlflow"),
             "server",
             "--host",
             "127.0.0.1",
             "--port",
-            str(port),
+            str(self.port),
             "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
+            f"sqlite:///{self.folder / 'server.db'}",
             "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
+            str(self.folder / "server-artifacts"),
             "--workers",
             "1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            MlflowClient(uri).search_experiments(max_results=1)
-            break
-        except Exception:
-            time.sleep(1)
-    else:
-        os.killpg(server.pid, signal.SIGKILL)
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                MlflowClient(self.uri).search_experiments(max_results=1)
+                return self.uri
+            except Exception:
+                time.sleep(0.5)
+        self.stop(signal.SIGKILL)
         pytest.fail("mlflow server did not start within 120 s")
-    yield uri
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(30)
+
+    def stop(self, how: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, how)
+            self.process.wait(30)
+        self.process = None
+
+
+@pytest.fixture
+def mlflow_server_control(tmp_path):
+    server = MlflowServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mlflow_server(mlflow_server_control):
+    return mlflow_server_control.uri
 
 
 @pytest.fixture
