@@ -62,7 +62,7 @@ def claim_caption(measure: Measure, results: StudyResults) -> str:
         )
     if measure.name == "epoch_train_seconds":
         return "Train-only wall time per epoch (evaluation excluded), per seed, paired by seed." + (
-            " Some runs shared the machine: timings contended." if results.contended else ""
+            " Some runs shared the machine: timings use only the runs that ran alone." if results.contended else ""
         )
     if measure.name == "log_loss_spread":
         return (
@@ -195,7 +195,7 @@ def setup_facts(results: StudyResults) -> dict[str, str]:
         "Device": values("device") + (f" ({values('gpu')})" if first.get("gpu") else ""),
         "CPU": values("cpu"),
         "Threads per run": values("threads"),
-        "Timings": "contended (runs shared the machine)"
+        "Timings": "some runs shared the machine (left out of timing claims)"
         if results.contended
         else "clean (one run at a time)",
         "Library versions": f"torch {values('torch_version')}, mlflow {values('mlflow_version')}, "

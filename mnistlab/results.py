@@ -232,6 +232,9 @@ def analyse(store: Store, study: str) -> StudyResults:
     thresholds = list(spec.analysis_thresholds)
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
     variants = [arm for arm in arms if arm != spec.baseline]
+    evidence, clean_note = clean_timings(table, spec)
+    if clean_note:
+        notes.append(clean_note)
     verdicts, secondary, looks_taken = pd.DataFrame(), [], 0
     for arm in (a for a in spec.arm_names if a not in arms):
         failed = all_runs[(all_runs["arm"] == arm) & (all_runs["status"] != "FINISHED")]
@@ -254,9 +257,9 @@ def analyse(store: Store, study: str) -> StudyResults:
         )
     else:
         if spec.design() is None:
-            verdicts = compare_arms(table, spec.baseline, variants, list(spec.claims))
+            verdicts = compare_arms(evidence, spec.baseline, variants, list(spec.claims))
         else:
-            verdicts, looks_taken = sequential_verdicts(table, spec, variants)
+            verdicts, looks_taken = sequential_verdicts(evidence, spec, variants)
             if not looks_taken:
                 notes.append(
                     f"The first look ({len(spec.seeds)} seeds per arm) is not complete yet, so "
@@ -264,7 +267,7 @@ def analyse(store: Store, study: str) -> StudyResults:
                 )
         for variant in variants:
             secondary.append(
-                secondary_comparisons(table, spec.baseline, variant, SECONDARY_MEASURES).assign(
+                secondary_comparisons(evidence, spec.baseline, variant, SECONDARY_MEASURES).assign(
                     baseline=spec.baseline, variant=variant
                 )
             )
@@ -305,11 +308,6 @@ def analyse(store: Store, study: str) -> StudyResults:
             "counted in the statistics as samples of their arm; a diverging arm usually needs "
             "a smaller learning rate."
         )
-    if not table.empty and table["contended"].any():
-        notes.append(
-            "Some runs shared the machine with other runs (--workers or Ray): their timings were "
-            "measured under contention, which weakens any comparison of time."
-        )
     evals = metric_series(history, metrics.EVAL_ACCURACY)
     steps = sorted(evals["step"].unique())
     fractions = (
@@ -334,10 +332,10 @@ def analyse(store: Store, study: str) -> StudyResults:
         excluded=excluded,
         notes=notes,
         all_runs=all_runs,
-        wall_clock=wall_clock(table, arms, list(spec.thresholds))
+        wall_clock=wall_clock(evidence, arms, list(spec.thresholds))
         if not table.empty
         else pd.DataFrame(),
-        wall_clock_comparisons=wall_clock_comparisons(table, spec, variants),
+        wall_clock_comparisons=wall_clock_comparisons(evidence, spec, variants),
         looks_taken=looks_taken,
     )
 
@@ -363,6 +361,32 @@ def sequential_verdicts(
     if not evidence:
         return pd.DataFrame(), 0
     return sequential_decide(evidence, design), len(evidence)
+
+
+def clean_timings(table: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, str]:
+    """The run table with the clock's measures blanked for contended runs, and a note.
+
+    A run is contended when another live run on its host overlapped it (liveness.py): its
+    times measure the sharing, not the arm. Timing claims and timing comparisons are then
+    tested on the seeds whose two runs both ran alone; with too few, the verdict is
+    inconclusive and the note says why.
+    """
+    if table.empty or not table["contended"].any():
+        return table, ""
+    columns = {"epoch_train_seconds", "seconds_per_step"} | {
+        c for c in table.columns if c.startswith("seconds_to_")
+    }
+    columns |= {claim.measure.column for claim in spec.claims if claim.measure.timing}
+    clean = table.copy()
+    clean.loc[clean["contended"], [c for c in columns if c in clean]] = np.nan
+    names = ", ".join(table.loc[table["contended"], "run_name"])
+    return clean, (
+        f"{int(table['contended'].sum())} run(s) shared this machine with another run while "
+        f"they trained ({names}): their times are left out of every timing claim and "
+        "comparison, which use only seeds whose runs ran alone. Where that leaves too few "
+        "seeds, the timing verdict is inconclusive: retrain with nothing else running "
+        "(`mnistlab study SPEC --force`, one invocation, --workers 1)."
+    )
 
 
 def wall_clock(table: pd.DataFrame, arms: list[str], thresholds: list[float]) -> pd.DataFrame:

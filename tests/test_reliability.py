@@ -25,6 +25,7 @@ from mnistlab.liveness import (
     death,
     overlapping,
 )
+from mnistlab.results import analyse
 from mnistlab.runner import ClaimedElsewhere, tracked_train
 from mnistlab.study import run_study
 from mnistlab.tracking import StoredRun, StoreUnreachable, open_store
@@ -532,3 +533,19 @@ def test_a_diverging_arm_on_real_mnist_trains_beside_the_rest_and_is_named(tmp_p
     assert statuses(uri, "hot") == {
         name: ["FINISHED"] for name in ("base-s0", "base-s1", "hot-s0", "hot-s1")
     }
+
+
+def test_timing_claims_use_only_runs_that_ran_alone(tmp_path, tiny_mnist, store_uri):
+    spec = tiny_spec(tmp_path)
+    run_study(spec, store_uri, data=tiny_mnist)
+    store = open_store(store_uri)
+    alone = analyse(store, "tiny")
+    shared = next(r for r in alone.runs.itertuples() if r.run_name == "base-s0")
+    store.set_run_tags(shared.run_id, {"contended": "true"})
+    results = analyse(store, "tiny")
+    n = dict(zip(results.verdicts["claim"], results.verdicts["n"], strict=True))
+    assert n == {"steps_to:0.2": 2, "epoch_train_seconds": 1, "log_loss_spread": 2}
+    assert any(
+        "base-s0" in note and "left out of every timing claim" in note for note in results.notes
+    )
+    assert not any("left out" in note for note in alone.notes)
