@@ -25,6 +25,10 @@ from mnistlab.data import ImageData, to_float_images
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.models import build_model
 
+# Metrics go to the store at most this often (and at each epoch's end), so a run's curves
+# show in the UI as it trains, at a few store calls per epoch (MNISTLAB_FLUSH_SECONDS).
+FLUSH_SECONDS = float(os.environ.get("MNISTLAB_FLUSH_SECONDS", "10"))
+
 # Images per no-grad forward pass. On CPU mid-sized chunks keep activations in cache (measured
 # fastest around 200-500 on 2 cores); on a GPU one big chunk is best.
 EVAL_CHUNK = {"cpu": 250, "cuda": 10000}
@@ -235,6 +239,7 @@ def train(
     result = RunResult(config, str(device), threads, np.empty(0, dtype=np.float32))
     train_seconds_total = 0.0
     flushed_to = 0  # losses[:flushed_to] have been handed to the sink
+    last_flush = time.monotonic()
 
     def sync() -> None:
         if device.type == "cuda":
@@ -282,6 +287,9 @@ def train(
                     sink.log(metrics.TRAIN_SECONDS, [cumulative], [step])
                     if on_eval:
                         on_eval(EvalPoint(step, total_steps, float(latest), accuracy))
+                if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    sink.flush()  # hands over to the sink's writer thread: no waiting here
+                    last_flush = time.monotonic()
                 segment_start = time.perf_counter()
 
         predicted: list[torch.Tensor] = []

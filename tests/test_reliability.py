@@ -353,7 +353,13 @@ SMOKE_GRID = {"cnn2-s0", "cnn2-s1", "cnn3-s0", "cnn3-s1"}
 
 
 def start(*args: str, cwd: Path, data: Path, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, "MNISTLAB_DATA": str(data), "PYTHONUNBUFFERED": "1", **env}
+    environment = {
+        **os.environ,
+        "MNISTLAB_DATA": str(data),
+        "PYTHONUNBUFFERED": "1",
+        "MNISTLAB_FLUSH_SECONDS": "1",  # metrics in the store while the run trains
+        **env,
+    }
     environment.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.Popen(
         [MNISTLAB, *args],
@@ -427,10 +433,12 @@ def wait_for(condition, timeout: float = 300, every: float = 0.2):  # noqa: ANN0
     pytest.fail("timed out waiting")
 
 
-def a_running_run(uri: str, experiment: str = "train"):  # noqa: ANN201
+def a_running_run(uri: str, process: subprocess.Popen, experiment: str = "train"):  # noqa: ANN201
     """A RUNNING run that has written some losses, once there is one."""
 
     def look():
+        if process.poll() is not None:
+            pytest.fail(f"the command ended first:\n{process.stdout.read()}")
         try:
             client = MlflowClient(uri)
             found = client.get_experiment_by_name(experiment)
@@ -459,7 +467,7 @@ def test_a_server_restarted_within_the_retry_window_loses_nothing(
 ):
     uri = mlflow_server_control.uri
     process = start(*TRAIN, "--tracking-uri", uri, cwd=tmp_path, data=real_data_dir)
-    run = a_running_run(uri)
+    run = a_running_run(uri, process)
     mlflow_server_control.stop()
     time.sleep(5)
     mlflow_server_control.start()
@@ -478,7 +486,7 @@ def test_a_server_away_too_long_gets_the_run_spooled_and_sync_replays_it_whole(
     uri = mlflow_server_control.uri
     short_window = {"MNISTLAB_STORE_RETRY_SECONDS": "3"}
     process = start(*TRAIN, "--tracking-uri", uri, cwd=tmp_path, data=real_data_dir, **short_window)
-    run = a_running_run(uri)
+    run = a_running_run(uri, process)
     mlflow_server_control.stop()
     output = finish(process)
     assert process.returncode != 0 and "mnistlab sync" in output and "Traceback" not in output
@@ -505,7 +513,7 @@ def test_a_ray_task_whose_worker_is_killed_ends_with_one_finished_run(
         "study", SMOKE, "--executor", "ray", "--tracking-uri", mlflow_server,
         cwd=tmp_path, data=real_data_dir,
     )  # fmt: skip
-    victim = a_running_run(mlflow_server, "smoke")
+    victim = a_running_run(mlflow_server, process, "smoke")
     os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
     output = finish(process)
     assert process.returncode == 0, output
