@@ -62,7 +62,9 @@ def claim_caption(measure: Measure, results: StudyResults) -> str:
         )
     if measure.name == "epoch_train_seconds":
         return "Train-only wall time per epoch (evaluation excluded), per seed, paired by seed." + (
-            " Some runs shared the machine: timings use only the runs that ran alone." if results.contended else ""
+            " Some runs shared the machine: timings use only the runs that ran alone."
+            if results.contended
+            else ""
         )
     if measure.name == "log_loss_spread":
         return (
