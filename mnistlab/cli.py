@@ -37,6 +37,10 @@ TrackingUri = Annotated[
 ]
 
 
+# Errors raised inside these libraries come from the tracking store, not from mnistlab.
+STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "alembic"}
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
@@ -59,6 +63,17 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
     except MnistlabError as error:
         console.print(f"[red]Error:[/] {error}")
+        raise typer.Exit(2) from None
+    except Exception as error:
+        if type(error).__module__.split(".")[0] not in STORE_LIBRARIES:
+            raise  # a bug of mnistlab's own: the traceback is what a fix needs
+        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        console.print(
+            f"[red]Error:[/] the tracking store failed ({type(error).__name__}: {reason}). "
+            "Finished runs are kept; a run in progress is marked FAILED or, if the store "
+            "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
+            "(`mlflow server` running, the SQLite file readable), then run the command again."
+        )
         raise typer.Exit(2) from None
 
 

@@ -557,3 +557,24 @@ def test_timing_claims_use_only_runs_that_ran_alone(tmp_path, tiny_mnist, store_
         "base-s0" in note and "left out of every timing claim" in note for note in results.notes
     )
     assert not any("left out" in note for note in alone.notes)
+
+
+def test_a_store_error_mid_command_is_one_paragraph_not_a_traceback(store_uri, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from mnistlab.tracking import Store
+
+    open_store(store_uri).experiment_id("paper")
+
+    def broken(self, *args, **kwargs):
+        raise MlflowException("(sqlite3.OperationalError) disk I/O error")
+
+    monkeypatch.setattr(Store, "find_experiment", broken)
+    result = CliRunner().invoke(app, ["analyze", "paper", "--tracking-uri", store_uri])
+    assert result.exit_code == 2
+    assert "the tracking store failed (MlflowException: (sqlite3.OperationalError)" in result.output
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
