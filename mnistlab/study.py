@@ -200,7 +200,14 @@ def run_study(
     plan = plan_study(store, spec, force, execution=execution)
     total = len(spec.planned_runs())
     observer.planned(len(plan.todo), total - len(plan.todo))
-    target = RunTarget(
+    outcomes = chosen.run(plan.todo, _target(plan, spec, tracking_uri, data_root), observer)
+    claimed = _claimed(plan, outcomes)
+    skipped = total - len(plan.todo) - len(plan.claimed)
+    return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
+
+
+def _target(plan: StudyPlan, spec: StudySpec, tracking_uri: str, data_root: str) -> RunTarget:
+    return RunTarget(
         tracking_uri,
         plan.experiment_id,
         spec.name,
@@ -209,10 +216,11 @@ def run_study(
         plan.study_run_id,
         plan.planned_at,
     )
-    outcomes = chosen.run(plan.todo, target, observer)
-    claimed = plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in outcomes if o.claimed_by]
-    skipped = total - len(plan.todo) - len(plan.claimed)
-    return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
+
+
+def _claimed(plan: StudyPlan, outcomes: list[RunOutcome]) -> list[str]:
+    """Runs left to another invocation: seen busy when planning, or lost at the claim."""
+    return plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in outcomes if o.claimed_by]
 
 
 def _run_adaptive(
@@ -235,19 +243,10 @@ def _run_adaptive(
         plan = plan_study(store, spec, force, tuple(range(count)), trained, execution)
         planned = len(spec.arms) * count
         observer.planned(len(plan.todo), planned - total - len(plan.todo))
-        target = RunTarget(
-            store.tracking_uri,
-            plan.experiment_id,
-            spec.name,
-            data_root,
-            spec.dataset,
-            plan.study_run_id,
-            plan.planned_at,
-        )
-        done = chosen.run(plan.todo, target, observer)
+        done = chosen.run(plan.todo, _target(plan, spec, store.tracking_uri, data_root), observer)
         outcomes += done
         orphaned += plan.orphaned
-        claimed += plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in done if o.claimed_by]
+        claimed += _claimed(plan, done)
         trained |= {o.run.config.config_hash() for o in done}
         skipped += planned - total - len(plan.todo) - len(plan.claimed)
         total = planned
