@@ -257,7 +257,8 @@ def study(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="experiments/NAME.toml")],
     force: Annotated[bool, typer.Option(help="Rerun every run, finished or not.")] = False,
     workers: Annotated[
-        int, typer.Option(help="Local processes; >1 splits the cores and marks timings contended.")
+        int,
+        typer.Option(help="Local processes; >1 splits the cores (overlapping runs are contended)."),
     ] = 1,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
     ray_address: Annotated[
