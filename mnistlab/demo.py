@@ -47,11 +47,16 @@ def predict_test_set(
             run_id, model = row["run_id"].iloc[0], row["model"].iloc[0]
             try:
                 stored = store.download_predictions(run_id, Path(folder) / arm)
-                predictions[arm] = (
-                    np.load(stored, allow_pickle=False).astype(np.int64)
-                    if stored is not None
-                    else _predict_from_weights(store, run_id, model, images, Path(folder) / arm)
+                labels_of_run = (
+                    np.load(stored, allow_pickle=False).astype(np.int64) if stored else None
                 )
+                if labels_of_run is None or len(labels_of_run) != len(labels):
+                    # An older run, or one trained on other test files than these: predict
+                    # these images from its weights.
+                    labels_of_run = _predict_from_weights(
+                        store, run_id, model, images, Path(folder) / arm
+                    )
+                predictions[arm] = labels_of_run
             except Exception as error:  # noqa: BLE001 - artifacts may live on another machine
                 return None, f"The demo is missing: predictions could not be read ({error})."
     chosen = np.random.default_rng(first_seed).choice(len(labels), DEMO_IMAGES, replace=False)

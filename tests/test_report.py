@@ -4,6 +4,7 @@ import dataclasses
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -212,3 +213,10 @@ def test_the_demo_reads_stored_predictions_and_older_runs_are_predicted_from_wei
         assert labels.dtype == recomputed.predictions[arm].dtype
         assert (labels == recomputed.predictions[arm]).all()
     assert (stored.images == recomputed.images).all() and (stored.labels == recomputed.labels).all()
+    # Predictions stored for other test files (another size) are not used for these images.
+    other = tmp_path / "other.npy"
+    np.save(other, np.zeros(5, dtype=np.uint8))
+    monkeypatch.setattr(type(store), "download_predictions", lambda self, run_id, folder: other)
+    mismatched, _ = predict_test_set(results, store, tiny_mnist_dir)
+    for arm, labels in recomputed.predictions.items():
+        assert (mismatched.predictions[arm] == labels).all()
