@@ -821,11 +821,12 @@ class TrackedRun:
         return bool(others)
 
     def _final_contention(self) -> None:
-        """Overlap over the whole run, runs that came and went between beats included
-        (read at the end, when waiting on the store costs training nothing)."""
+        """The verdict, from the whole run's interval: runs that came and went between beats
+        count, and a claim another invocation withdrew (deleted, it never trained) does not,
+        though a beat may have seen it. Read at the end, when waiting costs training nothing."""
         now = int(time.time() * 1000)
         with contextlib.suppress(Exception):  # store away: what the beats saw stands
-            self.contended = self.contended or self._overlapped(now, live_only=False)
+            self.contended = self._overlapped(now, live_only=False)
         self.set_tags({"contended": str(self.contended).lower()})
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
