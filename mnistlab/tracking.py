@@ -40,6 +40,7 @@ except ImportError:  # Windows: no advisory locks; creation is then not serialis
 
 DEFAULT_STORE_FILE = "mlflow.db"
 BATCH_LIMIT = 1000  # MLflow's maximum number of metrics per log_batch call
+PARAMS_TAGS_LIMIT = 100  # and of params, and of tags
 LOCK_RETRY_SECONDS = 120.0
 T = TypeVar("T")
 
@@ -88,6 +89,27 @@ def with_lock_retry(call: Callable[[], T]) -> T:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def batched_writes(
+    client: MlflowClient,
+    run_id: str,
+    params: Sequence[Param] = (),
+    tags: Sequence[RunTag] = (),
+    metrics: Sequence[Metric] = (),
+) -> list[Callable[[], object]]:
+    """The log_batch calls that write these to a run, each within MLflow's limits per call,
+    params first, then tags, then metrics: for the caller to run now or hand to a writer."""
+    calls: list[Callable[[], object]] = []
+    for kind, items, size in (
+        ("params", params, PARAMS_TAGS_LIMIT),
+        ("tags", tags, PARAMS_TAGS_LIMIT),
+        ("metrics", metrics, BATCH_LIMIT),
+    ):
+        for start in range(0, len(items), size):
+            chunk = list(items[start : start + size])
+            calls.append(lambda k=kind, c=chunk: client.log_batch(run_id, **{k: c}))
+    return calls
 
 
 def check_sqlite_path(uri: str, path: Path, create: bool) -> None:
@@ -363,16 +385,14 @@ class Store:
 
     def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
         run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
-        for start in range(0, len(run_tags), 100):  # MLflow takes 100 tags a call
-            chunk = run_tags[start : start + 100]
-            with_lock_retry(lambda c=chunk: self.client.log_batch(run_id, tags=c))
+        for call in batched_writes(self.client, run_id, tags=run_tags):
+            with_lock_retry(call)
 
     def log_run_metrics(self, run_id: str, values: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
-        for start in range(0, len(metrics), BATCH_LIMIT):
-            chunk = metrics[start : start + BATCH_LIMIT]
-            with_lock_retry(lambda c=chunk: self.client.log_batch(run_id, metrics=c))
+        for call in batched_writes(self.client, run_id, metrics=metrics):
+            with_lock_retry(call)
 
     def log_files(self, run_id: str, folder: Path, artifact_path: str) -> None:
         """Upload every file of folder under artifact_path, replacing files of the same name."""
@@ -421,9 +441,6 @@ class Store:
     def delete_run(self, run_id: str) -> None:
         """Soft delete (MLflow keeps it, restorable): a claim withdrawn before training."""
         with_lock_retry(lambda: self.client.delete_run(run_id))
-
-    def get_run(self, run_id: str) -> StoredRun:
-        return _stored(with_lock_retry(lambda: self.client.get_run(run_id)))
 
     def _search(self, experiment_ids: list[str], filter_string: str) -> list[StoredRun]:
         runs: list[StoredRun] = []
@@ -544,17 +561,14 @@ class Store:
                     tags={**record.tags, MLFLOW_RUN_NAME: record.run_name},
                 )
             ).info.run_id
-        params = [Param(k, v) for k, v in record.params.items()]
-        tags = [RunTag(k, v) for k, v in record.tags.items()]
-        metrics = [Metric(k, float(v), int(t), int(s)) for k, v, t, s in record.metrics]
-        for items, size, kind in (
-            (params, 100, "params"),
-            (tags, 100, "tags"),
-            (metrics, BATCH_LIMIT, "metrics"),
+        for call in batched_writes(
+            self.client,
+            run_id,
+            params=[Param(k, v) for k, v in record.params.items()],
+            tags=[RunTag(k, v) for k, v in record.tags.items()],
+            metrics=[Metric(k, float(v), int(t), int(s)) for k, v, t, s in record.metrics],
         ):
-            for start in range(0, len(items), size):
-                chunk = items[start : start + size]
-                with_lock_retry(lambda c=chunk, k=kind: self.client.log_batch(run_id, **{k: c}))
+            with_lock_retry(call)
         for relative, artifact_path in record.artifacts:
             local = str(files / relative)
             with_lock_retry(lambda p=local, a=artifact_path: self.client.log_artifact(run_id, p, a))
@@ -720,9 +734,8 @@ class TrackedRun:
         )
         self._writer = Writer(is_outage, self._beat, HEARTBEAT_SECONDS)
         batch = [Param(key, value) for key, value in params.items()]
-        for start in range(0, len(batch), 100):
-            chunk = batch[start : start + 100]
-            self._write(lambda c=chunk: self.client.log_batch(self.run_id, params=c))
+        for call in batched_writes(self.client, self.run_id, params=batch):
+            self._write(call)
         return self
 
     def _write(self, call: Callable[[], object]) -> None:
@@ -747,15 +760,15 @@ class TrackedRun:
     def flush(self) -> None:
         """Hand the buffered metrics to the writer; returns at once."""
         buffer, self._buffer = self._buffer, []
-        for start in range(0, len(buffer), BATCH_LIMIT):
-            chunk = buffer[start : start + BATCH_LIMIT]
-            self._write(lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
+        for call in batched_writes(self.client, self.run_id, metrics=buffer):
+            self._write(call)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         tags = {k: str(v) for k, v in tags.items()}
         self.record.tags.update(tags)
         run_tags = [RunTag(k, v) for k, v in tags.items()]
-        self._write(lambda: self.client.log_batch(self.run_id, tags=run_tags))
+        for call in batched_writes(self.client, self.run_id, tags=run_tags):
+            self._write(call)
 
     def log_dataset(
         self, name: str, digest: str, source: str, context: str, features: Any, targets: Any
