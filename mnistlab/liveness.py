@@ -21,7 +21,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from mnistlab.tracking import StoredRun
+from mnistlab.tracking import ROLE_TAG, StoredRun
 
 HEARTBEAT_TAG = "heartbeat"  # ms since the epoch, refreshed while the run trains
 CLAIM_TAG = "claim"  # the task that made the run: its attempts share it (Ray retries)
@@ -91,7 +91,7 @@ def overlapping(runs: Iterable[StoredRun], ours: StoredRun, until_ms: int) -> li
         for r in runs
         if r.run_id != ours.run_id
         and r.tags.get("host") == host
-        and r.tags.get("mnistlab.role") != "study"
+        and r.tags.get(ROLE_TAG) != "study"
         and r.start_time < until_ms
         and (r.status == "RUNNING" or (r.end_time or 0) > ours.start_time)
     ]

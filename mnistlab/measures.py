@@ -25,11 +25,6 @@ class Measure:
     threshold: float | None = None  # accuracy threshold of steps_to / seconds_to
 
     @property
-    def timing(self) -> bool:
-        """Measured by the clock: only runs that had the machine to themselves can say it."""
-        return self.name.partition(":")[0] in TIMING
-
-    @property
     def comparison(self) -> str:
         return "ratio (via log ratios)" if self.log_scale else "difference"
 
@@ -37,6 +32,8 @@ class Measure:
         return self.higher if direction == HIGHER else self.lower
 
 
+# Measures read off the clock: only runs that had the machine to themselves can say them
+# (results.clean_timings blanks them for contended runs). Column names start with these.
 TIMING = ("epoch_train_seconds", "seconds_per_step", "seconds_to")
 
 

@@ -33,7 +33,7 @@ from mnistlab.config import Claim, StudySpec, spec_from_record
 from mnistlab.data import DATASETS
 from mnistlab.divergence import DIVERGENCE_RULE
 from mnistlab.errors import MnistlabError
-from mnistlab.measures import LOWER
+from mnistlab.measures import LOWER, TIMING
 from mnistlab.sequential import SequentialDesign, sequential_decide
 from mnistlab.tracking import ROLE_TAG, Store, StoredRun
 
@@ -232,7 +232,7 @@ def analyse(store: Store, study: str) -> StudyResults:
     thresholds = list(spec.analysis_thresholds)
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
     variants = [arm for arm in arms if arm != spec.baseline]
-    evidence, clean_note = clean_timings(table, spec)
+    evidence, clean_note = clean_timings(table)
     if clean_note:
         notes.append(clean_note)
     verdicts, secondary, looks_taken = pd.DataFrame(), [], 0
@@ -363,7 +363,7 @@ def sequential_verdicts(
     return sequential_decide(evidence, design), len(evidence)
 
 
-def clean_timings(table: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, str]:
+def clean_timings(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The run table with the clock's measures blanked for contended runs, and a note.
 
     A run is contended when another live run on its host overlapped it (liveness.py): its
@@ -373,12 +373,10 @@ def clean_timings(table: pd.DataFrame, spec: StudySpec) -> tuple[pd.DataFrame, s
     """
     if table.empty or not table["contended"].any():
         return table, ""
-    columns = {"epoch_train_seconds", "seconds_per_step"} | {
-        c for c in table.columns if c.startswith("seconds_to_")
-    }
-    columns |= {claim.measure.column for claim in spec.claims if claim.measure.timing}
+    # The clock's columns, claimed or not: named after measures.TIMING (seconds_to_0.95 ...).
+    columns = [c for c in table.columns if c.startswith(TIMING)]
     clean = table.copy()
-    clean.loc[clean["contended"], [c for c in columns if c in clean]] = np.nan
+    clean.loc[clean["contended"], columns] = np.nan
     names = ", ".join(table.loc[table["contended"], "run_name"])
     return clean, (
         f"{int(table['contended'].sum())} run(s) shared this machine with another run while "
