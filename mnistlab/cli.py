@@ -44,7 +44,7 @@ STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "al
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
-    from mnistlab.errors import MnistlabError, NonFiniteLossError
+    from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
     from mnistlab.interrupts import stop_on_sigterm
 
     stop_on_sigterm()
@@ -67,9 +67,9 @@ def user_errors() -> Iterator[None]:
     except Exception as error:
         if type(error).__module__.split(".")[0] not in STORE_LIBRARIES:
             raise  # a bug of mnistlab's own: the traceback is what a fix needs
-        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
         console.print(
-            f"[red]Error:[/] the tracking store failed ({type(error).__name__}: {reason}). "
+            f"[red]Error:[/] the tracking store failed ({type(error).__name__}: "
+            f"{first_line(error)}). "
             "Finished runs are kept; a run in progress is marked FAILED or, if the store "
             "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
             "(`mlflow server` running, the SQLite file readable), then run the command again."

@@ -12,3 +12,10 @@ class NonFiniteLossError(RuntimeError):
     """
 
     run_id = ""
+
+
+def first_line(error: BaseException | None, limit: int = 300) -> str:
+    """An error's first line, cut to limit characters, or its type's name when it says nothing:
+    library errors carry pages of SQL or HTML that belong in no one-paragraph message."""
+    text = str(error) if error is not None else ""
+    return text.splitlines()[0][:limit] if text.strip() else type(error).__name__

@@ -31,7 +31,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, first_line
 
 try:
     import fcntl
@@ -176,11 +176,10 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
                 with sqlite3.connect(path, timeout=30) as connection:
                     connection.execute("PRAGMA journal_mode=WAL")
     except Exception as error:  # connection, HTTP and database errors alike
-        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
         raise TrackingError(
-            f"The MLflow tracking store {uri} cannot be reached ({reason}). Start the server "
-            "or fix the address (--tracking-uri or MLFLOW_TRACKING_URI); leave both unset to use "
-            f"the local SQLite file ./{DEFAULT_STORE_FILE}."
+            f"The MLflow tracking store {uri} cannot be reached ({first_line(error)}). Start "
+            "the server or fix the address (--tracking-uri or MLFLOW_TRACKING_URI); leave both "
+            f"unset to use the local SQLite file ./{DEFAULT_STORE_FILE}."
         ) from None
     return Store(client)
 
@@ -336,7 +335,7 @@ class Store:
             if raced is None:
                 raise TrackingError(
                     f"Experiment {name!r} cannot be created in {self.tracking_uri}: "
-                    f"{str(error).splitlines()[0][:300]}"
+                    f"{first_line(error)}"
                 ) from None
             return raced.experiment_id
 
@@ -887,8 +886,7 @@ class TrackedRun:
         except Exception:  # noqa: BLE001 - still away: spool below
             pass
         self.spooled = write_spool(self.record, Path(self._files.name))
-        error = self._writer.outage_error
-        reason = str(error).splitlines()[0][:200] if error and str(error) else type(error).__name__
+        reason = first_line(self._writer.outage_error, 200)
         message = (
             f"The tracking store {self.store.tracking_uri} was unreachable for longer than the "
             f"retry window ({reason}). Run {self.run_name} ({self.status}) is complete on "
