@@ -49,13 +49,18 @@ model = "cnn3"
 """
 
 
-def statuses(uri: str, experiment: str = "tiny") -> dict[str, list[str]]:
-    """Run name -> statuses of its training runs (the study run left out)."""
+def training_runs(uri: str, experiment: str) -> list:
+    """The experiment's runs, its study run left out."""
     client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return [r for r in runs if r.data.tags.get("mnistlab.role") != "study"]
+
+
+def statuses(uri: str, experiment: str = "tiny") -> dict[str, list[str]]:
+    """Run name -> statuses of its training runs."""
     found: dict[str, list[str]] = {}
-    for run in client.search_runs([client.get_experiment_by_name(experiment).experiment_id]):
-        if run.data.tags.get("mnistlab.role") != "study":
-            found.setdefault(run.info.run_name, []).append(run.info.status)
+    for run in training_runs(uri, experiment):
+        found.setdefault(run.info.run_name, []).append(run.info.status)
     return found
 
 
@@ -377,16 +382,6 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> str:
     return output
 
 
-def smoke_runs(uri: str) -> list:
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("smoke")
-    return [
-        r
-        for r in client.search_runs([experiment.experiment_id])
-        if r.data.tags.get("mnistlab.role") != "study"
-    ]
-
-
 def overlaps(run, others) -> bool:
     return any(
         o.info.run_id != run.info.run_id
@@ -414,7 +409,7 @@ def test_two_studies_started_together_train_each_config_once(
     for process, output in zip(studies, outputs, strict=True):
         assert process.returncode == 0, output
         assert "locked" not in output and "Traceback" not in output, output
-    runs = smoke_runs(uri)
+    runs = training_runs(uri, "smoke")
     assert sorted(r.info.run_name for r in runs) == sorted(SMOKE_GRID)  # once each, nothing else
     assert {r.info.status for r in runs} == {"FINISHED"}
     overlapping = [r for r in runs if overlaps(r, runs)]
@@ -517,7 +512,7 @@ def test_a_ray_task_whose_worker_is_killed_ends_with_one_finished_run(
     os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
     output = finish(process)
     assert process.returncode == 0, output
-    runs = smoke_runs(mlflow_server)
+    runs = training_runs(mlflow_server, "smoke")
     assert sorted(r.info.run_name for r in runs) == sorted(SMOKE_GRID)
     assert {r.info.status for r in runs} == {"FINISHED"}
     retried = next(r for r in runs if r.info.run_name == victim.info.run_name)
