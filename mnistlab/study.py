@@ -124,11 +124,13 @@ def plan_study(
         )
     }
     skip = set(trained) if force else finished | set(trained)
-    todo = [p for p in planned if p.config.config_hash() not in skip | set(busy)]
+    not_ours = skip | busy.keys()  # finished (or trained just now), or training elsewhere
+    todo = [p for p in planned if p.config.config_hash() not in not_ours]
+    left = busy.keys() - skip
     claimed = [
         f"{p.name} ({busy[p.config.config_hash()].tags.get('host', '?')})"
         for p in planned
-        if p.config.config_hash() in set(busy) - skip
+        if p.config.config_hash() in left
     ]
     return StudyPlan(experiment_id, todo, orphaned, study_run_id, claimed, planned_at)
 
