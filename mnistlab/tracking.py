@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import time
 import warnings
@@ -31,6 +32,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
+from mnistlab import storefile
 from mnistlab.errors import MnistlabError, first_line
 
 try:
@@ -76,19 +78,52 @@ def _is_lock_error(error: Exception) -> bool:
 
 def with_lock_retry(call: Callable[[], T]) -> T:
     """Retry a store call while SQLite reports a lock held by another writer process."""
-    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    start = time.monotonic()
     delay = 0.05
     while True:
         try:
             return call()
         except (MlflowException, sqlite3.OperationalError) as error:
-            if not _is_lock_error(error) or time.monotonic() > deadline:
+            if not _is_lock_error(error) or time.monotonic() - start > LOCK_RETRY_SECONDS:
                 raise
+            say_store_busy(time.monotonic() - start)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_NOTICE_SECONDS = 5.0  # shorter waits pass unremarked
+_busy_said = False
+
+
+def say_store_busy(waited: float) -> None:
+    """One calm line, once per process, when a wait for another process's lock has lasted."""
+    global _busy_said
+    if waited >= BUSY_NOTICE_SECONDS and not _busy_said:
+        _busy_said = True
+        print(
+            f"mnistlab: the tracking store is busy (another process holds its write lock); "
+            f"retrying for up to {LOCK_RETRY_SECONDS:.0f} s.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+class _LockWaitFilter(logging.Filter):
+    """MLflow logs every lock wait as an ERROR with a traceback before raising it; mnistlab
+    retries those waits itself (and says so once), so the log record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += str(record.exc_info[1])
+        return not ("database is locked" in text or "database table is locked" in text)
+
+
+def quiet_lock_waits() -> None:
+    """Install the filter on MLflow's SQL logger, once per process."""
+    logger = logging.getLogger("mlflow.store.db.utils")
+    if not any(isinstance(f, _LockWaitFilter) for f in logger.filters):
+        logger.addFilter(_LockWaitFilter())
 
 
 def batched_writes(
@@ -135,13 +170,13 @@ def check_sqlite_path(uri: str, path: Path, create: bool) -> None:
                 f"writable. {fix}."
             )
         return
-    with open(path, "rb") as handle:
-        header = handle.read(len(SQLITE_HEADER))
-    if header and header != SQLITE_HEADER:
+    if not storefile.is_sqlite(path):
         raise TrackingError(
             f"{path} is not a SQLite database, so it cannot be the tracking store. {fix}, or "
             "move that file away."
         )
+    if storefile.is_foreign(path):  # MLflow would add its tables beside someone else's
+        raise TrackingError(storefile.state_message(storefile.SchemaState("foreign"), uri, path))
     if not os.access(path, os.R_OK | (os.W_OK if create else 0)):
         raise TrackingError(f"The tracking store {path} cannot be opened: permission denied.")
 
@@ -152,6 +187,14 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
     create=False (commands that only read): a SQLite file that does not exist is an error,
     never created.
     """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if storefile.is_in_memory(uri):
+        raise TrackingError(
+            f"{uri} is an in-memory SQLite database: it disappears when the command ends, and "
+            "every run written to it with it. Use a file (--tracking-uri "
+            f"sqlite:///{DEFAULT_STORE_FILE}) or a tracking server (--tracking-uri "
+            "http://HOST:5000)."
+        )
     uri = resolve_tracking_uri(uri)
     path = sqlite_path(uri)
     if path is not None:
@@ -163,6 +206,7 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
             "(--tracking-uri http://HOST:5000)."
         )
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # quiet table-creation chatter
+    quiet_lock_waits()
     # Fail fast on an unreachable server instead of MLflow's minutes of retries per call:
     # a run's writes are retried by writer.Writer, within its stated window, instead.
     # Set for this process and the workers it starts, unless the user set them.
@@ -172,16 +216,38 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
         with creation_lock(path):
             client = _connect(uri, path)
             if path is not None:
-                # WAL lets readers and one writer work at once; the setting is in the file.
-                with sqlite3.connect(path, timeout=30) as connection:
-                    connection.execute("PRAGMA journal_mode=WAL")
+                storefile.use_wal(path)
+    except TrackingError:
+        raise
     except Exception as error:  # connection, HTTP and database errors alike
-        raise TrackingError(
-            f"The MLflow tracking store {uri} cannot be reached ({first_line(error)}). Start "
-            "the server or fix the address (--tracking-uri or MLFLOW_TRACKING_URI); leave both "
-            f"unset to use the local SQLite file ./{DEFAULT_STORE_FILE}."
-        ) from None
+        raise TrackingError(_open_error(uri, path, error)) from None
     return Store(client)
+
+
+def _open_error(uri: str, path: Path | None, error: Exception) -> str:
+    """One sentence per way a store fails to open: each names what happened and the fix."""
+    reason = first_line(error)
+    if path is None:
+        return (
+            f"The MLflow tracking store {uri} cannot be reached ({reason}). Start the server or "
+            "fix the address (--tracking-uri or MLFLOW_TRACKING_URI); leave both unset to use "
+            f"the local SQLite file ./{DEFAULT_STORE_FILE}."
+        )
+    if _is_lock_error(error):
+        return (
+            f"The tracking store {path} stayed locked by another process for over "
+            f"{LOCK_RETRY_SECONDS:.0f} s (a long query, a backup or another writer). Wait for it "
+            "to finish, then run the command again."
+        )
+    if "readonly" in reason or "read-only" in reason:
+        return (
+            f"The tracking store {path} is read-only here ({reason}): SQLite must write beside it "
+            "even to read it in WAL mode. Make the file and its folder writable, or copy it."
+        )
+    return (
+        f"The SQLite tracking store {path} cannot be opened ({reason}). Pass another "
+        "--tracking-uri, or move that file away and run the command again to start a new store."
+    )
 
 
 CREATION_RETRY_SECONDS = 60.0  # a store another process is creating is ready well within this
@@ -206,30 +272,32 @@ def creation_lock(path: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _being_created(path: Path | None) -> bool:
-    """A SQLite store written to in the last minute: perhaps another process creating it. An
-    old file that fails to open is unusable, and is reported at once."""
-    if path is None:
-        return False
-    try:
-        return time.time() - path.stat().st_mtime < CREATION_RETRY_SECONDS
-    except OSError:
-        return True  # not there (yet): the other process has not written it
-
-
 def _connect(uri: str, path: Path | None) -> MlflowClient:
     """A client that has answered. On SQLite, a process outside mnistlab (the UI, a script)
-    may be creating the schema right now, which the lock does not stop: its half-made
-    tables fail our open, so that is retried until the schema is whole."""
+    may be creating the schema right now, which the lock does not stop: while the file keeps
+    changing, a failed open is retried. A store whose schema stays unusable is named at once:
+    out of date, newer, not MLflow's, or half-made (finished here when it holds no runs)."""
     deadline = time.monotonic() + (CREATION_RETRY_SECONDS if path is not None else 0)
     delay = 0.1
+    repaired = False
     while True:
         try:
             client = MlflowClient(uri)  # no mlflow.set_tracking_uri: it leaks into the env
             with_lock_retry(lambda c=client: c.search_experiments(max_results=1))
             return client
         except Exception:
-            if time.monotonic() > deadline or not _being_created(path):
+            if path is None:
+                raise
+            if not storefile.busy(path):
+                state = storefile.schema_state(path)
+                if state.kind == "half-made" and state.runs == 0 and not repaired:
+                    storefile.finish_half_made(uri, path)
+                    repaired = True  # a failed build is not cached by MLflow: the next is afresh
+                    continue
+                message = storefile.state_message(state, uri, path)
+                if message:
+                    raise TrackingError(message) from None
+            if time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -637,8 +705,7 @@ def _sqlite_histories(path: Path, run_ids: list[str], keys: Sequence[str]) -> pd
     """
     frames = []
     key_marks = ",".join("?" * len(keys))
-    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
+    with storefile.read_only(path) as connection:
         for start in range(0, len(run_ids), SQLITE_RUNS_PER_QUERY):
             chunk = run_ids[start : start + SQLITE_RUNS_PER_QUERY]
             query = (
@@ -647,8 +714,6 @@ def _sqlite_histories(path: Path, run_ids: list[str], keys: Sequence[str]) -> pd
                 f"WHERE key IN ({key_marks}) AND run_uuid IN ({','.join('?' * len(chunk))})"
             )
             frames.append(pd.read_sql_query(query, connection, params=[*keys, *chunk]))
-    finally:
-        connection.close()
     return _concat(frames)
 
 
@@ -666,6 +731,11 @@ def is_outage(error: BaseException) -> bool:
     if isinstance(error, MlflowException):
         return error.get_http_status_code() not in (400, 404, 409)
     return True
+
+
+def _say_if_locked(error: BaseException, waited: float) -> None:
+    if _is_lock_error(error):  # type: ignore[arg-type]
+        say_store_busy(waited)
 
 
 class TrackedRun:
@@ -731,7 +801,7 @@ class TrackedRun:
             params=params,
             tags=dict(tags),
         )
-        self._writer = Writer(is_outage, self._beat, HEARTBEAT_SECONDS)
+        self._writer = Writer(is_outage, self._beat, HEARTBEAT_SECONDS, on_retry=_say_if_locked)
         batch = [Param(key, value) for key, value in params.items()]
         for call in batched_writes(self.client, self.run_id, params=batch):
             self._write(call)

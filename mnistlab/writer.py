@@ -33,8 +33,10 @@ class Writer:
         beat: Callable[[], None],
         beat_seconds: float,
         retry_seconds: float | None = None,
+        on_retry: Callable[[BaseException, float], None] | None = None,
     ) -> None:
         self.is_outage = is_outage
+        self.on_retry = on_retry  # told (error, seconds waited) before each retry
         self.beat = beat
         self.beat_seconds = beat_seconds
         self.retry_seconds = RETRY_SECONDS if retry_seconds is None else retry_seconds
@@ -101,5 +103,7 @@ class Writer:
                     self.offline, self.outage_error = True, error
                     return
                 self.retries += 1
+                if self.on_retry is not None:
+                    self.on_retry(error, self.retry_seconds - (deadline - time.monotonic()))
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 10.0)
