@@ -211,6 +211,7 @@ def train(
         loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
+        store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI
         total = config.steps_per_epoch() * config.epochs
         with training_progress() as progress:
             task = progress.add_task(planned.name, total=total, loss=float("nan"), acc=0.0)
@@ -232,8 +233,17 @@ def train(
             f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
             f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
             f"on {result.device} ({result.threads} threads). "
-            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}"
+            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
+            + experiment_link(store.tracking_uri, experiment_id)
         )
+
+
+def experiment_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI)."""
+    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"In the MLflow UI: {tracking_uri.rstrip('/')}/{page}"
+    return f"With `make ui`: http://127.0.0.1:5000/{page}"
 
 
 def describe(outcome) -> Text:  # noqa: ANN001 - an executors.RunOutcome
@@ -501,8 +511,7 @@ def report(
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
         typer.echo(
             f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "
-            f"With `make ui`: http://127.0.0.1:5000/#/experiments/{experiment_id}"
-            "?workflowType=machine_learning"
+            + experiment_link(store.tracking_uri, experiment_id)
         )
 
 
