@@ -186,8 +186,10 @@ def train(
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
-        from mnistlab.config import PlannedRun, RunConfig
+        from mnistlab.config import ConfigError, PlannedRun, RunConfig, folder_name_problem
 
+        if problem := folder_name_problem(experiment):
+            raise ConfigError(f"--experiment: the experiment name {problem}")
         config = RunConfig(
             model=model,
             seed=seed,
@@ -413,13 +415,15 @@ def study(
 
 
 def _check_study_name(study_name: str) -> None:
-    from mnistlab.config import ConfigError, valid_name
+    from mnistlab.config import ConfigError, folder_name_problem, valid_name
 
     if not valid_name(study_name):
         raise ConfigError(
             f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
             "or . (not just dots), as in its spec's name key."
         )
+    if problem := folder_name_problem(study_name):
+        raise ConfigError(f"The study name {problem}")
 
 
 def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
