@@ -8,16 +8,50 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 app = typer.Typer(
     help="Train, compare and report on MNIST CNNs over many seeds, tracked in MLflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help and usage errors as plain text: help strings hold [default: ...] notes, and rich's
+    # panels would both read them as markup and break lines at 80 columns in a log.
+    rich_markup_mode=None,
 )
-console = Console(stderr=True)
+
+# Wide enough that no message, path or table row is ever broken when output is not a terminal.
+UNWRAPPED_WIDTH = 1_000_000
+
+
+class PlainConsole(Console):
+    """A rich console for mnistlab's own messages: strings are printed as text, never as
+    markup (user paths and names hold brackets; styled parts are rich Text), and lines are
+    laid out for a terminal only when there is one: in a file or a CI log a line is never
+    broken, so a path copied from it is whole."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr, markup=False)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = PlainConsole(stderr=True)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """A styled label and a message that is shown as it is, whatever brackets it holds."""
+    return Text.assemble((label, style), " ", message)
+
 
 DataDir = Annotated[
     Path | None,
@@ -52,37 +86,47 @@ def user_errors() -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         console.print(
-            "[yellow]Interrupted.[/] Finished runs are kept; a run in progress is marked KILLED."
+            labelled(
+                "Interrupted.",
+                "yellow",
+                "Finished runs are kept; a run in progress is marked KILLED.",
+            )
         )
         raise typer.Exit(130) from None
     except NonFiniteLossError as error:
         console.print(
-            f"[red]Training diverged:[/] {error}. The run is marked FAILED in MLflow. "
-            "Try a smaller --lr."
+            labelled(
+                "Training diverged:",
+                "red",
+                f"{error}. The run is marked FAILED in MLflow. Try a smaller --lr.",
+            )
         )
         raise typer.Exit(1) from None
     except MnistlabError as error:
-        console.print(f"[red]Error:[/] {error}")
+        console.print(labelled("Error:", "red", str(error)))
         raise typer.Exit(2) from None
     except Exception as error:
         if type(error).__module__.split(".")[0] not in STORE_LIBRARIES:
             raise  # a bug of mnistlab's own: the traceback is what a fix needs
         console.print(
-            f"[red]Error:[/] the tracking store failed ({type(error).__name__}: "
-            f"{first_line(error)}). "
-            "Finished runs are kept; a run in progress is marked FAILED or, if the store "
-            "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
-            "(`mlflow server` running, the SQLite file readable), then run the command again."
+            labelled(
+                "Error:",
+                "red",
+                f"the tracking store failed ({type(error).__name__}: {first_line(error)}). "
+                "Finished runs are kept; a run in progress is marked FAILED or, if the store "
+                "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
+                "(`mlflow server` running, the SQLite file readable), then run the command again.",
+            )
         )
         raise typer.Exit(2) from None
 
 
 def training_progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}"),
+        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}", markup=False),
         TimeRemainingColumn(),
         console=console,
         transient=True,
@@ -142,8 +186,10 @@ def train(
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
-        from mnistlab.config import PlannedRun, RunConfig
+        from mnistlab.config import ConfigError, PlannedRun, RunConfig, folder_name_problem
 
+        if problem := folder_name_problem(experiment):
+            raise ConfigError(f"--experiment: the experiment name {problem}")
         config = RunConfig(
             model=model,
             seed=seed,
@@ -167,6 +213,7 @@ def train(
         loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
+        store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI
         total = config.steps_per_epoch() * config.epochs
         with training_progress() as progress:
             task = progress.add_task(planned.name, total=total, loss=float("nan"), acc=0.0)
@@ -188,19 +235,36 @@ def train(
             f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
             f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
             f"on {result.device} ({result.threads} threads). "
-            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}"
+            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
+            + experiment_link(store.tracking_uri, experiment_id)
         )
 
 
-def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
+def experiment_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI)."""
+    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"In the MLflow UI: {tracking_uri.rstrip('/')}/{page}"
+    return f"With `make ui`: http://127.0.0.1:5000/{page}"
+
+
+def describe(outcome) -> Text:  # noqa: ANN001 - an executors.RunOutcome
     if outcome.claimed_by:
-        return f"{outcome.run.name}: left to {outcome.claimed_by}, which holds it"
+        return Text(f"{outcome.run.name}: left to {outcome.claimed_by}, which holds it")
     if outcome.failed:
-        return f"{outcome.run.name}: [red]FAILED[/] ({outcome.failure}), run {outcome.run_id}"
-    return (
+        return Text.assemble(
+            f"{outcome.run.name}: ",
+            ("FAILED", "red"),
+            f" ({outcome.failure}), run {outcome.run_id}",
+        )
+    return Text.assemble(
         f"{outcome.run.name}: test accuracy {outcome.test_accuracy:.4f}, "
-        f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}"
-        + (" [yellow]DIVERGED[/] (loss ended above its start)" if outcome.diverged else "")
+        f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}",
+        *(
+            [" ", ("DIVERGED", "yellow"), " (loss ended above its start)"]
+            if outcome.diverged
+            else []
+        ),
     )
 
 
@@ -208,8 +272,12 @@ def warn_diverged(name: str) -> None:
     from mnistlab.divergence import DIVERGENCE_RULE
 
     console.print(
-        f"[yellow]Warning:[/] {name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged "
-        "diverged=true in MLflow; the report names it. Try a smaller --lr."
+        labelled(
+            "Warning:",
+            "yellow",
+            f"{name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged diverged=true in "
+            "MLflow; the report names it. Try a smaller --lr.",
+        )
     )
 
 
@@ -225,8 +293,12 @@ class StudyDisplay:
 
     def planned(self, todo: int, skipped: int) -> None:
         console.print(
-            f"Study [bold]{self.spec_name}[/]: {todo + skipped} runs, {skipped} already finished"
-            + (", nothing to train." if todo == 0 else f", training {todo}.")
+            Text.assemble(
+                "Study ",
+                (self.spec_name, "bold"),
+                f": {todo + skipped} runs, {skipped} already finished"
+                + (", nothing to train." if todo == 0 else f", training {todo}."),
+            )
         )
         if todo:
             self.overall = self.progress.add_task("runs done", total=todo, loss=0.0, acc=0.0)
@@ -245,7 +317,7 @@ class StudyDisplay:
             )
 
     def finished(self, outcome) -> None:  # noqa: ANN001
-        self.progress.console.print("  " + describe(outcome), soft_wrap=True)
+        self.progress.console.print(Text("  ") + describe(outcome))
         if outcome.diverged:
             warn_diverged(outcome.run.name)
         if self.overall is not None:
@@ -314,34 +386,44 @@ def study(
         )
         if failed:
             console.print(
-                f"[red]{len(failed)} run(s) failed[/] and are marked FAILED in MLflow: "
-                + "; ".join(f"{o.run.name} (run {o.run_id}: {o.failure})" for o in failed)
-                + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` retrains "
-                "only the failed ones; if they diverge again, lower that arm's lr."
+                labelled(
+                    f"{len(failed)} run(s) failed",
+                    "red",
+                    "and are marked FAILED in MLflow: "
+                    + "; ".join(f"{o.run.name} (run {o.run_id}: {o.failure})" for o in failed)
+                    + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` "
+                    "retrains only the failed ones; if they diverge again, lower that arm's lr.",
+                )
             )
         diverged = [o for o in report.outcomes if o.trained and o.diverged]
         if diverged:
             from mnistlab.divergence import DIVERGENCE_RULE
 
             console.print(
-                f"[yellow]{len(diverged)} run(s) diverged[/] ({DIVERGENCE_RULE}): "
-                + "; ".join(f"{o.run.name} (run {o.run_id})" for o in diverged)
-                + ". They are FINISHED and tagged diverged=true: real results of their arm, "
-                "which the report names. Training them again would repeat them bit for bit; "
-                "lower that arm's lr in the spec to train a new arm instead."
+                labelled(
+                    f"{len(diverged)} run(s) diverged",
+                    "yellow",
+                    f"({DIVERGENCE_RULE}): "
+                    + "; ".join(f"{o.run.name} (run {o.run_id})" for o in diverged)
+                    + ". They are FINISHED and tagged diverged=true: real results of their arm, "
+                    "which the report names. Training them again would repeat them bit for bit; "
+                    "lower that arm's lr in the spec to train a new arm instead.",
+                )
             )
         if failed or diverged:
             raise typer.Exit(1)
 
 
 def _check_study_name(study_name: str) -> None:
-    from mnistlab.config import ConfigError, valid_name
+    from mnistlab.config import ConfigError, folder_name_problem, valid_name
 
     if not valid_name(study_name):
         raise ConfigError(
             f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
             "or . (not just dots), as in its spec's name key."
         )
+    if problem := folder_name_problem(study_name):
+        raise ConfigError(f"The study name {problem}")
 
 
 def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
@@ -359,7 +441,7 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
 
     from mnistlab.tables import verdict_rows
 
-    out = Console()
+    out = PlainConsole()
     rows = verdict_rows(results)
     colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
     for variant in dict.fromkeys(row["variant"] for row in rows):
@@ -375,7 +457,7 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
                 row["estimate"],
                 row["interval"],
                 row["p_holm"],
-                f"[{colours[row['verdict']]}]{row['verdict']}[/]",
+                Text(row["verdict"], style=colours[row["verdict"]]),
             )
         out.print(table)
     if rows:
@@ -385,7 +467,7 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
             f"a verdict needs at least {results.min_seeds} paired seeds."
         )
     for note in results.notes:
-        out.print(f"[yellow]Note:[/] {note}")
+        out.print(labelled("Note:", "yellow", note))
 
 
 StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
@@ -433,8 +515,7 @@ def report(
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
         typer.echo(
             f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "
-            f"With `make ui`: http://127.0.0.1:5000/#/experiments/{experiment_id}"
-            "?workflowType=machine_learning"
+            + experiment_link(store.tracking_uri, experiment_id)
         )
 
 
@@ -469,11 +550,14 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
         table, _ = power_analysis(results)
         if table.empty:
             console.print(
-                f"[yellow]No power analysis for {study_name}:[/] it needs a baseline and a "
-                "variant with runs on common seeds."
+                labelled(
+                    f"No power analysis for {study_name}:",
+                    "yellow",
+                    "it needs a baseline and a variant with runs on common seeds.",
+                )
             )
             raise typer.Exit(1)
-        out = Console()
+        out = PlainConsole()
         grid = Table(
             title=f"Study {results.study}: seeds needed for {TARGET_POWER:.0%} power",
             show_lines=True,
@@ -501,7 +585,7 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
             "effect this n finds with 80% power."
         )
         for note in dict.fromkeys(n for n in table["note"] if n):
-            out.print(f"[yellow]Note:[/] {note}")
+            out.print(labelled("Note:", "yellow", note))
 
 
 @app.command()

@@ -18,6 +18,7 @@ from typing import Any
 from mnistlab.data import DATASETS
 from mnistlab.errors import MnistlabError
 from mnistlab.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
+from mnistlab.metrics import arm_count_key, study_run_keys
 
 # The nets models.MODELS builds, by name. Named here too so that reading a spec or a stored
 # record imports no torch (analysis and reports need none); a test keeps the two equal.
@@ -30,6 +31,12 @@ PROTOCOL_VERSION = 1
 # 2: arms, dataset, claims, question.
 SPEC_RECORD_VERSION = 2
 MAX_RECORD_CHARACTERS = 20_000  # an MLflow tag value's limit; the record is one tag
+# The limits a name meets: MLflow's on a key (mlflow.utils.validation; a test keeps them
+# equal), and the file system's on one path component, in bytes. A study's name is a folder
+# (reports/NAME/, mlartifacts/NAME/), and reports/.NAME.old-PID the swap's: room is kept for it.
+MLFLOW_KEY_LIMIT = 250
+FOLDER_NAME_BYTES = 255
+FOLDER_SUFFIX_BYTES = 20
 
 
 class ConfigError(MnistlabError, ValueError):
@@ -355,6 +362,40 @@ def valid_name(name: Any) -> bool:
     )
 
 
+def folder_name_problem(name: str) -> str | None:
+    """Why name cannot name a folder mnistlab makes (too many bytes), or None."""
+    size, limit = len(name.encode()), FOLDER_NAME_BYTES - FOLDER_SUFFIX_BYTES
+    if size <= limit:
+        return None
+    return (
+        f"is {size} bytes in UTF-8 ({len(name)} characters), and it names folders "
+        f"(reports/NAME/, mlartifacts/NAME/) whose names the file system limits to "
+        f"{FOLDER_NAME_BYTES} bytes, {limit} once mnistlab's suffixes are added. Shorten it "
+        f"to at most {limit} bytes."
+    )
+
+
+def _check_name_limits(path: Path, spec: StudySpec) -> None:
+    """Every name a spec gives against every limit it will meet, before anything runs."""
+    if problem := folder_name_problem(spec.name):
+        raise _spec_error(path, "name", f"the study name {problem}")
+    for arm in spec.arms:
+        keys = [arm_count_key(arm.name)]
+        if arm.name != spec.baseline:
+            keys += [k for c in spec.claims for k in study_run_keys(arm.name, c.measure.column)]
+        longest = max(keys, key=len)
+        if len(longest) > MLFLOW_KEY_LIMIT:
+            allowed = MLFLOW_KEY_LIMIT - (len(longest) - len(arm.name))
+            raise _spec_error(
+                path,
+                f"arms.{arm.name}",
+                f"the arm name is {len(arm.name)} characters, and the verdicts it is written "
+                f"under make MLflow keys of up to {len(longest)} characters (such as "
+                f"'{longest[:20]}...{longest[-30:]}'), over MLflow's limit of "
+                f"{MLFLOW_KEY_LIMIT}. Shorten the arm name to at most {allowed} characters.",
+            )
+
+
 def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) -> dict[str, Any]:  # noqa: ANN001
     if not isinstance(table, dict):
         raise _spec_error(path, where, "must be a table of run settings.")
@@ -621,6 +662,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)
+    _check_name_limits(path, spec)
     size = len(json.dumps(spec.to_record()))
     if size > MAX_RECORD_CHARACTERS:
         raise ConfigError(

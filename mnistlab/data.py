@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -96,6 +97,12 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
 }
 MNIST_FILES = DATASETS["mnist"].checksums
+# What older torchvision versions wrote instead of raw/ (a (images, labels) tuple of tensors
+# per file, under root/<Folder>/processed/), and the raw files each holds.
+LEGACY_FILES = {
+    "training.pt": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test.pt": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 class DataError(MnistlabError):
@@ -262,24 +269,100 @@ def verify_files(root: Path, dataset: str = "mnist") -> None:
 def _missing_message(info: DatasetInfo, root: Path, missing: list[str], reason: str) -> str:
     wanted = ", ".join(info.checksums if info.compressed else IDX_SIZES)
     kind = "compressed (.gz)" if info.compressed else "uncompressed"
+    raw = info.raw_dir(root)
+    known = {*IDX_SIZES, *info.checksums, *(f"{n}.gz" for n in IDX_SIZES)}
+    others = sorted(p.name for p in raw.iterdir() if p.name not in known) if raw.is_dir() else []
+    found = (
+        f" Found there but not used: {', '.join(others)} (not one of the file names above)."
+        if others
+        else ""
+    )
     return (
-        f"{info.title} is not in {info.raw_dir(root)} and could not be downloaded ({reason}). "
-        f"Missing: {', '.join(missing)}. Put the four {kind} files ({wanted}) in "
-        f"{info.raw_dir(root)}/, or point mnistlab at a folder that holds {info.folder}/raw/ "
+        f"{info.title} is not in {raw} and could not be downloaded ({reason}). "
+        f"Missing: {', '.join(missing)}.{found} Put the four {kind} files ({wanted}) in "
+        f"{raw}/, or point mnistlab at a folder that holds {info.folder}/raw/ "
         f"with --data-dir or the {DATA_ENV} environment variable."
     )
+
+
+def _gunzip(source: Path, target: Path) -> None:
+    """Unpack source into target through a temporary name; a broken .gz leaves nothing."""
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with gzip.open(source, "rb") as packed, open(partial, "wb") as out:
+            shutil.copyfileobj(packed, out)
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        partial.unlink(missing_ok=True)
+        raise DataError(
+            f"{source} is not a complete gzip file ({first_line(error)}), so {target.name} "
+            f"cannot be unpacked from it. Delete it and download it again, or put the "
+            f"uncompressed {target.name} beside it."
+        ) from None
+    partial.replace(target)
+
+
+def _unpack_found_gz(info: DatasetInfo, root: Path, missing: list[str]) -> None:
+    """Unpack the canonical downloads (NAME.gz) of missing uncompressed files; the checksums
+    of what they unpack to are verified like any file's."""
+    for name in missing:
+        source = info.raw_dir(root) / f"{name}.gz"
+        if name in IDX_SIZES and source.is_file():
+            _gunzip(source, info.raw_dir(root) / name)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An array of bytes as an IDX file (magic, big-endian dims, data), through a temporary name."""
+    partial = path.with_name(path.name + ".partial")
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    partial.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+    partial.replace(path)
+
+
+def _from_legacy(info: DatasetInfo, root: Path) -> None:
+    """Write raw/ from torchvision's older processed/{training,test}.pt, when only those are
+    there: the IDX files they hold are byte for byte the published ones, so the checksums
+    verify them as if downloaded."""
+    processed = root / info.folder / "processed"
+    if not all((processed / name).is_file() for name in LEGACY_FILES):
+        return
+    if info.compressed:
+        raise DataError(
+            f"{info.title} is in {processed} only in torchvision's older processed form, which "
+            f"cannot be checked against {info.title}'s published checksums (of its .gz "
+            f"downloads). Put the four .gz files in {info.raw_dir(root)}/ (or let mnistlab "
+            f"download them by moving {processed} aside)."
+        )
+    import torch
+
+    info.raw_dir(root).mkdir(parents=True, exist_ok=True)
+    for name, (images_name, labels_name) in LEGACY_FILES.items():
+        path = processed / name
+        try:
+            images, labels = torch.load(path, weights_only=True)
+            images, labels = images.numpy(), labels.numpy()
+        except Exception as error:  # any unreadable pickle or shape: the file is not usable
+            raise DataError(
+                f"{path} is not torchvision's older processed form of {info.title} (an "
+                f"(images, labels) pair of tensors): {type(error).__name__}: "
+                f"{first_line(error)}. Move {processed} aside and run `mnistlab data --dataset "
+                f"{info.name} --data-dir {root}` to download the raw files."
+            ) from None
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(
+                f"{path} holds images of shape {images.shape} and labels of shape "
+                f"{labels.shape}, not N 28x28 images with N labels. Move {processed} aside and "
+                f"run `mnistlab data --dataset {info.name} --data-dir {root}` to download them."
+            )
+        write_idx(info.raw_dir(root) / images_name, images)
+        write_idx(info.raw_dir(root) / labels_name, labels)
 
 
 def _unpack(info: DatasetInfo, root: Path) -> None:
     """Unpack verified .gz files next to themselves, each through a temporary name."""
     for name in info.checksums:
         target = info.raw_dir(root) / name.removesuffix(".gz")
-        if target.is_file():
-            continue
-        partial = target.with_name(target.name + ".partial")
-        with gzip.open(info.raw_dir(root) / name, "rb") as source, open(partial, "wb") as out:
-            shutil.copyfileobj(source, out)
-        partial.replace(target)
+        if not target.is_file():
+            _gunzip(info.raw_dir(root) / name, target)
 
 
 def _download(info: DatasetInfo, root: Path, missing: list[str]) -> None:
@@ -307,10 +390,21 @@ def ensure_dataset(
             _verify_checksums(root, info)  # before unpacking anything
         _unpack(info, root)
         missing = missing_files(root, info)
+    if missing and not info.compressed:
+        _unpack_found_gz(info, root, missing)
+        missing = missing_files(root, info)
+    if missing:
+        _from_legacy(info, root)
+        missing = missing_files(root, info)
     if missing:
         if not download:
             raise DataError(_missing_message(info, root, missing, "downloading was turned off"))
         _download(info, root, missing)
+        still = missing_files(root, info)
+        if still:  # torchvision returned without writing them (e.g. it found other files)
+            raise DataError(
+                _missing_message(info, root, still, "the download wrote none of these files")
+            )
     if verify:
         verify_files(root, dataset)
     return root

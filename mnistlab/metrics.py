@@ -24,3 +24,33 @@ HISTORY = (
 )
 # A run without these cannot be analysed (logged by hand, or by much older code).
 REQUIRED = (TRAIN_LOSS, EVAL_ACCURACY, EPOCH_TRAIN_SECONDS, TEST_ACCURACY)
+
+# What publish writes on a study's run: per variant and claim (by its measure's column) the
+# statistics and verdict, per arm its number of runs. Named here so that a spec's names can be
+# checked against MLflow's key limit when the spec is read, long before anything is written.
+VERDICT_STATISTICS = ("estimate", "ci_low", "ci_high", "p_holm")
+
+
+def verdict_metric_key(variant: str, column: str, statistic: str) -> str:
+    return f"{variant}/{column}/{statistic}"
+
+
+def verdict_tag_key(variant: str, column: str) -> str:
+    return f"verdict/{variant}/{column}"
+
+
+def claim_tag_key(variant: str, column: str) -> str:
+    return f"claim/{variant}/{column}"
+
+
+def arm_count_key(arm: str) -> str:
+    return f"n/{arm}"
+
+
+def study_run_keys(variant: str, column: str) -> list[str]:
+    """Every key publish writes for one variant and claim."""
+    return [
+        *(verdict_metric_key(variant, column, s) for s in VERDICT_STATISTICS),
+        verdict_tag_key(variant, column),
+        claim_tag_key(variant, column),
+    ]

@@ -6,9 +6,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mnistlab.metrics import (
+    VERDICT_STATISTICS,
+    arm_count_key,
+    claim_tag_key,
+    verdict_metric_key,
+    verdict_tag_key,
+)
 from mnistlab.results import StudyResults
 from mnistlab.tables import title, verdict_rows
-from mnistlab.tracking import NOTE_TAG, REPORT_ARTIFACTS, Store
+from mnistlab.tracking import NOTE_TAG, REPORT_ARTIFACTS, Store, check_loggable
 
 
 def description(results: StudyResults) -> str:
@@ -51,20 +58,15 @@ def verdict_record(results: StudyResults) -> tuple[dict[str, float], dict[str, s
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}
     for row in results.verdicts.itertuples():
-        key = f"{row.variant}/{row.metric}"
         p = row.p_sequential if hasattr(row, "p_sequential") else row.p_holm
-        for name, value in (
-            ("estimate", row.estimate),
-            ("ci_low", row.ci_low),
-            ("ci_high", row.ci_high),
-            ("p_holm", p),
-        ):
+        values = (row.estimate, row.ci_low, row.ci_high, p)
+        for name, value in zip(VERDICT_STATISTICS, values, strict=True):
             if math.isfinite(value):
-                metrics[f"{key}/{name}"] = float(value)
-        tags[f"verdict/{key}"] = row.verdict
-        tags[f"claim/{key}"] = row.statement
+                metrics[verdict_metric_key(row.variant, row.metric, name)] = float(value)
+        tags[verdict_tag_key(row.variant, row.metric)] = row.verdict
+        tags[claim_tag_key(row.variant, row.metric)] = row.statement
     for arm, n in results.runs.groupby("arm").size().items():
-        metrics[f"n/{arm}"] = float(n)
+        metrics[arm_count_key(arm)] = float(n)
     return metrics, tags
 
 
@@ -80,9 +82,11 @@ def publish_report(store: Store, results: StudyResults, folder: Path) -> tuple[s
     experiment = store.find_experiment(results.study)
     run_id = store.study_run(experiment.experiment_id, results.study)
     metrics, tags = verdict_record(results)
+    tags = {**tags, NOTE_TAG: description(results)}
+    check_loggable(metrics, tags)  # before the first write: all of it is written, or none
     store.log_files(run_id, folder, REPORT_ARTIFACTS)
     store.log_run_metrics(run_id, metrics, step=0)
-    store.set_run_tags(run_id, {**tags, NOTE_TAG: description(results)})
+    store.set_run_tags(run_id, tags)
     return experiment.experiment_id, run_id
 
 

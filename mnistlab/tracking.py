@@ -31,6 +31,7 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
+from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, MAX_TAG_VAL_LENGTH
 
 from mnistlab import storefile
 from mnistlab.errors import MnistlabError, first_line
@@ -301,6 +302,24 @@ def _connect(uri: str, path: Path | None) -> MlflowClient:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def check_loggable(metrics: dict[str, float], tags: dict[str, str]) -> None:
+    """Refuse, before anything is written, what MLflow would refuse midway: a key over its
+    length limit or a tag value over its own."""
+    for key in [*metrics, *tags]:
+        if len(key) > MAX_ENTITY_KEY_LENGTH:
+            raise TrackingError(
+                f"The MLflow key {key!r} is {len(key)} characters, more than the "
+                f"{MAX_ENTITY_KEY_LENGTH} MLflow allows; nothing was written. Shorten the arm "
+                "name it holds in the study's spec (a new arm name trains new runs)."
+            )
+    for key, value in tags.items():
+        if len(value) > MAX_TAG_VAL_LENGTH:
+            raise TrackingError(
+                f"The MLflow tag {key!r} is {len(value)} characters long, more than the "
+                f"{MAX_TAG_VAL_LENGTH} MLflow allows; nothing was written."
+            )
 
 
 SPEC_TAG = "spec"  # experiment tag: the study's spec record (config.StudySpec.to_record), JSON

@@ -214,3 +214,8 @@ def unverified(monkeypatch):
     import mnistlab.data
 
     monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
+
+
+def flat(text: str) -> str:
+    """Text with every run of whitespace as one space: what a test compares printed text by."""
+    return " ".join(text.split())

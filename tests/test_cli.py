@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from mnistlab.cli import app
@@ -85,3 +86,16 @@ def test_a_missing_spec_lists_the_shipped_ones(tmp_path):
     result = invoke("study", str(spec))
     assert result.exit_code == 2
     assert "paper.toml" in result.output and "smoke.toml" in result.output
+
+
+def test_train_tags_its_experiment_as_model_training_and_prints_the_ui_link(
+    tmp_path, monkeypatch, tiny_mnist_dir, unverified
+):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = invoke("train", "--data-dir", str(tiny_mnist_dir), "--tracking-uri", uri, *TINY_ARGS)
+    assert result.exit_code == 0, result.output
+    experiment = MlflowClient(uri).get_experiment_by_name("train")
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
+    link = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}"
+    assert f"{link}?workflowType=machine_learning" in result.output

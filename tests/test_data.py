@@ -179,3 +179,87 @@ def test_a_file_that_is_not_idx_is_refused(tmp_path):
     path.write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(DataError, match="not an IDX file"):
         read_idx(path)
+
+
+# Old and partial layouts (issue 27): read what is usable, say what is not; never a traceback.
+def _no_download(monkeypatch, wrote_nothing: bool = False):
+    import torchvision.datasets
+
+    def returns_early(*args, **kwargs):  # what torchvision does when it finds other files
+        if not wrote_nothing:
+            raise AssertionError("nothing should be downloaded")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", returns_early)
+
+
+def _legacy_folder(root: Path) -> Path:
+    import torch
+
+    train_x, train_y, test_x, test_y = tiny_arrays()
+    processed = root / "MNIST" / "processed"
+    processed.mkdir(parents=True)
+    for name, images, labels in (("training.pt", train_x, train_y), ("test.pt", test_x, test_y)):
+        torch.save((torch.from_numpy(images), torch.from_numpy(labels)), processed / name)
+    return processed
+
+
+def test_legacy_processed_files_are_read_into_raw_idx_files(tmp_path, monkeypatch):
+    _no_download(monkeypatch)
+    _legacy_folder(tmp_path)
+    loaded = load_dataset(tmp_path, verify=False)
+    train_x, train_y, test_x, test_y = tiny_arrays()
+    assert np.array_equal(loaded.train_images.numpy(), train_x)
+    assert np.array_equal(loaded.test_labels.numpy(), test_y)
+    raw = tmp_path / "MNIST" / "raw"
+    assert np.array_equal(read_idx(raw / "train-labels-idx1-ubyte"), train_y.astype(np.uint8))
+
+
+def test_an_unreadable_legacy_file_is_named_with_the_fix(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mnistlab.cli import app
+
+    _no_download(monkeypatch)
+    processed = _legacy_folder(tmp_path)
+    (processed / "test.pt").write_bytes(b"not a pickle")
+    result = CliRunner().invoke(app, ["data", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert f"{processed / 'test.pt'} is not torchvision's older processed form of MNIST" in text
+    assert f"Move {processed} aside" in text
+
+
+def test_canonical_gz_downloads_alone_are_unpacked_then_read(tmp_path, monkeypatch):
+    _no_download(monkeypatch)
+    raw = tmp_path / "MNIST" / "raw"
+    for name, array in zip(data.IDX_SIZES, tiny_arrays(), strict=True):
+        write_idx(raw / name, array)
+        (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes()))
+        (raw / name).unlink()
+    loaded = load_dataset(tmp_path, verify=False)
+    assert np.array_equal(loaded.train_labels.numpy(), tiny_arrays()[1])
+
+
+def test_a_broken_gz_is_named_and_leaves_nothing_half_written(tmp_path, monkeypatch):
+    _no_download(monkeypatch)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"x" * 1000)[:20])
+    with pytest.raises(DataError, match="is not a complete gzip file") as info:
+        load_dataset(tmp_path, verify=False)
+    assert str(raw / "train-images-idx3-ubyte.gz") in str(info.value)
+    assert sorted(p.name for p in raw.iterdir()) == ["train-images-idx3-ubyte.gz"]
+
+
+def test_a_download_that_writes_nothing_says_what_is_missing_and_what_was_found(
+    tmp_path, monkeypatch
+):
+    _no_download(monkeypatch, wrote_nothing=True)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images.idx3-ubyte").write_bytes(b"renamed by hand")
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path)
+    message = str(info.value)
+    assert "the download wrote none of these files" in message
+    assert "Found there but not used: train-images.idx3-ubyte" in message
