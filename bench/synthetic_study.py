@@ -16,10 +16,10 @@ import math
 import numpy as np
 
 from mnistlab import metrics
-from mnistlab.config import StudySpec, load_spec
-from mnistlab.runner import run_tags
-from mnistlab.study import record_study_run
-from mnistlab.tracking import PARENT_TAG, PREDICTIONS_FILE, Store
+from mnistlab.spec.config import StudySpec, load_spec
+from mnistlab.store.store import PARENT_TAG, PREDICTIONS_FILE, Store
+from mnistlab.study.run import record_study_run
+from mnistlab.study.runner import run_tags
 
 # How each model's curves differ: (loss time constant in steps, final accuracy, s per step)
 TEST_IMAGES = 10_000

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnistlab.analysis import (
+from mnistlab.spec.config import paper_claims
+from mnistlab.spec.measures import FIXED
+from mnistlab.stats.analysis import (
     CONTRADICTED,
     INCONCLUSIVE,
     SUPPORTED,
@@ -20,8 +22,6 @@ from mnistlab.analysis import (
     secondary_comparisons,
     steps_to_threshold,
 )
-from mnistlab.config import paper_claims
-from mnistlab.measures import FIXED
 from tests.conftest import holm_by_hand
 
 PAPER = list(paper_claims(0.95))

@@ -7,7 +7,7 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from mnistlab.cli import app
+from mnistlab.cli.app import app
 from tests.conftest import SECTIONS, holm_by_hand
 
 THREE_ARMS = """

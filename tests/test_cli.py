@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mnistlab.cli import app
+from mnistlab.cli.app import app
 from tests.conftest import TINY_ARGS
 
 runner = CliRunner()
@@ -46,9 +46,9 @@ def test_missing_data_offline_says_which_files_and_where(tmp_path, monkeypatch):
 
 
 def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_dir, monkeypatch):
-    import mnistlab.data
+    import mnistlab.training.datasets
 
-    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
+    monkeypatch.setattr(mnistlab.training.datasets, "verify_files", lambda root, dataset: None)
     result = invoke(
         "train", "--data-dir", str(tiny_mnist_dir), "--tracking-uri", "http://127.0.0.1:9"
     )
@@ -57,9 +57,9 @@ def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_di
 
 
 def test_train_runs_end_to_end_and_prints_the_run_id(tmp_path, monkeypatch, tiny_mnist_dir):
-    import mnistlab.data
+    import mnistlab.training.datasets
 
-    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
+    monkeypatch.setattr(mnistlab.training.datasets, "verify_files", lambda root, dataset: None)
     monkeypatch.chdir(tmp_path)
     result = invoke("train", "--data-dir", str(tiny_mnist_dir), *TINY_ARGS)
     assert result.exit_code == 0, result.output

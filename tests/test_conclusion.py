@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnistlab.cli import app
-from mnistlab.config import parse_spec
-from mnistlab.report import write_report
-from mnistlab.results import analyse, power_analysis
-from mnistlab.tracking import open_store
+from mnistlab.cli.app import app
+from mnistlab.report.render import write_report
+from mnistlab.results.evidence import analyse, power_analysis
+from mnistlab.spec.config import parse_spec
+from mnistlab.store.store import open_store
 from tests.conftest import SECTIONS
 
 SETTINGS = {"train_size": 1000, "batch_size": 50, "eval_every": 2, "eval_subset": 100}

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistlab import data
-from mnistlab.data import (
+from mnistlab.training import datasets as data
+from mnistlab.training.datasets import (
     DATA_ENV,
     DATASETS,
     MNIST_FILES,

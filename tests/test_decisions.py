@@ -9,7 +9,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from mnistlab.analysis import (
+from mnistlab.spec.config import Claim
+from mnistlab.stats.analysis import (
     CONTRADICTED,
     EQUIVALENT,
     INCONCLUSIVE,
@@ -24,10 +25,9 @@ from mnistlab.analysis import (
     paired_test,
     probability_of_beating,
 )
-from mnistlab.config import Claim
-from mnistlab.power import power_curve, study_power
-from mnistlab.sequential import SequentialDesign, sequential_decide, simulated_evidence
-from mnistlab.signflip import sign_flip_p
+from mnistlab.stats.power import power_curve, study_power
+from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
+from mnistlab.stats.signflip import sign_flip_p
 from tests.conftest import holm_by_hand
 
 

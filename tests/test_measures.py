@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnistlab.measures import HIGHER, LOWER, UnknownMeasure, measure, percent
+from mnistlab.spec.measures import HIGHER, LOWER, UnknownMeasure, measure, percent
 
 
 def test_thresholded_measures_carry_their_threshold_column_and_wording():

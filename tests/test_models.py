@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mnistlab.models import MODELS, UnknownModelError, build_model, count_parameters
+from mnistlab.training.models import MODELS, UnknownModelError, build_model, count_parameters
 
 
 @pytest.mark.parametrize(("name", "expected"), [("cnn2", 28_938), ("cnn3", 95_882)])

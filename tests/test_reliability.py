@@ -15,20 +15,21 @@ from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from typer.testing import CliRunner
 
-from mnistlab import models, writer
-from mnistlab.cli import app
-from mnistlab.config import PlannedRun, RunConfig, StudySpec, load_spec
-from mnistlab.liveness import (
+from mnistlab.cli.app import app
+from mnistlab.results.evidence import analyse
+from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec, load_spec
+from mnistlab.store import writer
+from mnistlab.store.liveness import (
     HEARTBEAT_TAG,
     STALE_AFTER_SECONDS,
     claim_holder,
     death,
     overlapping,
 )
-from mnistlab.results import analyse
-from mnistlab.runner import ClaimedElsewhere, tracked_train
-from mnistlab.study import run_study
-from mnistlab.tracking import StoredRun, StoreUnreachable, open_store
+from mnistlab.store.store import StoredRun, StoreUnreachable, open_store
+from mnistlab.study.run import run_study
+from mnistlab.study.runner import ClaimedElsewhere, tracked_train
+from mnistlab.training import models
 from tests.conftest import Exploding
 
 MNISTLAB = str(Path(sys.executable).with_name("mnistlab"))
@@ -100,7 +101,7 @@ def test_a_diverging_arm_fails_its_runs_the_rest_trains_and_a_rerun_retries_only
 # lock, then read with the MLflow client. Raw MLflow processes creating one file together
 # race inside MLflow itself (alembic), which no lock of ours can reach.
 READER = (
-    "import sys; from mnistlab.tracking import open_store; client = open_store(sys.argv[1]).client; "
+    "import sys; from mnistlab.store.store import open_store; client = open_store(sys.argv[1]).client; "
     "client.search_experiments(); client.search_runs(['0'])"
 )
 
@@ -557,7 +558,7 @@ def test_timing_claims_use_only_runs_that_ran_alone(tmp_path, tiny_mnist, store_
 def test_a_store_error_mid_command_is_one_paragraph_not_a_traceback(store_uri, monkeypatch):
     from mlflow.exceptions import MlflowException
 
-    from mnistlab.tracking import Store
+    from mnistlab.store.store import Store
 
     open_store(store_uri).experiment_id("paper")
 

@@ -10,12 +10,12 @@ import pytest
 from mlflow import MlflowClient
 from pypdf import PdfReader
 
-from mnistlab.config import parse_spec
-from mnistlab.demo import predict_test_set
-from mnistlab.report import write_report
-from mnistlab.results import AnalysisError, analyse
-from mnistlab.study import run_study
-from mnistlab.tracking import open_store
+from mnistlab.report.demo import predict_test_set
+from mnistlab.report.render import write_report
+from mnistlab.results.evidence import AnalysisError, analyse
+from mnistlab.spec.config import parse_spec
+from mnistlab.store.store import open_store
+from mnistlab.study.run import run_study
 from tests.conftest import SECTIONS
 
 TINY_SETTINGS = {"train_size": 200, "batch_size": 10, "eval_every": 4, "eval_subset": 100}

@@ -4,7 +4,7 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from mnistlab.cli import app
+from mnistlab.cli.app import app
 from tests.conftest import SECTIONS
 
 pytestmark = pytest.mark.slow

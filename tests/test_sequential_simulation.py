@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mnistlab.sequential import SequentialDesign, simulate
+from mnistlab.stats.sequential import SequentialDesign, simulate
 
 pytestmark = pytest.mark.slow
 DESIGN = SequentialDesign(first=10, block=5, max_seeds=30)  # the README's example

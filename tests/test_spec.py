@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistlab.config import ConfigError, load_spec, spec_from_record
+from mnistlab.spec.config import ConfigError, load_spec, spec_from_record
 
 REPO = Path(__file__).resolve().parents[1]
 

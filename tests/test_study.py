@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from mnistlab.config import parse_spec, spec_from_record
-from mnistlab.study import StudyError, run_study
-from mnistlab.tracking import open_store
+from mnistlab.spec.config import parse_spec, spec_from_record
+from mnistlab.store.store import open_store
+from mnistlab.study.run import StudyError, run_study
 
 TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
 
@@ -140,9 +140,9 @@ def test_thread_counts_change_the_numbers_or_at_least_the_tags():
 
     import torch
 
-    from mnistlab.config import RunConfig
-    from mnistlab.data import ImageData
-    from mnistlab.train import train
+    from mnistlab.spec.config import RunConfig
+    from mnistlab.training.datasets import ImageData
+    from mnistlab.training.loop import train
     from tests.conftest import tiny_arrays
 
     # Large enough batches for oneDNN to split its reductions across threads.
@@ -192,8 +192,8 @@ def test_strict_retrains_runs_from_another_thread_count_instead_of_reusing_them(
 
 
 def test_a_study_whose_runs_mix_thread_counts_says_so(tiny_mnist, store_uri, tmp_path):
-    from mnistlab.results import analyse
-    from mnistlab.tracking import open_store
+    from mnistlab.results.evidence import analyse
+    from mnistlab.store.store import open_store
 
     run_study(tiny_spec(tmp_path, threads=1), store_uri, data=tiny_mnist)
     three = parse_spec(

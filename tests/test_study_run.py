@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from mnistlab.cli import app
+from mnistlab.cli.app import app
 
 SPEC = """
 name = "tiny"

@@ -5,13 +5,14 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mnistlab import models, tracking
-from mnistlab.config import PlannedRun, RunConfig
-from mnistlab.data import to_float_images
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.runner import tracked_train
-from mnistlab.tracking import TrackingError, open_store
-from mnistlab.train import predict
+from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.store import store as tracking
+from mnistlab.store.store import TrackingError, open_store
+from mnistlab.study.runner import tracked_train
+from mnistlab.training import models
+from mnistlab.training.datasets import to_float_images
+from mnistlab.training.loop import predict
 from tests.conftest import TINY, Exploding
 
 

@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from mnistlab import models
-from mnistlab.config import RunConfig
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.train import evaluate, predict, split_seed, train
+from mnistlab.spec.config import RunConfig
+from mnistlab.training import models
+from mnistlab.training.loop import evaluate, predict, split_seed, train
 from tests.conftest import TINY, Exploding
 
 

@@ -8,14 +8,11 @@ from collections.abc import Callable
 
 import torch
 
-from mnistlab.config import PROTOCOL_VERSION, PlannedRun
-from mnistlab.data import ImageData
-from mnistlab.divergence import diverged
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.liveness import ATTEMPTS_TAG, CLAIM_TAG, claim_holder, death
-from mnistlab.models import count_parameters
-from mnistlab.provenance import environment_tags
-from mnistlab.tracking import (
+from mnistlab.spec.config import PROTOCOL_VERSION, PlannedRun
+from mnistlab.store.liveness import ATTEMPTS_TAG, CLAIM_TAG, claim_holder, death
+from mnistlab.store.provenance import environment_tags
+from mnistlab.store.store import (
     NOTE_TAG,
     PREDICTIONS_FILE,
     Store,
@@ -23,7 +20,10 @@ from mnistlab.tracking import (
     Withdrawn,
     process_alive,
 )
-from mnistlab.train import EvalPoint, RunResult, prepare_runtime, train
+from mnistlab.training.datasets import ImageData
+from mnistlab.training.divergence import diverged
+from mnistlab.training.loop import EvalPoint, RunResult, prepare_runtime, train
+from mnistlab.training.models import count_parameters
 
 
 def run_tags(planned: PlannedRun, study: str, device: str, threads: int) -> dict[str, str]:

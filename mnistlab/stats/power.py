@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from mnistlab.analysis import ALPHA, holm_rows, paired_differences, paired_values
-from mnistlab.signflip import sign_flip_p
+from mnistlab.stats.analysis import ALPHA, holm_rows, paired_differences, paired_values
+from mnistlab.stats.signflip import sign_flip_p
 
 TARGET_POWER = 0.8
 SIMULATIONS = 1000

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnistlab.data import DATASETS
 from mnistlab.errors import MnistlabError
-from mnistlab.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
+from mnistlab.spec.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
+from mnistlab.training.datasets import DATASETS
 
 # The nets models.MODELS builds, by name. Named here too so that reading a spec or a stored
 # record imports no torch (analysis and reports need none); a test keeps the two equal.
@@ -232,7 +232,7 @@ class StudySpec:
         """The sequential design of an [adaptive] spec (None without one)."""
         if self.adaptive is None:
             return None
-        from mnistlab.sequential import SequentialDesign
+        from mnistlab.stats.sequential import SequentialDesign
 
         return SequentialDesign(len(self.seeds), self.adaptive.block, self.adaptive.max_seeds)
 

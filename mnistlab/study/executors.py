@@ -18,15 +18,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from mnistlab.config import PlannedRun, RunConfig
-from mnistlab.data import ImageData, load_dataset
-from mnistlab.divergence import diverged
 from mnistlab.errors import MnistlabError, NonFiniteLossError
-from mnistlab.interrupts import stop_on_sigterm
-from mnistlab.liveness import CLAIM_TAG
-from mnistlab.runner import ClaimedElsewhere, tracked_train
-from mnistlab.tracking import PARENT_TAG, is_local_store, open_store
-from mnistlab.train import EvalPoint
+from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.store.liveness import CLAIM_TAG
+from mnistlab.store.store import PARENT_TAG, is_local_store, open_store
+from mnistlab.study.runner import ClaimedElsewhere, tracked_train
+from mnistlab.training.datasets import ImageData, load_dataset
+from mnistlab.training.divergence import diverged
+from mnistlab.training.interrupts import stop_on_sigterm
+from mnistlab.training.loop import EvalPoint
 
 EXECUTORS = ("local", "ray")
 
@@ -126,7 +126,7 @@ def _with_threads(planned: PlannedRun, threads: int) -> PlannedRun:
 
 
 def _device_of(config: RunConfig) -> str:
-    from mnistlab.train import resolve_device
+    from mnistlab.training.loop import resolve_device
 
     return str(resolve_device(config.device))
 
@@ -221,7 +221,7 @@ class Ray:
             ) from None
         runtime_env: dict[str, Any] = {"env_vars": {"MNISTLAB_DATA": target.data_root}}
         if self.remote_cluster:  # ship this package to the cluster's workers
-            runtime_env["py_modules"] = [str(Path(__file__).parent)]
+            runtime_env["py_modules"] = [str(Path(__file__).parents[1])]
         started_here = not ray.is_initialized()
         if started_here:
             ray.init(

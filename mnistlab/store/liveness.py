@@ -21,7 +21,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from mnistlab.tracking import ROLE_TAG, StoredRun
+from mnistlab.store.store import ROLE_TAG, StoredRun
 
 HEARTBEAT_TAG = "heartbeat"  # ms since the epoch, refreshed while the run trains
 CLAIM_TAG = "claim"  # the task that made the run: its attempts share it (Ray retries)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnistlab.results import StudyResults
+from mnistlab.results.evidence import StudyResults
 
 PAPER_QUESTION = "Does a third convolution help?"
 

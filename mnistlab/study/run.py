@@ -16,23 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.config import PlannedRun, RunConfig, StudySpec
-from mnistlab.data import (
-    ImageData,
-    check_data_root,
-    data_source,
-    ensure_dataset,
-    resolve_data_dir,
-)
-from mnistlab.executors import (
-    Executor,
-    RunOutcome,
-    RunTarget,
-    StudyError,
-    StudyObserver,
-    choose_executor,
-)
-from mnistlab.tracking import (
+from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec
+from mnistlab.store.store import (
     NOTE_TAG,
     PARENT_TAG,
     ROLE_TAG,
@@ -40,7 +25,22 @@ from mnistlab.tracking import (
     open_store,
     resolve_tracking_uri,
 )
-from mnistlab.train import resolve_device
+from mnistlab.study.executors import (
+    Executor,
+    RunOutcome,
+    RunTarget,
+    StudyError,
+    StudyObserver,
+    choose_executor,
+)
+from mnistlab.training.datasets import (
+    ImageData,
+    check_data_root,
+    data_source,
+    ensure_dataset,
+    resolve_data_dir,
+)
+from mnistlab.training.loop import resolve_device
 
 __all__ = ["StudyError", "StudyObserver", "StudyReport", "plan_study", "run_study"]
 
@@ -237,7 +237,7 @@ def _run_adaptive(
     """Train look by look; after each, replay the sequential design and stop once every
     claim is decided. A rerun (after kill -9 too) replays the same looks from the stored
     runs, so it continues where the study stopped, under the same rule."""
-    from mnistlab.results import analyse  # statistics only when a look needs them
+    from mnistlab.results.evidence import analyse  # statistics only when a look needs them
 
     outcomes, orphaned, looks, claimed, trained = [], [], [], [], frozenset()
     total = skipped = 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnistlab.analysis import ALPHA, INCONCLUSIVE, decide
+from mnistlab.stats.analysis import ALPHA, INCONCLUSIVE, decide
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def all_decided(verdicts: pd.DataFrame) -> bool:
 def simulated_evidence(differences: np.ndarray, directions: np.ndarray) -> pd.DataFrame:
     """paired_evidence's decision columns for per-seed differences (n, tests), computed with the
     vectorised exact test (signflip.sign_flip_p, which equals the study's scipy test)."""
-    from mnistlab.signflip import sign_flip_p
+    from mnistlab.stats.signflip import sign_flip_p
 
     d = np.asarray(differences, dtype=np.float64)
     tests = d.shape[1]

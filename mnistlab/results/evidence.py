@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 
 from mnistlab import metrics
-from mnistlab.analysis import (
+from mnistlab.errors import MnistlabError
+from mnistlab.spec.config import Claim, StudySpec, spec_from_record
+from mnistlab.spec.measures import LOWER, TIMING
+from mnistlab.stats.analysis import (
     INCONCLUSIVE,
     SECONDARY_MEASURES,
     arm_summary,
@@ -29,13 +32,10 @@ from mnistlab.analysis import (
     secondary_comparisons,
     steps_to_threshold,
 )
-from mnistlab.config import Claim, StudySpec, spec_from_record
-from mnistlab.data import DATASETS
-from mnistlab.divergence import DIVERGENCE_RULE
-from mnistlab.errors import MnistlabError
-from mnistlab.measures import LOWER, TIMING
-from mnistlab.sequential import SequentialDesign, sequential_decide
-from mnistlab.tracking import ROLE_TAG, Store, StoredRun
+from mnistlab.stats.sequential import SequentialDesign, sequential_decide
+from mnistlab.store.store import ROLE_TAG, Store, StoredRun
+from mnistlab.training.datasets import DATASETS
+from mnistlab.training.divergence import DIVERGENCE_RULE
 
 
 class AnalysisError(MnistlabError):
@@ -427,7 +427,7 @@ def wall_clock_comparisons(
 
 def power_analysis(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeds needed and detectable effects for every claim (power.study_power)."""
-    from mnistlab.power import study_power
+    from mnistlab.stats.power import study_power
 
     if results.runs.empty or results.baseline not in results.arms or not results.variants:
         return pd.DataFrame(), pd.DataFrame()

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab import metrics
-from mnistlab.config import ConfigError, RunConfig
-from mnistlab.data import ImageData, to_float_images
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.models import build_model
+from mnistlab.spec.config import ConfigError, RunConfig
+from mnistlab.training.datasets import ImageData, to_float_images
+from mnistlab.training.models import build_model
 
 # Metrics go to the store at most this often (and at each epoch's end), so a run's curves
 # show in the UI as it trains, at a few store calls per epoch (MNISTLAB_FLUSH_SECONDS).

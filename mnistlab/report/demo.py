@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.data import DataError, load_test_set
-from mnistlab.results import StudyResults
-from mnistlab.tracking import Store
+from mnistlab.results.evidence import StudyResults
+from mnistlab.store.store import Store
+from mnistlab.training.datasets import DataError, load_test_set
 
 DEMO_IMAGES = 10
 
@@ -68,9 +68,9 @@ def _predict_from_weights(
 ) -> np.ndarray:
     import torch
 
-    from mnistlab.data import to_float_images
-    from mnistlab.models import build_model
-    from mnistlab.train import predict
+    from mnistlab.training.datasets import to_float_images
+    from mnistlab.training.loop import predict
+    from mnistlab.training.models import build_model
 
     path = store.download_weights(run_id, folder)
     model = build_model(model_name)

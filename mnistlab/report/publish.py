@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mnistlab.results import StudyResults
-from mnistlab.tables import title, verdict_rows
-from mnistlab.tracking import NOTE_TAG, REPORT_ARTIFACTS, Store
+from mnistlab.report.tables import title, verdict_rows
+from mnistlab.results.evidence import StudyResults
+from mnistlab.store.store import NOTE_TAG, REPORT_ARTIFACTS, Store
 
 
 def description(results: StudyResults) -> str:
@@ -88,7 +88,7 @@ def publish_report(store: Store, results: StudyResults, folder: Path) -> tuple[s
 
 def fetch_report(store: Store, study: str, folder: Path) -> Path:
     """Download the study run's last report into folder/<study>/; returns that folder."""
-    from mnistlab.report import ReportError, replace_folder
+    from mnistlab.report.render import ReportError, replace_folder
 
     experiment = store.find_experiment(study)
     run_id = store.study_run(experiment.experiment_id, study, create=False) if experiment else None

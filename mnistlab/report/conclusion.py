@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from mnistlab.analysis import CONTRADICTED, EQUIVALENT, SUPPORTED
-from mnistlab.measures import measure, percent
-from mnistlab.results import StudyResults
+from mnistlab.results.evidence import StudyResults
+from mnistlab.spec.measures import measure, percent
+from mnistlab.stats.analysis import CONTRADICTED, EQUIVALENT, SUPPORTED
 
 
 def number(value: float, digits: int = 3) -> str:

@@ -21,9 +21,9 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from mnistlab import metrics
-from mnistlab.divergence import final_loss
-from mnistlab.measures import HIGHER, Measure
-from mnistlab.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
+from mnistlab.spec.measures import HIGHER, Measure
+from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
+from mnistlab.training.divergence import final_loss
 
 ALPHA = 0.05
 WARMUP_FRACTION = 0.1
@@ -120,7 +120,7 @@ def loss_fluctuation(losses: np.ndarray) -> tuple[float, float]:
 def per_run_table(
     runs: pd.DataFrame, history: pd.DataFrame, thresholds: list[float]
 ) -> pd.DataFrame:
-    """One row per run: every measure of the catalogue (mnistlab.measures) as a column.
+    """One row per run: every measure of the catalogue (mnistlab.spec.measures) as a column.
 
     Columns added to runs: steps_to_{t}, seconds_to_{t} and reached_{t} per threshold,
     epoch_train_seconds (mean over epochs), seconds_per_step, log_loss_spread, raw_loss_sd,

@@ -462,7 +462,7 @@ class Store:
     def fail_orphaned_runs(self, runs: list[StoredRun]) -> list[str]:
         """Mark dead RUNNING runs FAILED: on this host its process is gone (kill -9); on any
         host its heartbeat is stale (liveness.death). Returns their ids."""
-        from mnistlab.liveness import death
+        from mnistlab.store.liveness import death
 
         now = int(time.time() * 1000)
         orphaned = []
@@ -709,9 +709,9 @@ class TrackedRun:
         self.record = None
 
     def __enter__(self) -> TrackedRun:
-        from mnistlab.liveness import HEARTBEAT_SECONDS, HEARTBEAT_TAG
-        from mnistlab.spool import RunRecord
-        from mnistlab.writer import Writer
+        from mnistlab.store.liveness import HEARTBEAT_SECONDS, HEARTBEAT_TAG
+        from mnistlab.store.spool import RunRecord
+        from mnistlab.store.writer import Writer
 
         tags = {**self.tags, HEARTBEAT_TAG: str(int(time.time() * 1000))}
         run = with_lock_retry(
@@ -810,7 +810,7 @@ class TrackedRun:
 
     def _beat(self) -> None:
         """On the writer's thread: refresh the heartbeat, and tag contention once seen."""
-        from mnistlab.liveness import HEARTBEAT_TAG
+        from mnistlab.store.liveness import HEARTBEAT_TAG
 
         now = int(time.time() * 1000)
         beat = [RunTag(HEARTBEAT_TAG, str(now))]
@@ -820,7 +820,7 @@ class TrackedRun:
         with_lock_retry(lambda: self.client.log_batch(self.run_id, tags=beat))
 
     def _overlapped(self, now: int, live_only: bool) -> bool:
-        from mnistlab.liveness import death, overlapping
+        from mnistlab.store.liveness import death, overlapping
 
         host = self.stored.tags.get("host")
         if not host:
@@ -878,7 +878,7 @@ class TrackedRun:
     def _recover_or_spool(self, raise_error: bool) -> None:
         """The store went away for longer than the retry window: one more try of the whole
         record (it may be back), else the record goes to the spool."""
-        from mnistlab.spool import write_spool
+        from mnistlab.store.spool import write_spool
 
         try:
             self.store.replay(self.record, Path(self._files.name))

@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from mnistlab import conclusion, plots
-from mnistlab.data import DATASETS
-from mnistlab.demo import Demo
 from mnistlab.errors import MnistlabError
-from mnistlab.measures import Measure
-from mnistlab.power import SEED_GRID, SIMULATIONS, TARGET_POWER
-from mnistlab.results import StudyResults
-from mnistlab.tables import asks_the_papers_question, format_number, title, verdict_rows
+from mnistlab.report import conclusion, plots
+from mnistlab.report.demo import Demo
+from mnistlab.report.tables import asks_the_papers_question, format_number, title, verdict_rows
+from mnistlab.results.evidence import StudyResults
+from mnistlab.spec.measures import Measure
+from mnistlab.stats.power import SEED_GRID, SIMULATIONS, TARGET_POWER
+from mnistlab.training.datasets import DATASETS
 
 MAX_MISCLASSIFIED = 40
 
@@ -327,7 +327,7 @@ def render_html(
     power_figure: Figure | None = None,
 ) -> str:
     environment = Environment(
-        loader=PackageLoader("mnistlab", "templates"), autoescape=select_autoescape(["html"])
+        loader=PackageLoader("mnistlab.report", "templates"), autoescape=select_autoescape(["html"])
     )
     template = environment.get_template("report.html.j2")
     return template.render(

@@ -45,7 +45,7 @@ STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "al
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
     from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
-    from mnistlab.interrupts import stop_on_sigterm
+    from mnistlab.training.interrupts import stop_on_sigterm
 
     stop_on_sigterm()
     try:
@@ -96,7 +96,7 @@ def data(
 ) -> None:
     """Find, download if missing and verify a dataset; print where it is."""
     with user_errors():
-        from mnistlab.data import load_dataset
+        from mnistlab.training.datasets import load_dataset
 
         loaded = load_dataset(data_dir, dataset)
         typer.echo(
@@ -106,7 +106,7 @@ def data(
 
 
 def _run_defaults():  # noqa: ANN202
-    from mnistlab.config import RunConfig
+    from mnistlab.spec.config import RunConfig
 
     return RunConfig()
 
@@ -142,7 +142,7 @@ def train(
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
-        from mnistlab.config import PlannedRun, RunConfig
+        from mnistlab.spec.config import PlannedRun, RunConfig
 
         config = RunConfig(
             model=model,
@@ -157,10 +157,10 @@ def train(
             device=device,
             threads=threads,
         )
-        from mnistlab.data import load_dataset
-        from mnistlab.runner import tracked_train
-        from mnistlab.tracking import open_store
-        from mnistlab.train import resolve_device
+        from mnistlab.store.store import open_store
+        from mnistlab.study.runner import tracked_train
+        from mnistlab.training.datasets import load_dataset
+        from mnistlab.training.loop import resolve_device
 
         planned = PlannedRun(model, config)
         resolve_device(config.device)  # no GPU where one is asked for: before anything else
@@ -180,7 +180,7 @@ def train(
                     task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
                 ),
             )
-        from mnistlab.divergence import diverged
+        from mnistlab.training.divergence import diverged
 
         if diverged(result.train_loss):
             warn_diverged(planned.name)
@@ -205,7 +205,7 @@ def describe(outcome) -> str:  # noqa: ANN001 - an executors.RunOutcome
 
 
 def warn_diverged(name: str) -> None:
-    from mnistlab.divergence import DIVERGENCE_RULE
+    from mnistlab.training.divergence import DIVERGENCE_RULE
 
     console.print(
         f"[yellow]Warning:[/] {name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged "
@@ -276,8 +276,8 @@ def study(
 ) -> None:
     """Run a study spec's grid of arms x seeds; finished runs are skipped."""
     with user_errors():
-        from mnistlab.config import load_spec
-        from mnistlab.study import run_study
+        from mnistlab.spec.config import load_spec
+        from mnistlab.study.run import run_study
 
         spec = load_spec(spec_path)
         steps = max(c.steps_per_epoch() * c.epochs for c in spec.run_configs())
@@ -321,7 +321,7 @@ def study(
             )
         diverged = [o for o in report.outcomes if o.trained and o.diverged]
         if diverged:
-            from mnistlab.divergence import DIVERGENCE_RULE
+            from mnistlab.training.divergence import DIVERGENCE_RULE
 
             console.print(
                 f"[yellow]{len(diverged)} run(s) diverged[/] ({DIVERGENCE_RULE}): "
@@ -335,7 +335,7 @@ def study(
 
 
 def _check_study_name(study_name: str) -> None:
-    from mnistlab.config import ConfigError, valid_name
+    from mnistlab.spec.config import ConfigError, valid_name
 
     if not valid_name(study_name):
         raise ConfigError(
@@ -346,8 +346,8 @@ def _check_study_name(study_name: str) -> None:
 
 def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     """The store (opened to read: never created) and the study's results."""
-    from mnistlab.results import analyse
-    from mnistlab.tracking import open_store
+    from mnistlab.results.evidence import analyse
+    from mnistlab.store.store import open_store
 
     _check_study_name(study_name)
     store = open_store(tracking_uri, create=False)
@@ -357,7 +357,7 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
 def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
     from rich.table import Table
 
-    from mnistlab.tables import verdict_rows
+    from mnistlab.report.tables import verdict_rows
 
     out = Console()
     rows = verdict_rows(results)
@@ -418,14 +418,14 @@ def report(
 ) -> None:
     """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
     with user_errors():
-        from mnistlab.demo import predict_test_set
-        from mnistlab.report import check_destination, write_report
-        from mnistlab.results import power_analysis
+        from mnistlab.report.demo import predict_test_set
+        from mnistlab.report.render import check_destination, write_report
+        from mnistlab.results.evidence import power_analysis
 
         check_destination(out)  # before seconds of analysis and rendering
         store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
-        from mnistlab.publish import publish_report
+        from mnistlab.report.publish import publish_report
 
         demo, demo_note = predict_test_set(results, store, data_dir)
         paths = write_report(results, demo, demo_note, out, power_analysis(results))
@@ -446,9 +446,9 @@ def fetch_report(
 ) -> None:
     """Download the last rendered report of a study from its tracking store (or server)."""
     with user_errors():
-        from mnistlab.publish import fetch_report as fetch
-        from mnistlab.report import check_destination
-        from mnistlab.tracking import open_store
+        from mnistlab.report.publish import fetch_report as fetch
+        from mnistlab.report.render import check_destination
+        from mnistlab.store.store import open_store
 
         _check_study_name(study_name)
         check_destination(out)
@@ -462,8 +462,8 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
     with user_errors():
         from rich.table import Table
 
-        from mnistlab.power import SEED_GRID, TARGET_POWER
-        from mnistlab.results import power_analysis
+        from mnistlab.results.evidence import power_analysis
+        from mnistlab.stats.power import SEED_GRID, TARGET_POWER
 
         _, results = _results(study_name, tracking_uri)
         table, _ = power_analysis(results)
@@ -521,8 +521,8 @@ def sync(
     with user_errors():
         import shutil
 
-        from mnistlab.spool import read_spool, spool_root, spooled_runs
-        from mnistlab.tracking import open_store
+        from mnistlab.store.spool import read_spool, spool_root, spooled_runs
+        from mnistlab.store.store import open_store
 
         root = spool or spool_root()
         folders = spooled_runs(root)

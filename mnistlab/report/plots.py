@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mnistlab import metrics  # noqa: E402
-from mnistlab.analysis import metric_series, trend_window  # noqa: E402
+from mnistlab.stats.analysis import metric_series, trend_window  # noqa: E402
 
 WIDE = (7.0, 3.2)
 SQUARE = (3.4, 3.2)
