@@ -16,16 +16,11 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from typer.testing import CliRunner
 
 from mnistlab.cli.app import app
+from mnistlab.names import HEARTBEAT_TAG
 from mnistlab.results.evidence import analyse
 from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec, load_spec
 from mnistlab.store import writer
-from mnistlab.store.liveness import (
-    HEARTBEAT_TAG,
-    STALE_AFTER_SECONDS,
-    claim_holder,
-    death,
-    overlapping,
-)
+from mnistlab.store.liveness import STALE_AFTER_SECONDS, claim_holder, death, overlapping
 from mnistlab.store.store import StoredRun, StoreUnreachable, open_store
 from mnistlab.study.run import run_study
 from mnistlab.study.runner import ClaimedElsewhere, tracked_train

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from mnistlab import metrics  # noqa: E402
+from mnistlab import names  # noqa: E402
 from mnistlab.stats.analysis import metric_series, trend_window  # noqa: E402
 
 WIDE = (7.0, 3.2)
@@ -71,7 +71,7 @@ def draw_band(ax, band: pd.DataFrame, colour, label: str) -> None:  # noqa: ANN0
 
 def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) -> Figure:
     """Evaluation accuracy against step: mean with 95% band, each seed faint."""
-    evals = _with_arms(metric_series(history, metrics.EVAL_ACCURACY), runs)
+    evals = _with_arms(metric_series(history, names.EVAL_ACCURACY), runs)
     figure, axes = plt.subplots(1, 2, figsize=WIDE, sharey=False)
     colours = palette(arms)
     bands = {arm: mean_band(evals[evals["arm"] == arm], "value", "ci") for arm in arms}
@@ -97,7 +97,7 @@ def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) 
 
 def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) -> Figure:
     """Train loss against step: each run's rolling median, mean over seeds with SD band."""
-    losses = _with_arms(metric_series(history, metrics.TRAIN_LOSS), runs)
+    losses = _with_arms(metric_series(history, names.TRAIN_LOSS), runs)
     window = trend_window(losses.groupby("run_id").size().min())
     losses["smoothed"] = losses.groupby("run_id")["value"].transform(
         lambda v: v.rolling(window, center=True, min_periods=1).median()

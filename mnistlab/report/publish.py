@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mnistlab.names import NOTE_TAG, REPORT_ARTIFACTS
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
-from mnistlab.store.store import NOTE_TAG, REPORT_ARTIFACTS, Store
+from mnistlab.store.store import Store
 
 
 def description(results: StudyResults) -> str:

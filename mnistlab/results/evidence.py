@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mnistlab import metrics
+from mnistlab import names
 from mnistlab.errors import MnistlabError
+from mnistlab.names import ROLE_TAG
 from mnistlab.spec.config import Claim, StudySpec, spec_from_record
 from mnistlab.spec.measures import LOWER, TIMING
 from mnistlab.stats.analysis import (
@@ -33,7 +34,7 @@ from mnistlab.stats.analysis import (
     steps_to_threshold,
 )
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
-from mnistlab.store.store import ROLE_TAG, Store, StoredRun
+from mnistlab.store.store import Store, StoredRun
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.divergence import DIVERGENCE_RULE
 
@@ -187,7 +188,7 @@ def load_evidence(
         )
     current = runs[(runs["status"] == "FINISHED") & runs["config_hash"].isin(hashes)]
     current = current.sort_values("start_time").drop_duplicates("config_hash", keep="last")
-    history = store.histories(current["run_id"].tolist(), metrics.HISTORY)
+    history = store.histories(current["run_id"].tolist(), names.HISTORY)
     all_runs = pd.DataFrame(
         {
             "run_name": [r.run_name for r in stored],
@@ -197,8 +198,8 @@ def load_evidence(
             # Cumulative train seconds at the last evaluation, or the whole epoch when done.
             "train_seconds": [
                 max(
-                    r.metrics.get(metrics.TRAIN_SECONDS, 0.0),
-                    r.metrics.get(metrics.EPOCH_TRAIN_SECONDS, 0.0),
+                    r.metrics.get(names.TRAIN_SECONDS, 0.0),
+                    r.metrics.get(names.EPOCH_TRAIN_SECONDS, 0.0),
                 )
                 for r in stored
             ],
@@ -212,7 +213,7 @@ def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list
     present = history.groupby("run_id")["key"].apply(set).to_dict()
     gaps = {}
     for run_id in runs["run_id"]:
-        lacking = [k for k in metrics.REQUIRED if k not in present.get(run_id, set())]
+        lacking = [k for k in names.REQUIRED if k not in present.get(run_id, set())]
         if lacking:
             gaps[run_id] = lacking
     return gaps
@@ -302,13 +303,13 @@ def analyse(store: Store, study: str) -> StudyResults:
                 "the runs that differ from this machine's setting."
             )
     if not table.empty and table["diverged"].any():
-        names = ", ".join(table.loc[table["diverged"], "run_name"])
+        run_names = ", ".join(table.loc[table["diverged"], "run_name"])
         notes.append(
-            f"Diverged runs ({DIVERGENCE_RULE}): {names}. They finished without a NaN and are "
+            f"Diverged runs ({DIVERGENCE_RULE}): {run_names}. They finished without a NaN and are "
             "counted in the statistics as samples of their arm; a diverging arm usually needs "
             "a smaller learning rate."
         )
-    evals = metric_series(history, metrics.EVAL_ACCURACY)
+    evals = metric_series(history, names.EVAL_ACCURACY)
     steps = sorted(evals["step"].unique())
     fractions = (
         fraction_reached(steps_to_threshold(evals, list(spec.thresholds)), table, steps)
@@ -377,10 +378,10 @@ def clean_timings(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     columns = [c for c in table.columns if c.startswith(TIMING)]
     clean = table.copy()
     clean.loc[clean["contended"], columns] = np.nan
-    names = ", ".join(table.loc[table["contended"], "run_name"])
+    run_names = ", ".join(table.loc[table["contended"], "run_name"])
     return clean, (
         f"{int(table['contended'].sum())} run(s) shared this machine with another run while "
-        f"they trained ({names}): their times are left out of every timing claim and "
+        f"they trained ({run_names}): their times are left out of every timing claim and "
         "comparison, which use only seeds whose runs ran alone. Where that leaves too few "
         "seeds, the timing verdict is inconclusive: retrain with nothing else running "
         "(`mnistlab study SPEC --force`, one invocation, --workers 1)."

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from mnistlab import metrics
+from mnistlab import names
 from mnistlab.spec.measures import HIGHER, Measure
 from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
 from mnistlab.training.divergence import final_loss
@@ -127,10 +127,10 @@ def per_run_table(
     test_accuracy and test_loss (after the last epoch), final_train_loss.
     """
     table = runs.copy().set_index("run_id")
-    evals = metric_series(history, metrics.EVAL_ACCURACY)
+    evals = metric_series(history, names.EVAL_ACCURACY)
     reach = steps_to_threshold(evals, thresholds)
     # Seconds to a threshold: the cumulative train seconds logged at the step it was reached.
-    seconds = metric_series(history, metrics.TRAIN_SECONDS).rename(columns={"value": "seconds"})
+    seconds = metric_series(history, names.TRAIN_SECONDS).rename(columns={"value": "seconds"})
     reach = reach.merge(
         seconds, left_on=["run_id", "steps"], right_on=["run_id", "step"], how="left"
     )
@@ -139,15 +139,15 @@ def per_run_table(
         table[f"steps_to_{threshold:g}"] = by_run["steps"]
         table[f"seconds_to_{threshold:g}"] = by_run["seconds"]
         table[f"reached_{threshold:g}"] = by_run["reached"]
-    epoch_seconds = metric_series(history, metrics.EPOCH_TRAIN_SECONDS).groupby("run_id")["value"]
+    epoch_seconds = metric_series(history, names.EPOCH_TRAIN_SECONDS).groupby("run_id")["value"]
     table["epoch_train_seconds"] = epoch_seconds.mean()
-    losses = metric_series(history, metrics.TRAIN_LOSS).groupby("run_id")["value"]
+    losses = metric_series(history, names.TRAIN_LOSS).groupby("run_id")["value"]
     table["seconds_per_step"] = epoch_seconds.sum() / losses.count()
     fluctuation = losses.apply(lambda v: loss_fluctuation(v.to_numpy()))
     table["log_loss_spread"] = fluctuation.map(lambda pair: pair[0])
     table["raw_loss_sd"] = fluctuation.map(lambda pair: pair[1])
     table["final_train_loss"] = losses.apply(lambda v: final_loss(v.to_numpy()))
-    for key in (metrics.TEST_ACCURACY, metrics.TEST_LOSS):
+    for key in (names.TEST_ACCURACY, names.TEST_LOSS):
         table[key] = metric_series(history, key).groupby("run_id")["value"].last()
     return table.reset_index()
 

@@ -21,11 +21,9 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from mnistlab.store.store import ROLE_TAG, StoredRun
+from mnistlab.names import CLAIM_TAG, HEARTBEAT_TAG, ROLE_TAG
+from mnistlab.store.store import StoredRun
 
-HEARTBEAT_TAG = "heartbeat"  # ms since the epoch, refreshed while the run trains
-CLAIM_TAG = "claim"  # the task that made the run: its attempts share it (Ray retries)
-ATTEMPTS_TAG = "attempts"
 HEARTBEAT_SECONDS = float(os.environ.get("MNISTLAB_HEARTBEAT_SECONDS", "15"))
 STALE_AFTER_SECONDS = float(os.environ.get("MNISTLAB_STALE_AFTER_SECONDS", "300"))
 

@@ -32,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
 from mnistlab.errors import MnistlabError, first_line
+from mnistlab.names import EXPERIMENT_KIND, PREDICTIONS_FILE, ROLE_TAG, SPEC_TAG
 
 try:
     import fcntl
@@ -233,16 +234,6 @@ def _connect(uri: str, path: Path | None) -> MlflowClient:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
-
-
-SPEC_TAG = "spec"  # experiment tag: the study's spec record (config.StudySpec.to_record), JSON
-ROLE_TAG = "mnistlab.role"  # "study" on the one run that holds a study's spec and report
-# MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
-PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
-REPORT_ARTIFACTS = "report"
-PREDICTIONS_FILE = "test_predictions.npy"  # a run's labels for the test set, after training
 
 
 @dataclass(frozen=True)
@@ -709,7 +700,8 @@ class TrackedRun:
         self.record = None
 
     def __enter__(self) -> TrackedRun:
-        from mnistlab.store.liveness import HEARTBEAT_SECONDS, HEARTBEAT_TAG
+        from mnistlab.names import HEARTBEAT_TAG
+        from mnistlab.store.liveness import HEARTBEAT_SECONDS
         from mnistlab.store.spool import RunRecord
         from mnistlab.store.writer import Writer
 
@@ -810,7 +802,7 @@ class TrackedRun:
 
     def _beat(self) -> None:
         """On the writer's thread: refresh the heartbeat, and tag contention once seen."""
-        from mnistlab.store.liveness import HEARTBEAT_TAG
+        from mnistlab.names import HEARTBEAT_TAG
 
         now = int(time.time() * 1000)
         beat = [RunTag(HEARTBEAT_TAG, str(now))]

@@ -16,15 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnistlab.names import NOTE_TAG, PARENT_TAG, ROLE_TAG
 from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec
-from mnistlab.store.store import (
-    NOTE_TAG,
-    PARENT_TAG,
-    ROLE_TAG,
-    Store,
-    open_store,
-    resolve_tracking_uri,
-)
+from mnistlab.store.store import Store, open_store, resolve_tracking_uri
 from mnistlab.study.executors import (
     Executor,
     RunOutcome,

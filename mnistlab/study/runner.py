@@ -9,17 +9,11 @@ from collections.abc import Callable
 import torch
 
 from mnistlab.errors import NonFiniteLossError
+from mnistlab.names import ATTEMPTS_TAG, CLAIM_TAG, NOTE_TAG, PREDICTIONS_FILE
 from mnistlab.spec.config import PROTOCOL_VERSION, PlannedRun
-from mnistlab.store.liveness import ATTEMPTS_TAG, CLAIM_TAG, claim_holder, death
+from mnistlab.store.liveness import claim_holder, death
 from mnistlab.store.provenance import environment_tags
-from mnistlab.store.store import (
-    NOTE_TAG,
-    PREDICTIONS_FILE,
-    Store,
-    TrackedRun,
-    Withdrawn,
-    process_alive,
-)
+from mnistlab.store.store import Store, TrackedRun, Withdrawn, process_alive
 from mnistlab.training.datasets import ImageData
 from mnistlab.training.divergence import diverged
 from mnistlab.training.loop import EvalPoint, RunResult, prepare_runtime, train

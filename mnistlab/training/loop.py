@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnistlab import metrics
+from mnistlab import names
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.spec.config import ConfigError, RunConfig
 from mnistlab.training.datasets import ImageData, to_float_images
@@ -252,7 +252,7 @@ def train(
             bad = flushed_to + int(np.argmin(np.isfinite(chunk)))
             raise NonFiniteLossError(f"train loss became {chunk[bad - flushed_to]} at step {bad}")
         steps = range(flushed_to, upto)
-        sink.log(metrics.TRAIN_LOSS, chunk.tolist(), steps, step_wall_ms[flushed_to:upto].tolist())
+        sink.log(names.TRAIN_LOSS, chunk.tolist(), steps, step_wall_ms[flushed_to:upto].tolist())
         flushed_to = upto
         return chunk
 
@@ -282,9 +282,9 @@ def train(
                     cumulative = train_seconds_total + epoch_train_seconds
                     result.eval_steps.append(step)
                     result.eval_accuracy.append(accuracy)
-                    sink.log(metrics.EVAL_ACCURACY, [accuracy], [step])
-                    sink.log(metrics.EVAL_LOSS, [eval_loss], [step])
-                    sink.log(metrics.TRAIN_SECONDS, [cumulative], [step])
+                    sink.log(names.EVAL_ACCURACY, [accuracy], [step])
+                    sink.log(names.EVAL_LOSS, [eval_loss], [step])
+                    sink.log(names.TRAIN_SECONDS, [cumulative], [step])
                     if on_eval:
                         on_eval(EvalPoint(step, total_steps, float(latest), accuracy))
                 if time.monotonic() - last_flush >= FLUSH_SECONDS:
@@ -302,10 +302,10 @@ def train(
         result.epoch_seconds.append(epoch_seconds)
         result.test_accuracy.append(test_accuracy)
         result.test_loss.append(test_loss)
-        sink.log(metrics.TEST_ACCURACY, [test_accuracy], [last_step])
-        sink.log(metrics.TEST_LOSS, [test_loss], [last_step])
-        sink.log(metrics.EPOCH_TRAIN_SECONDS, [epoch_train_seconds], [epoch])
-        sink.log(metrics.EPOCH_SECONDS, [epoch_seconds], [epoch])
+        sink.log(names.TEST_ACCURACY, [test_accuracy], [last_step])
+        sink.log(names.TEST_LOSS, [test_loss], [last_step])
+        sink.log(names.EPOCH_TRAIN_SECONDS, [epoch_train_seconds], [epoch])
+        sink.log(names.EPOCH_SECONDS, [epoch_seconds], [epoch])
         sink.flush()
         if not math.isfinite(test_loss):
             raise NonFiniteLossError(f"test loss became {test_loss} after epoch {epoch}")
