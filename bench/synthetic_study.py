@@ -19,6 +19,7 @@ from mnistlab import names
 from mnistlab.names import PARENT_TAG, PREDICTIONS_FILE
 from mnistlab.spec.config import StudySpec, load_spec
 from mnistlab.store.store import Store
+from mnistlab.store.tracked_run import TrackedRun
 from mnistlab.study.run import record_study_run
 from mnistlab.study.runner import run_tags
 
@@ -45,7 +46,7 @@ def write_run(
     # The tags a real run carries, on a made-up host so that no liveness rule sees them.
     tags = {**run_tags(planned, study, "cpu", 2), "host": "bench", PARENT_TAG: study_run_id}
     params = {k: str(v) for k, v in dataclasses.asdict(config).items()}
-    with store.start_run(experiment_id, planned.name, params, tags) as run:
+    with TrackedRun(store, experiment_id, planned.name, params, tags) as run:
         start_ms = 1_700_000_000_000
         run.log(names.TRAIN_LOSS, loss.tolist(), step.tolist(), (start_ms + wall * 1000).tolist())
         run.log(names.EVAL_ACCURACY, accuracy.tolist(), evals.tolist())

@@ -10,6 +10,7 @@ from mnistlab.report.render import write_report
 from mnistlab.results.evidence import analyse, power_analysis
 from mnistlab.spec.config import parse_spec
 from mnistlab.store.store import open_store
+from mnistlab.store.tracked_run import TrackedRun
 from tests.conftest import SECTIONS
 
 SETTINGS = {"train_size": 1000, "batch_size": 50, "eval_every": 2, "eval_subset": 100}
@@ -40,7 +41,7 @@ def write_study(store_uri, tmp_path, seeds=8):
             "seed": str(seed),
             "config_hash": planned.config.config_hash(),
         }
-        with store.start_run(experiment_id, planned.name, {}, tags) as run:
+        with TrackedRun(store, experiment_id, planned.name, {}, tags) as run:
             steps = list(range(0, 20, 2))
             jitter = 1 + 0.05 * rng.random()
             curve = [0.5 if s < to_90 else 0.92 if s < to_95 else 0.96 for s in steps]

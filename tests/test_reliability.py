@@ -21,7 +21,9 @@ from mnistlab.results.evidence import analyse
 from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec, load_spec
 from mnistlab.store import writer
 from mnistlab.store.liveness import STALE_AFTER_SECONDS, claim_holder, death, overlapping
-from mnistlab.store.store import StoredRun, StoreUnreachable, open_store
+from mnistlab.store.records import StoredRun
+from mnistlab.store.store import open_store
+from mnistlab.store.tracked_run import StoreUnreachable, TrackedRun
 from mnistlab.study.run import run_study
 from mnistlab.study.runner import ClaimedElsewhere, tracked_train
 from mnistlab.training import models
@@ -261,7 +263,7 @@ def test_runs_that_overlap_on_this_host_are_tagged_contended_and_later_ones_are_
     experiment_id = store.experiment_id("unit")
     here = {"host": socket.gethostname(), "pid": str(os.getpid())}
     config = RunConfig(seed=0, train_size=200, batch_size=20, eval_every=3, eval_subset=100)
-    with store.start_run(experiment_id, "long", {}, here) as long_run:
+    with TrackedRun(store, experiment_id, "long", {}, here) as long_run:
         overlapped, _ = tracked_train(
             PlannedRun("a", config), tiny_mnist, store, experiment_id, "u"
         )

@@ -7,8 +7,10 @@ from mlflow import MlflowClient
 
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.spec.config import PlannedRun, RunConfig
-from mnistlab.store import store as tracking
-from mnistlab.store.store import TrackingError, open_store
+from mnistlab.store import histories
+from mnistlab.store.connect import TrackingError
+from mnistlab.store.store import open_store
+from mnistlab.store.tracked_run import TrackedRun
 from mnistlab.study.runner import tracked_train
 from mnistlab.training import models
 from mnistlab.training.datasets import to_float_images
@@ -68,7 +70,7 @@ def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store_uri):
     store = open_store(store_uri)
     client = store.client
     experiment_id = store.experiment_id("unit")
-    with pytest.raises(KeyboardInterrupt), store.start_run(experiment_id, "r", {}, {}) as run:
+    with pytest.raises(KeyboardInterrupt), TrackedRun(store, experiment_id, "r", {}, {}) as run:
         run.log("train_loss", [1.0, 0.5], [0, 1])
         raise KeyboardInterrupt
     assert client.get_run(run.run_id).info.status == "KILLED"
@@ -79,7 +81,7 @@ def test_metrics_beyond_one_batch_are_split_into_several_calls(store_uri):
     store = open_store(store_uri)
     client = store.client
     experiment_id = store.experiment_id("unit")
-    with store.start_run(experiment_id, "r", {}, {}) as run:
+    with TrackedRun(store, experiment_id, "r", {}, {}) as run:
         run.log("train_loss", [0.1] * 2500, range(2500))
     assert len(metric_steps(client, run.run_id, "train_loss")) == 2500
 
@@ -97,7 +99,7 @@ def write_awkward_histories(store) -> list[str]:
     experiment_id = store.experiment_id("bulk")
     run_ids = []
     for index in range(4):
-        with store.start_run(experiment_id, f"r{index}", {}, {}) as run:
+        with TrackedRun(store, experiment_id, f"r{index}", {}, {}) as run:
             if index < 3:
                 steps = [3, 0, 1, 2, 2] if index == 0 else list(range(7 + index))
                 values = [float(s) / (index + 1) for s in steps]
@@ -128,7 +130,7 @@ def test_bulk_histories_from_a_server_equal_the_per_run_api(mlflow_server, monke
     keys = ["train_loss", "eval_accuracy"]
     reference = store.histories_one_by_one(run_ids, keys)
     # Answers of at most 6 points: truncated answers, and a run (9 points) longer than one.
-    monkeypatch.setattr(tracking, "SERVER_BULK_POINTS", 6)
+    monkeypatch.setattr(histories, "SERVER_BULK_POINTS", 6)
     pd.testing.assert_frame_equal(store.histories(run_ids, keys), reference)
-    monkeypatch.setattr(tracking, "SERVER_BULK_RUNS", 2)
+    monkeypatch.setattr(histories, "SERVER_BULK_RUNS", 2)
     pd.testing.assert_frame_equal(store.histories(run_ids, keys), reference)

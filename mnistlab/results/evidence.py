@@ -34,7 +34,8 @@ from mnistlab.stats.analysis import (
     steps_to_threshold,
 )
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
-from mnistlab.store.store import Store, StoredRun
+from mnistlab.store.records import StoredRun
+from mnistlab.store.store import Store
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.divergence import DIVERGENCE_RULE
 

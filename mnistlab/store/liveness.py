@@ -2,7 +2,7 @@
 
 Decided from facts the store holds, wherever a run ran: its status, its host and pid tags,
 and its heartbeat tag, which a training run refreshes every HEARTBEAT_SECONDS from a
-background thread (tracking.TrackedRun), whatever training is doing.
+background thread (tracked_run.TrackedRun), whatever training is doing.
 
 - A RUNNING run is dead when, on this host, its process is gone; or, on any host, its
   heartbeat is older than STALE_AFTER_SECONDS (20 beats: a store outage shorter than the
@@ -12,7 +12,7 @@ background thread (tracking.TrackedRun), whatever training is doing.
   id) wins and the others withdraw before training.
 - A run is contended when its time overlapped another live run on the same host.
 
-Pure functions over tracking.StoredRun: no store access here, so every rule is unit-tested.
+Pure functions over records.StoredRun: no store access here, so every rule is unit-tested.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import socket
 from collections.abc import Callable, Iterable
 
 from mnistlab.names import CLAIM_TAG, HEARTBEAT_TAG, ROLE_TAG
-from mnistlab.store.store import StoredRun
+from mnistlab.store.records import StoredRun
 
 HEARTBEAT_SECONDS = float(os.environ.get("MNISTLAB_HEARTBEAT_SECONDS", "15"))
 STALE_AFTER_SECONDS = float(os.environ.get("MNISTLAB_STALE_AFTER_SECONDS", "300"))
@@ -93,3 +93,13 @@ def overlapping(runs: Iterable[StoredRun], ours: StoredRun, until_ms: int) -> li
         and r.start_time < until_ms
         and (r.status == "RUNNING" or (r.end_time or 0) > ours.start_time)
     ]
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

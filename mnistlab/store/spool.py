@@ -1,13 +1,13 @@
 """A run's complete record on local disk, for when the tracking store cannot take it.
 
-A training run keeps its record in memory as it goes (tracking.TrackedRun): params, tags,
+A training run keeps its record in memory as it goes (tracked_run.TrackedRun): params, tags,
 every metric point, its artifact files, its final status. When the store is still
 unreachable after the retry window, the record is written here, one folder per run:
 
     mnistlab-spool/<run_id>/record.json      params, tags, metrics, status, times
     mnistlab-spool/<run_id>/files/<path>/..   the artifacts (weights, predictions)
 
-`mnistlab sync` replays each folder into the store (tracking.Store.replay) and removes it:
+`mnistlab sync` replays each folder into the store (store.Store.replay) and removes it:
 the run ends up as if the store had never gone away. The folder is MNISTLAB_SPOOL, else
 ./mnistlab-spool beside the default store.
 """

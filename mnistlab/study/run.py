@@ -18,7 +18,8 @@ from pathlib import Path
 
 from mnistlab.names import NOTE_TAG, PARENT_TAG, ROLE_TAG
 from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec
-from mnistlab.store.store import Store, open_store, resolve_tracking_uri
+from mnistlab.store.connect import resolve_tracking_uri
+from mnistlab.store.store import Store, open_store
 from mnistlab.study.executors import (
     Executor,
     RunOutcome,

@@ -11,9 +11,10 @@ import torch
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.names import ATTEMPTS_TAG, CLAIM_TAG, NOTE_TAG, PREDICTIONS_FILE
 from mnistlab.spec.config import PROTOCOL_VERSION, PlannedRun
-from mnistlab.store.liveness import claim_holder, death
+from mnistlab.store.liveness import claim_holder, death, process_alive
 from mnistlab.store.provenance import environment_tags
-from mnistlab.store.store import Store, TrackedRun, Withdrawn, process_alive
+from mnistlab.store.store import Store
+from mnistlab.store.tracked_run import TrackedRun, Withdrawn
 from mnistlab.training.datasets import ImageData
 from mnistlab.training.divergence import diverged
 from mnistlab.training.loop import EvalPoint, RunResult, prepare_runtime, train
@@ -81,7 +82,7 @@ def tracked_train(
         **(extra_tags or {}),
     }
     params = {**dataclasses.asdict(config), "data_dir": str(data.root)}
-    run = store.start_run(experiment_id, planned.name, params, tags)
+    run = TrackedRun(store, experiment_id, planned.name, params, tags)
     try:
         with run:
             if claim_since is not None:
