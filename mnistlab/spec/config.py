@@ -18,10 +18,7 @@ from typing import Any
 from mnistlab.errors import MnistlabError
 from mnistlab.spec.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
 from mnistlab.training.datasets import DATASETS
-
-# The nets models.MODELS builds, by name. Named here too so that reading a spec or a stored
-# record imports no torch (analysis and reports need none); a test keeps the two equal.
-MODEL_NAMES = ("cnn2", "cnn3")
+from mnistlab.training.registry import MODELS
 
 # Bump when the training procedure changes in a way that changes results for the same config,
 # so that old runs no longer count as finished runs of the new code.
@@ -88,9 +85,9 @@ def _positive_int(name: str, value: Any) -> None:
 
 
 def validate_run_config(config: RunConfig) -> None:
-    if config.model not in MODEL_NAMES:
+    if config.model not in MODELS:
         raise ConfigError(
-            f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODEL_NAMES))}."
+            f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODELS))}."
         )
     if config.dataset not in DATASETS:
         raise ConfigError(
@@ -397,9 +394,9 @@ def _arms_from_models(path: Path, data: dict[str, Any]) -> list[Arm]:
     if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
         raise _spec_error(path, "models", 'must be a list of model names, e.g. ["cnn2", "cnn3"].')
     for model in models:
-        if model not in MODEL_NAMES:
+        if model not in MODELS:
             raise _spec_error(
-                path, "models", f"unknown model {model!r}. Known: {', '.join(sorted(MODEL_NAMES))}."
+                path, "models", f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}."
             )
     if len(set(models)) != len(models):
         raise _spec_error(path, "models", "lists a model twice.")
@@ -429,11 +426,11 @@ def _arms_from_table(path: Path, table: Any) -> list[Arm]:
                 path, f"arms.{name}", 'needs a model, e.g. model = "cnn2", plus any run settings.'
             )
         model = body["model"]
-        if model not in MODEL_NAMES:
+        if model not in MODELS:
             raise _spec_error(
                 path,
                 f"arms.{name}.model",
-                f"unknown model {model!r}. Known: {', '.join(sorted(MODEL_NAMES))}.",
+                f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}.",
             )
         settings = {k: v for k, v in body.items() if k != "model"}
         arms.append(Arm(name, model, _check_settings(path, f"arms.{name}", settings)))
