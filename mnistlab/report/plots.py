@@ -152,9 +152,8 @@ def paired_lines(
         reached = (
             rows[reached_column].astype(bool) if reached_column else pd.Series(True, rows.index)
         )
-        jitter = np.zeros(len(rows))
         ax.scatter(
-            position + jitter[reached.to_numpy()],
+            np.full(int(reached.sum()), float(position)),
             rows.loc[reached, column],
             color=colours[arm],
             zorder=2,
@@ -162,7 +161,7 @@ def paired_lines(
         )
         if (~reached).any():
             ax.scatter(
-                position + jitter[~reached.to_numpy()],
+                np.full(int((~reached).sum()), float(position)),
                 rows.loc[~reached, column],
                 facecolors="white",
                 edgecolors=colours[arm],

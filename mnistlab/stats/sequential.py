@@ -70,13 +70,9 @@ def sequential_decide(
     return pd.DataFrame([final[i] for i in sorted(final)]).reset_index(drop=True)
 
 
-def all_decided(verdicts: pd.DataFrame) -> bool:
-    return not verdicts.empty and bool((verdicts["verdict"] != INCONCLUSIVE).all())
-
-
 def simulated_evidence(differences: np.ndarray, directions: np.ndarray) -> pd.DataFrame:
     """paired_evidence's decision columns for per-seed differences (n, tests), computed with the
-    vectorised exact test (signflip.sign_flip_p, which equals the study's scipy test)."""
+    vectorised exact test (signflip.sign_flip_p, the test the study itself reports)."""
     from mnistlab.stats.signflip import sign_flip_p
 
     d = np.asarray(differences, dtype=np.float64)

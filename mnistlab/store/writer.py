@@ -41,7 +41,6 @@ class Writer:
         self.offline = False  # the store stayed away past the retry window
         self.outage_error: BaseException | None = None
         self.refused: BaseException | None = None  # the first write the store rejected
-        self.retries = 0
         self._queue: queue.Queue = queue.Queue()
         self._last_beat = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="mnistlab-writer", daemon=True)
@@ -50,10 +49,6 @@ class Writer:
     def submit(self, write: Callable[[], object]) -> None:
         """Queue a write; it runs after every write queued before it."""
         self._queue.put(write)
-
-    def wait(self) -> None:
-        """Until every write queued so far has run, been refused or been given up."""
-        self._queue.join()
 
     def close(self) -> None:
         """Run what is queued, then stop the thread."""
@@ -100,6 +95,5 @@ class Writer:
                 if time.monotonic() >= deadline:
                     self.offline, self.outage_error = True, error
                     return
-                self.retries += 1
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 10.0)

@@ -2,8 +2,9 @@
 
 One contract: an executor has `tags` (recorded on every run it trains: which executor, how
 many workers; whether timings were contended is a fact each run finds out itself, see
-liveness.py) and `run(todo, target, observer)`, which trains each planned run into the target
-and returns the outcomes. Every executor trains a run through `train_one`.
+store.liveness), `execution(config)`, the (device, threads) a run of config will have there,
+and `run(todo, target, observer)`, which trains each planned run into the target and returns
+the outcomes. Every executor trains a run through `train_one`.
 """
 
 from __future__ import annotations

@@ -161,10 +161,6 @@ def check_data_root(root: Path, dataset: str, source: str | None) -> None:
         )
 
 
-def raw_dir(root: Path, dataset: str = "mnist") -> Path:
-    return dataset_info(dataset).raw_dir(root)
-
-
 def md5_of(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
