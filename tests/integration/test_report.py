@@ -17,7 +17,7 @@ def test_smoke_study_then_report_writes_html_and_pdf_with_every_section(
     monkeypatch.setenv("MNISTLAB_DATA", str(real_data_dir))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     runner = CliRunner()
-    spec = str(__import__("pathlib").Path(__file__).parents[1] / "experiments" / "smoke.toml")
+    spec = str(__import__("pathlib").Path(__file__).parents[2] / "experiments" / "smoke.toml")
     assert runner.invoke(app, ["study", spec], catch_exceptions=False).exit_code == 0
     result = runner.invoke(app, ["report", "smoke"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -73,7 +73,7 @@ def test_a_study_without_data_fails_before_writing_anything(tmp_path, monkeypatc
         torchvision.datasets, "MNIST", lambda *a, **k: (_ for _ in ()).throw(OSError())
     )
     monkeypatch.chdir(tmp_path)
-    spec = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
+    spec = Path(__file__).resolve().parents[2] / "experiments" / "smoke.toml"
     (tmp_path / "empty").mkdir()  # there, but without the dataset
     result = invoke("study", str(spec), "--data-dir", str(tmp_path / "empty"))
     assert result.exit_code == 2 and "t10k-labels-idx1-ubyte" in result.output
@@ -81,7 +81,7 @@ def test_a_study_without_data_fails_before_writing_anything(tmp_path, monkeypatc
 
 
 def test_a_missing_spec_lists_the_shipped_ones(tmp_path):
-    spec = Path(__file__).resolve().parents[1] / "experiments" / "nope.toml"
+    spec = Path(__file__).resolve().parents[2] / "experiments" / "nope.toml"
     result = invoke("study", str(spec))
     assert result.exit_code == 2
     assert "paper.toml" in result.output and "smoke.toml" in result.output

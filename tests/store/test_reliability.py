@@ -350,7 +350,7 @@ def test_a_long_outage_spools_the_run_and_sync_writes_it_as_if_nothing_happened(
 
 # --- real processes, servers and Ray (slow) --------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "experiments" / "smoke.toml")
 SMOKE_GRID = {"cnn2-s0", "cnn2-s1", "cnn3-s0", "cnn3-s1"}
 

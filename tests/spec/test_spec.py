@@ -5,7 +5,7 @@ import pytest
 
 from mnistlab.spec.config import ConfigError, load_spec, spec_from_record
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """
 name = "tiny"

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "experiments" / "smoke.toml")
 GRID = [("cnn2", 0), ("cnn2", 1), ("cnn3", 0), ("cnn3", 1)]
 

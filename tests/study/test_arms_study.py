@@ -114,7 +114,7 @@ def test_a_study_on_a_missing_dataset_names_it_and_writes_nothing(tmp_path, monk
         torchvision.datasets, "FashionMNIST", lambda *a, **k: (_ for _ in ()).throw(OSError())
     )
     monkeypatch.chdir(tmp_path)
-    spec = Path(__file__).resolve().parents[1] / "experiments" / "fashion.toml"
+    spec = Path(__file__).resolve().parents[2] / "experiments" / "fashion.toml"
     (tmp_path / "empty").mkdir()  # there, but without the dataset
     result = invoke("study", str(spec), "--data-dir", str(tmp_path / "empty"))
     assert result.exit_code == 2
