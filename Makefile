@@ -56,7 +56,7 @@ bench: $(STAMP) ## Training speed vs the paper's loop and the matmul peak, then 
 ui: $(STAMP) ## MLflow UI on the default store (http://127.0.0.1:5000)
 	@echo "Open http://127.0.0.1:5000 and choose 'Model training' at the top left (MLflow 3 starts on GenAI)."
 	@# Create the store under mnistlab's lock first: MLflow creating it beside a study races.
-	$(BIN)/python -c "from mnistlab.tracking import open_store; open_store('sqlite:///$(abspath mlflow.db)')"
+	$(BIN)/python -c "from mnistlab.store.store import open_store; open_store('sqlite:///$(abspath mlflow.db)')"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
 
 clean: ## Remove caches (keeps mlflow.db, reports and .venv)

@@ -28,11 +28,11 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from mnistlab.config import PlannedRun, RunConfig
-from mnistlab.data import load_mnist, resolve_data_dir, to_float_images
-from mnistlab.models import build_model
-from mnistlab.provenance import cpu_model, git_commit
-from mnistlab.train import RunResult, predict, split_seed, train
+from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.store.provenance import cpu_model, git_commit
+from mnistlab.training.datasets import load_mnist, resolve_data_dir, to_float_images
+from mnistlab.training.loop import RunResult, predict, split_seed, train
+from mnistlab.training.models import build_model
 
 # Float reassociation (another conv algorithm or layout) grows chaotically over training:
 # compare the first steps, where any real difference (batch, order, lr, init) is already large.
@@ -136,7 +136,7 @@ def mnistlab_epoch(config: RunConfig, data, store=None) -> dict:  # noqa: ANN001
         start = time.perf_counter()
         result = train(config, data)
         return {"seconds": time.perf_counter() - start, "result": result}
-    from mnistlab import runner
+    from mnistlab.study import runner
 
     training_seconds = 0.0
 
@@ -159,7 +159,7 @@ def mnistlab_epoch(config: RunConfig, data, store=None) -> dict:  # noqa: ANN001
 
 def open_bench_store(folder: str):  # noqa: ANN201
     """A throwaway MLflow store for all tracked runs: opening one takes seconds, paid once."""
-    from mnistlab.tracking import open_store
+    from mnistlab.store.store import open_store
 
     store = open_store(f"sqlite:///{folder}/bench.db")
     return store, store.experiment_id("bench")

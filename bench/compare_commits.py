@@ -20,15 +20,15 @@ import tempfile
 from pathlib import Path
 
 from bench import paired_ratio  # bench/bench.py: this script's folder is on sys.path
-from mnistlab.data import resolve_data_dir
+from mnistlab.training.datasets import resolve_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 ONE_RUN = """
 import json, sys, time
-from mnistlab.config import RunConfig
-from mnistlab.data import load_mnist
-from mnistlab.train import train
+from mnistlab.spec.config import RunConfig
+from mnistlab.training.datasets import load_mnist
+from mnistlab.training.loop import train
 data = load_mnist(sys.argv[1], download=False)
 config = RunConfig(model=sys.argv[2], seed=0, train_size=int(sys.argv[3]), device="cpu")
 start = time.perf_counter()

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from mnistlab.sequential import SequentialDesign, simulate
+from mnistlab.stats.sequential import SequentialDesign, simulate
 
 
 def main() -> None:

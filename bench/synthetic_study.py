@@ -15,11 +15,13 @@ import math
 
 import numpy as np
 
-from mnistlab import metrics
-from mnistlab.config import StudySpec, load_spec
-from mnistlab.runner import run_tags
-from mnistlab.study import record_study_run
-from mnistlab.tracking import PARENT_TAG, PREDICTIONS_FILE, Store
+from mnistlab import names
+from mnistlab.names import PARENT_TAG, PREDICTIONS_FILE
+from mnistlab.spec.config import StudySpec, load_spec
+from mnistlab.store.store import Store
+from mnistlab.store.tracked_run import TrackedRun
+from mnistlab.study.run import record_study_run
+from mnistlab.study.runner import run_tags
 
 # How each model's curves differ: (loss time constant in steps, final accuracy, s per step)
 TEST_IMAGES = 10_000
@@ -44,17 +46,17 @@ def write_run(
     # The tags a real run carries, on a made-up host so that no liveness rule sees them.
     tags = {**run_tags(planned, study, "cpu", 2), "host": "bench", PARENT_TAG: study_run_id}
     params = {k: str(v) for k, v in dataclasses.asdict(config).items()}
-    with store.start_run(experiment_id, planned.name, params, tags) as run:
+    with TrackedRun(store, experiment_id, planned.name, params, tags) as run:
         start_ms = 1_700_000_000_000
-        run.log(metrics.TRAIN_LOSS, loss.tolist(), step.tolist(), (start_ms + wall * 1000).tolist())
-        run.log(metrics.EVAL_ACCURACY, accuracy.tolist(), evals.tolist())
-        run.log(metrics.EVAL_LOSS, loss[evals].tolist(), evals.tolist())
-        run.log(metrics.TRAIN_SECONDS, wall[evals].tolist(), evals.tolist())
+        run.log(names.TRAIN_LOSS, loss.tolist(), step.tolist(), (start_ms + wall * 1000).tolist())
+        run.log(names.EVAL_ACCURACY, accuracy.tolist(), evals.tolist())
+        run.log(names.EVAL_LOSS, loss[evals].tolist(), evals.tolist())
+        run.log(names.TRAIN_SECONDS, wall[evals].tolist(), evals.tolist())
         test_accuracy = final_accuracy - rng.uniform(0, 0.004)
-        run.log(metrics.TEST_ACCURACY, [test_accuracy], [steps - 1])
-        run.log(metrics.TEST_LOSS, [-math.log(test_accuracy)], [steps - 1])
-        run.log(metrics.EPOCH_TRAIN_SECONDS, [float(wall[-1])], [0])
-        run.log(metrics.EPOCH_SECONDS, [float(wall[-1]) * 1.05], [0])
+        run.log(names.TEST_ACCURACY, [test_accuracy], [steps - 1])
+        run.log(names.TEST_LOSS, [-math.log(test_accuracy)], [steps - 1])
+        run.log(names.EPOCH_TRAIN_SECONDS, [float(wall[-1])], [0])
+        run.log(names.EPOCH_SECONDS, [float(wall[-1]) * 1.05], [0])
         run.set_tags({"diverged": "false", "n_parameters": "0"})
         labels = rng.integers(0, 10, TEST_IMAGES)
         wrong = rng.random(TEST_IMAGES) > test_accuracy

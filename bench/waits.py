@@ -26,8 +26,8 @@ sys.path.insert(0, str(BENCH))
 
 from synthetic_study import build_study  # noqa: E402
 
-from mnistlab.provenance import cpu_model, git_commit  # noqa: E402
-from mnistlab.tracking import open_store  # noqa: E402
+from mnistlab.store.provenance import cpu_model, git_commit  # noqa: E402
+from mnistlab.store.store import open_store  # noqa: E402
 
 PYTHON = sys.executable
 BASELINE = [PYTHON, "-c", "import mlflow, pandas, scipy.stats"]
@@ -36,7 +36,7 @@ TORCH_FLOOR = [PYTHON, "-c", "import torch, torch._dynamo"]  # what any torch tr
 PROBE = (
     "import atexit, sys; atexit.register(lambda: print('IMPORTED', *sorted("
     "m for m in ('torch', 'torchvision', 'torch._dynamo') if m in sys.modules), file=sys.stderr)); "
-    "sys.argv = ['mnistlab', *sys.argv[1:]]; from mnistlab.cli import main; main()"
+    "sys.argv = ['mnistlab', *sys.argv[1:]]; from mnistlab.cli.app import main; main()"
 )
 TARGETS = {  # ratio: at most this
     "train / its epoch_seconds": 1.25,

@@ -1,3 +1,3 @@
-from mnistlab.cli import main
+from mnistlab.cli.app import main
 
 main()

@@ -17,7 +17,7 @@ import torch
 from mlflow import MlflowClient
 from torch import nn
 
-from mnistlab.data import ImageData
+from mnistlab.training.datasets import ImageData
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("MNISTLAB_DATA", REPO.parent / "shared" / "data"))
@@ -211,9 +211,9 @@ def mlflow_server(mlflow_server_control):
 @pytest.fixture
 def unverified(monkeypatch):
     """Tiny hand-made IDX files cannot match the published checksums: skip that check."""
-    import mnistlab.data
+    import mnistlab.training.datasets
 
-    monkeypatch.setattr(mnistlab.data, "verify_files", lambda root, dataset: None)
+    monkeypatch.setattr(mnistlab.training.datasets, "verify_files", lambda root, dataset: None)
 
 
 def flat(text: str) -> str:

@@ -12,15 +12,15 @@ from mlflow import MlflowClient
 from torch import nn
 from typer.testing import CliRunner
 
-import mnistlab.data
-from mnistlab import models
-from mnistlab.cli import app, main
-from mnistlab.config import PlannedRun, RunConfig, load_spec, parse_spec
-from mnistlab.divergence import diverged
-from mnistlab.results import analyse
-from mnistlab.runner import tracked_train
-from mnistlab.study import plan_study, run_study
-from mnistlab.tracking import open_store
+import mnistlab.training.datasets
+from mnistlab.cli.app import app, main
+from mnistlab.results.evidence import analyse
+from mnistlab.spec.config import PlannedRun, RunConfig, load_spec, parse_spec
+from mnistlab.store.store import open_store
+from mnistlab.study.run import plan_study, run_study
+from mnistlab.study.runner import tracked_train
+from mnistlab.training import models
+from mnistlab.training.divergence import diverged
 from tests.conftest import TINY_ARGS
 
 SMALL = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
@@ -118,7 +118,7 @@ def test_a_thousand_seeds_plan_without_hitting_a_tag_limit(tmp_path, store_uri):
 def test_a_spec_too_large_to_store_is_refused_with_the_number(tmp_path):
     seeds = list(range(1, 6001))  # listed by hand, not 0..n-1
     with pytest.raises(
-        mnistlab.config.ConfigError, match=r"characters once stored, more than the 20,000"
+        mnistlab.spec.config.ConfigError, match=r"characters once stored, more than the 20,000"
     ):
         parse_spec({"name": "big", "models": ["cnn2"], "seeds": seeds}, tmp_path / "b.toml")
 
@@ -135,7 +135,7 @@ def test_report_checks_its_destination_before_rendering(in_tmp, store_uri):
 
 
 def test_a_report_replaces_the_whole_set_never_leaving_old_files(tmp_path, tiny_mnist, store_uri):
-    from mnistlab.report import write_report
+    from mnistlab.report.render import write_report
 
     spec = parse_spec(
         {"name": "tiny", "models": ["cnn2", "cnn3"], "seeds": 2, "settings": SMALL},
@@ -203,9 +203,11 @@ def test_an_offline_download_says_the_machine_may_be_offline(in_tmp, monkeypatch
 def test_a_boolean_learning_rate_is_refused(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('name = "s"\nmodels = ["cnn2"]\nseeds = 1\n[settings]\nlr = true\n')
-    with pytest.raises(mnistlab.config.ConfigError, match="settings.lr.*must be float"):
+    with pytest.raises(mnistlab.spec.config.ConfigError, match="settings.lr.*must be float"):
         load_spec(path)
-    with pytest.raises(mnistlab.config.ConfigError, match="lr must be a positive finite number"):
+    with pytest.raises(
+        mnistlab.spec.config.ConfigError, match="lr must be a positive finite number"
+    ):
         RunConfig(lr=True)
 
 
@@ -305,10 +307,10 @@ def test_a_spec_of_random_bytes_is_refused(tmp_path):
 
 
 def test_an_interrupt_before_any_run_does_not_claim_a_killed_run(in_tmp, monkeypatch):
-    import mnistlab.study
+    import mnistlab.study.run
 
     monkeypatch.setattr(
-        mnistlab.study, "run_study", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+        mnistlab.study.run, "run_study", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
     )
     spec = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
     result = invoke("study", str(spec))

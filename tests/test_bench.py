@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistlab.config import RunConfig
-from mnistlab.train import train
+from mnistlab.spec.config import RunConfig
+from mnistlab.training.loop import train
 
 spec = importlib.util.spec_from_file_location(
     "bench", Path(__file__).resolve().parents[1] / "bench" / "bench.py"
@@ -67,8 +67,8 @@ def test_the_benchs_synthetic_study_is_analysed_like_a_trained_one(store_uri):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from synthetic_study import build_study
 
-    from mnistlab.results import analyse
-    from mnistlab.tracking import open_store
+    from mnistlab.results.evidence import analyse
+    from mnistlab.store.store import open_store
 
     store = open_store(store_uri)
     build_study(store, "experiments/paper.toml", 3)

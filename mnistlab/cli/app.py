@@ -1,0 +1,637 @@
+"""The mnistlab command line: thin commands over the modules that do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, ConsoleDimensions
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+app = typer.Typer(
+    help="Train, compare and report on MNIST CNNs over many seeds, tracked in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    # Help and usage errors as plain text: help strings hold [default: ...] notes, and rich's
+    # panels would both read them as markup and break lines at 80 columns in a log.
+    rich_markup_mode=None,
+)
+
+# Wide enough that no message, path or table row is ever broken when output is not a terminal.
+UNWRAPPED_WIDTH = 1_000_000
+
+
+class PlainConsole(Console):
+    """A rich console for mnistlab's own messages: strings are printed as text, never as
+    markup (user paths and names hold brackets; styled parts are rich Text), and lines are
+    laid out for a terminal only when there is one: in a file or a CI log a line is never
+    broken, so a path copied from it is whole."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr, markup=False)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = PlainConsole(stderr=True)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """A styled label and a message that is shown as it is, whatever brackets it holds."""
+    return Text.assemble((label, style), " ", message)
+
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder holding MNIST/raw/, FashionMNIST/raw/, KMNIST/raw/ "
+        "[default: $MNISTLAB_DATA, else ./data]",
+    ),
+]
+DATASET_HELP = "mnist, fashion-mnist or kmnist."
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]",
+    ),
+]
+
+
+# Errors raised inside these libraries come from the tracking store, not from mnistlab.
+STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "alembic"}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
+    from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
+    from mnistlab.training.interrupts import stop_on_sigterm
+
+    stop_on_sigterm()
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(
+            labelled(
+                "Interrupted.",
+                "yellow",
+                "Finished runs are kept; a run in progress is marked KILLED.",
+            )
+        )
+        raise typer.Exit(130) from None
+    except NonFiniteLossError as error:
+        console.print(
+            labelled(
+                "Training diverged:",
+                "red",
+                f"{error}. The run is marked FAILED in MLflow. Try a smaller --lr.",
+            )
+        )
+        raise typer.Exit(1) from None
+    except MnistlabError as error:
+        console.print(labelled("Error:", "red", str(error)))
+        raise typer.Exit(2) from None
+    except Exception as error:
+        if type(error).__module__.split(".")[0] not in STORE_LIBRARIES:
+            raise  # a bug of mnistlab's own: the traceback is what a fix needs
+        console.print(
+            labelled(
+                "Error:",
+                "red",
+                f"the tracking store failed ({type(error).__name__}: {first_line(error)}). "
+                "Finished runs are kept; a run in progress is marked FAILED or, if the store "
+                "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
+                "(`mlflow server` running, the SQLite file readable), then run the command again.",
+            )
+        )
+        raise typer.Exit(2) from None
+
+
+def training_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}", markup=False),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+def data(
+    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "mnist",
+    data_dir: DataDir = None,
+) -> None:
+    """Find, download if missing and verify a dataset; print where it is."""
+    with user_errors():
+        from mnistlab.training.datasets import load_dataset
+
+        loaded = load_dataset(data_dir, dataset)
+        typer.echo(
+            f"{loaded.info.title} verified in {loaded.info.raw_dir(loaded.root)}: "
+            f"{len(loaded.train_labels)} train and {len(loaded.test_labels)} test images."
+        )
+
+
+def _run_defaults():  # noqa: ANN202
+    from mnistlab.spec.config import RunConfig
+
+    return RunConfig()
+
+
+# The options' defaults are RunConfig's own, so the CLI and a spec can never disagree.
+DEFAULT = _run_defaults()
+
+
+@app.command()
+def train(
+    model: Annotated[
+        str, typer.Option(help="Registered net name, e.g. cnn2 or cnn3.")
+    ] = DEFAULT.model,
+    seed: Annotated[int, typer.Option(help="Seeds initialisation and batch order.")] = DEFAULT.seed,
+    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = DEFAULT.dataset,
+    epochs: int = DEFAULT.epochs,
+    batch_size: int = DEFAULT.batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULT.lr,
+    eval_every: Annotated[
+        int, typer.Option(help="Evaluate when step % this == 0.")
+    ] = DEFAULT.eval_every,
+    eval_subset: Annotated[
+        int, typer.Option(help="First N test images for evaluation.")
+    ] = DEFAULT.eval_subset,
+    train_size: Annotated[int, typer.Option(help="First N training images.")] = DEFAULT.train_size,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = DEFAULT.device,
+    threads: Annotated[
+        int, typer.Option(help="CPU threads; 0 keeps torch's default.")
+    ] = DEFAULT.threads,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "train",
+    data_dir: DataDir = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Train one net on one seed and track it in MLflow."""
+    with user_errors():
+        from mnistlab.spec.config import ConfigError, PlannedRun, RunConfig, folder_name_problem
+
+        if problem := folder_name_problem(experiment):
+            raise ConfigError(f"--experiment: the experiment name {problem}")
+        config = RunConfig(
+            model=model,
+            seed=seed,
+            dataset=dataset,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            eval_every=eval_every,
+            eval_subset=eval_subset,
+            train_size=train_size,
+            device=device,
+            threads=threads,
+        )
+        from mnistlab.store.store import open_store
+        from mnistlab.study.runner import tracked_train
+        from mnistlab.training.datasets import load_dataset
+        from mnistlab.training.loop import resolve_device
+
+        planned = PlannedRun(model, config)
+        resolve_device(config.device)  # no GPU where one is asked for: before anything else
+        loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
+        store = open_store(tracking_uri)
+        experiment_id = store.experiment_id(experiment)
+        store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI
+        total = config.steps_per_epoch() * config.epochs
+        with training_progress() as progress:
+            task = progress.add_task(planned.name, total=total, loss=float("nan"), acc=0.0)
+            run_id, result = tracked_train(
+                planned,
+                loaded,
+                store,
+                experiment_id,
+                study=experiment,
+                on_eval=lambda p: progress.update(
+                    task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
+                ),
+            )
+        from mnistlab.training.divergence import diverged
+
+        if diverged(result.train_loss):
+            warn_diverged(planned.name)
+        typer.echo(
+            f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
+            f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
+            f"on {result.device} ({result.threads} threads). "
+            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
+            + experiment_link(store.tracking_uri, experiment_id)
+        )
+
+
+def experiment_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI)."""
+    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"In the MLflow UI: {tracking_uri.rstrip('/')}/{page}"
+    return f"With `make ui`: http://127.0.0.1:5000/{page}"
+
+
+def describe(outcome) -> Text:  # noqa: ANN001 - an executors.RunOutcome
+    if outcome.claimed_by:
+        return Text(f"{outcome.run.name}: left to {outcome.claimed_by}, which holds it")
+    if outcome.failed:
+        return Text.assemble(
+            f"{outcome.run.name}: ",
+            ("FAILED", "red"),
+            f" ({outcome.failure}), run {outcome.run_id}",
+        )
+    return Text.assemble(
+        f"{outcome.run.name}: test accuracy {outcome.test_accuracy:.4f}, "
+        f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}",
+        *(
+            [" ", ("DIVERGED", "yellow"), " (loss ended above its start)"]
+            if outcome.diverged
+            else []
+        ),
+    )
+
+
+def warn_diverged(name: str) -> None:
+    from mnistlab.training.divergence import DIVERGENCE_RULE
+
+    console.print(
+        labelled(
+            "Warning:",
+            "yellow",
+            f"{name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged diverged=true in "
+            "MLflow; the report names it. Try a smaller --lr.",
+        )
+    )
+
+
+class StudyDisplay:
+    """Rich progress for a study: runs done with an ETA, and the current run's steps."""
+
+    def __init__(self, progress: Progress, spec_name: str, steps_per_run: int) -> None:
+        self.progress = progress
+        self.spec_name = spec_name
+        self.steps_per_run = steps_per_run
+        self.overall = None
+        self.current = None
+
+    def planned(self, todo: int, skipped: int) -> None:
+        console.print(
+            Text.assemble(
+                "Study ",
+                (self.spec_name, "bold"),
+                f": {todo + skipped} runs, {skipped} already finished"
+                + (", nothing to train." if todo == 0 else f", training {todo}."),
+            )
+        )
+        if todo:
+            self.overall = self.progress.add_task("runs done", total=todo, loss=0.0, acc=0.0)
+
+    def started(self, planned) -> None:  # noqa: ANN001 - a config.PlannedRun
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+        self.current = self.progress.add_task(
+            planned.name, total=self.steps_per_run, loss=float("nan"), acc=0.0
+        )
+
+    def evaluated(self, point) -> None:  # noqa: ANN001
+        if self.current is not None:
+            self.progress.update(
+                self.current, completed=point.step + 1, loss=point.train_loss, acc=point.accuracy
+            )
+
+    def finished(self, outcome) -> None:  # noqa: ANN001
+        self.progress.console.print(Text("  ") + describe(outcome))
+        if outcome.diverged:
+            warn_diverged(outcome.run.name)
+        if self.overall is not None:
+            self.progress.advance(self.overall)
+
+
+@app.command()
+def study(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="experiments/NAME.toml")],
+    force: Annotated[bool, typer.Option(help="Rerun every run, finished or not.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(help="Local processes; >1 splits the cores (overlapping runs are contended)."),
+    ] = 1,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster; default starts a local one.")
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse a finished run only if it ran at this device and thread count; "
+            "else retrain (numbers are bit-identical only then)."
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Run a study spec's grid of arms x seeds; finished runs are skipped."""
+    with user_errors():
+        from mnistlab.spec.config import load_spec
+        from mnistlab.study.run import run_study
+
+        spec = load_spec(spec_path)
+        steps = max(c.steps_per_epoch() * c.epochs for c in spec.run_configs())
+        with training_progress() as progress:
+            report = run_study(
+                spec,
+                tracking_uri,
+                data_dir,
+                force=force,
+                workers=workers,
+                executor=executor,
+                ray_address=ray_address,
+                observer=StudyDisplay(progress, spec.name, steps),
+                strict=strict,
+            )
+        if report.orphaned:
+            console.print(f"Marked {len(report.orphaned)} run(s) whose process had died as FAILED.")
+        for number, summary in enumerate(report.looks, 1):
+            console.print(f"Sequential look {number}: {summary}")
+        failed = [o for o in report.outcomes if o.failed]
+        trained = sum(o.trained for o in report.outcomes)
+        if report.claimed:
+            console.print(
+                f"{len(report.claimed)} run(s) are being trained by another invocation right "
+                f"now, and are left to it: {', '.join(report.claimed)}. Rerun this command once "
+                "it ends to pick up any of them that failed."
+            )
+        typer.echo(
+            f"Study {spec.name}: {report.planned} runs, {report.skipped} skipped as finished, "
+            f"{trained} trained"
+            + (f", {len(report.claimed)} left to another invocation" if report.claimed else "")
+            + (f", {len(failed)} FAILED" if failed else "")
+            + f". Analyse with: mnistlab report {spec.name}"
+        )
+        if failed:
+            console.print(
+                labelled(
+                    f"{len(failed)} run(s) failed",
+                    "red",
+                    "and are marked FAILED in MLflow: "
+                    + "; ".join(f"{o.run.name} (run {o.run_id}: {o.failure})" for o in failed)
+                    + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` "
+                    "retrains only the failed ones; if they diverge again, lower that arm's lr.",
+                )
+            )
+        diverged = [o for o in report.outcomes if o.trained and o.diverged]
+        if diverged:
+            from mnistlab.training.divergence import DIVERGENCE_RULE
+
+            console.print(
+                labelled(
+                    f"{len(diverged)} run(s) diverged",
+                    "yellow",
+                    f"({DIVERGENCE_RULE}): "
+                    + "; ".join(f"{o.run.name} (run {o.run_id})" for o in diverged)
+                    + ". They are FINISHED and tagged diverged=true: real results of their arm, "
+                    "which the report names. Training them again would repeat them bit for bit; "
+                    "lower that arm's lr in the spec to train a new arm instead.",
+                )
+            )
+        if failed or diverged:
+            raise typer.Exit(1)
+
+
+def _check_study_name(study_name: str) -> None:
+    from mnistlab.spec.config import ConfigError, folder_name_problem, valid_name
+
+    if not valid_name(study_name):
+        raise ConfigError(
+            f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
+            "or . (not just dots), as in its spec's name key."
+        )
+    if problem := folder_name_problem(study_name):
+        raise ConfigError(f"The study name {problem}")
+
+
+def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
+    """The store (opened to read: never created) and the study's results."""
+    from mnistlab.results.evidence import analyse
+    from mnistlab.store.store import open_store
+
+    _check_study_name(study_name)
+    store = open_store(tracking_uri, create=False)
+    return store, analyse(store, study_name)
+
+
+def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
+    from rich.table import Table
+
+    from mnistlab.report.tables import verdict_rows
+
+    out = PlainConsole()
+    rows = verdict_rows(results)
+    colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
+    for variant in dict.fromkeys(row["variant"] for row in rows):
+        table = Table(
+            title=f"Study {results.study}: {variant} against {results.baseline}", show_lines=True
+        )
+        for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
+            table.add_column(column)
+        for row in (r for r in rows if r["variant"] == variant):
+            table.add_row(
+                row["statement"],
+                row["n"],
+                row["estimate"],
+                row["interval"],
+                row["p_holm"],
+                Text(row["verdict"], style=colours[row["verdict"]]),
+            )
+        out.print(table)
+    if rows:
+        out.print(
+            f"Holm's correction over {results.family_size} test(s) "
+            f"({len(results.spec.claims)} claim(s) x {len(results.variants)} variant(s)); "
+            f"a verdict needs at least {results.min_seeds} paired seeds."
+        )
+    for note in results.notes:
+        out.print(labelled("Note:", "yellow", note))
+
+
+StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
+
+
+@app.command()
+def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
+    """Print a study's per-arm statistics and the verdict on each claim for each variant."""
+    with user_errors():
+        _, results = _results(study_name, tracking_uri)
+        columns = [
+            "arm",
+            "runs",
+            "test_accuracy_mean",
+            "epoch_train_seconds_mean",
+            "log_loss_spread_mean",
+        ]
+        if not results.summary.empty:
+            typer.echo(f"{results.study} on {results.dataset_title}")
+            typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
+        print_verdicts(results)
+
+
+@app.command()
+def report(
+    study_name: StudyName,
+    out: Annotated[Path, typer.Option(help="Folder for reports/<study>/.")] = Path("reports"),
+    data_dir: DataDir = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
+    with user_errors():
+        from mnistlab.report.demo import predict_test_set
+        from mnistlab.report.render import check_destination, write_report
+        from mnistlab.results.evidence import power_analysis
+
+        check_destination(out)  # before seconds of analysis and rendering
+        store, results = _results(study_name, tracking_uri)
+        print_verdicts(results)
+        from mnistlab.report.publish import publish_report
+
+        demo, demo_note = predict_test_set(results, store, data_dir)
+        paths = write_report(results, demo, demo_note, out, power_analysis(results))
+        experiment_id, run_id = publish_report(store, results, paths.html.parent)
+        typer.echo(f"Report written: {paths.html} and {paths.pdf}")
+        typer.echo(
+            f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "
+            + experiment_link(store.tracking_uri, experiment_id)
+        )
+
+
+@app.command("fetch-report")
+def fetch_report(
+    study_name: StudyName,
+    out: Annotated[Path, typer.Option(help="Folder for reports/<study>/.")] = Path("reports"),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Download the last rendered report of a study from its tracking store (or server)."""
+    with user_errors():
+        from mnistlab.report.publish import fetch_report as fetch
+        from mnistlab.report.render import check_destination
+        from mnistlab.store.store import open_store
+
+        _check_study_name(study_name)
+        check_destination(out)
+        folder = fetch(open_store(tracking_uri, create=False), study_name, out)
+        typer.echo(f"Report fetched: {folder / 'index.html'} and {folder / 'report.pdf'}")
+
+
+@app.command()
+def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
+    """How many seeds each claim needs for 80% power, from the study's own runs (a pilot too)."""
+    with user_errors():
+        from rich.table import Table
+
+        from mnistlab.results.evidence import power_analysis
+        from mnistlab.stats.power import SEED_GRID, TARGET_POWER
+
+        _, results = _results(study_name, tracking_uri)
+        table, _ = power_analysis(results)
+        if table.empty:
+            console.print(
+                labelled(
+                    f"No power analysis for {study_name}:",
+                    "yellow",
+                    "it needs a baseline and a variant with runs on common seeds.",
+                )
+            )
+            raise typer.Exit(1)
+        out = PlainConsole()
+        grid = Table(
+            title=f"Study {results.study}: seeds needed for {TARGET_POWER:.0%} power",
+            show_lines=True,
+        )
+        for column in ("claim", "n", "observed", "power now", "seeds needed", "detectable now"):
+            grid.add_column(column)
+        for row in table.itertuples():
+            unit = "x" if row.estimate_kind == "ratio" else ""
+            needed = row.seeds_needed
+            grid.add_row(
+                f"{row.variant}: {row.claim}",
+                str(row.n),
+                f"{row.observed:.4g}{unit}",
+                f"{row.power_now:.0%}",
+                str(int(needed))
+                if needed is not None and needed == needed
+                else f"> {SEED_GRID[-1]}",
+                f"{row.detectable:.4g}{unit}",
+            )
+        out.print(grid)
+        out.print(
+            f"Power: the chance that a study of that many seeds decides the claim the way the "
+            f"observed effect points, with the study's exact tests and Holm over its "
+            f"{results.family_size} test(s), from resampled seeds. Detectable now: the smallest "
+            "effect this n finds with 80% power."
+        )
+        for note in dict.fromkeys(n for n in table["note"] if n):
+            out.print(labelled("Note:", "yellow", note))
+
+
+@app.command()
+def sync(
+    spool: Annotated[
+        Path | None,
+        typer.Option(help="Spool folder [default: $MNISTLAB_SPOOL, else ./mnistlab-spool]"),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri", help="Write there instead of the store each run was meant for."
+        ),
+    ] = None,
+) -> None:
+    """Write runs spooled during a tracking-store outage into the store, then remove them."""
+    with user_errors():
+        import shutil
+
+        from mnistlab.store.spool import read_spool, spool_root, spooled_runs
+        from mnistlab.store.store import open_store
+
+        root = spool or spool_root()
+        folders = spooled_runs(root)
+        if not folders:
+            typer.echo(f"Nothing to sync: no spooled runs in {root}.")
+            return
+        stores = {}
+        for folder in folders:
+            record = read_spool(folder)
+            uri = tracking_uri or record.tracking_uri
+            if uri not in stores:
+                stores[uri] = open_store(uri, create=False)
+            run_id = stores[uri].replay(record, folder / "files")
+            shutil.rmtree(folder)
+            typer.echo(f"{record.run_name} ({record.status}): written to {uri} as run {run_id}")
+        typer.echo(f"Synced {len(folders)} run(s); {root} holds no more.")
+
+
+def main() -> None:
+    """The console entry (`mnistlab`, `python -m mnistlab`)."""
+    import signal
+
+    try:
+        app()
+    finally:
+        # Once the command is over, a late Ctrl-C during interpreter shutdown (MLflow's and
+        # torch's exit handlers) must not print a traceback over a finished command.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

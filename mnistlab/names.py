@@ -1,0 +1,70 @@
+"""Every name the store holds for mnistlab: metric keys, tags and artifact paths.
+
+training.loop writes exactly these metrics; the store, results and plots refer to them, and to
+the tags, only by these names.
+"""
+
+TRAIN_LOSS = "train_loss"  # every step: the loss of the step's batch, before its update
+EVAL_ACCURACY = "eval_accuracy"  # every eval_every steps, on the first eval_subset test images
+EVAL_LOSS = "eval_loss"
+TRAIN_SECONDS = "train_seconds"  # at each evaluation: cumulative train-only seconds
+TEST_ACCURACY = "test_accuracy"  # after each epoch, on the full test set
+TEST_LOSS = "test_loss"
+EPOCH_TRAIN_SECONDS = "epoch_train_seconds"  # per epoch, evaluation excluded
+EPOCH_SECONDS = "epoch_seconds"  # per epoch, everything included
+
+HISTORY = (
+    TRAIN_LOSS,
+    EVAL_ACCURACY,
+    EVAL_LOSS,
+    TRAIN_SECONDS,
+    TEST_ACCURACY,
+    TEST_LOSS,
+    EPOCH_TRAIN_SECONDS,
+    EPOCH_SECONDS,
+)
+# A run without these cannot be analysed (logged by hand, or by much older code).
+REQUIRED = (TRAIN_LOSS, EVAL_ACCURACY, EPOCH_TRAIN_SECONDS, TEST_ACCURACY)
+
+# Tags and artifact paths
+SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.config.StudySpec.to_record), JSON
+ROLE_TAG = "mnistlab.role"  # "study" on the one run that holds a study's spec and report
+# MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
+PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
+REPORT_ARTIFACTS = "report"
+PREDICTIONS_FILE = "test_predictions.npy"  # a run's labels for the test set, after training
+HEARTBEAT_TAG = "heartbeat"  # ms since the epoch, refreshed while the run trains
+CLAIM_TAG = "claim"  # the task that made the run: its attempts share it (Ray retries)
+ATTEMPTS_TAG = "attempts"
+
+# What publish writes on a study's run: per variant and claim (by its measure's column) the
+# statistics and verdict, per arm its number of runs. Named here so that a spec's names can be
+# checked against MLflow's key limit when the spec is read, long before anything is written.
+VERDICT_STATISTICS = ("estimate", "ci_low", "ci_high", "p_holm")
+
+
+def verdict_metric_key(variant: str, column: str, statistic: str) -> str:
+    return f"{variant}/{column}/{statistic}"
+
+
+def verdict_tag_key(variant: str, column: str) -> str:
+    return f"verdict/{variant}/{column}"
+
+
+def claim_tag_key(variant: str, column: str) -> str:
+    return f"claim/{variant}/{column}"
+
+
+def arm_count_key(arm: str) -> str:
+    return f"n/{arm}"
+
+
+def study_run_keys(variant: str, column: str) -> list[str]:
+    """Every key publish writes for one variant and claim."""
+    return [
+        *(verdict_metric_key(variant, column, s) for s in VERDICT_STATISTICS),
+        verdict_tag_key(variant, column),
+        claim_tag_key(variant, column),
+    ]

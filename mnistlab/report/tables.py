@@ -1,0 +1,61 @@
+"""A study's title and verdicts as rows of text: one wording for the terminal, the report and
+MLflow. Light on purpose (no plotting, no torch): `mnistlab analyze` imports it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnistlab.results.evidence import StudyResults
+
+PAPER_QUESTION = "Does a third convolution help?"
+
+
+def asks_the_papers_question(results: StudyResults) -> bool:
+    """True when the study sets the paper's cnn3 against its cnn2 (on any dataset)."""
+    spec = results.spec
+    models = {spec.arm(arm).model for arm in spec.variants}
+    return spec.arm(spec.baseline).model == "cnn2" and "cnn3" in models
+
+
+def title(results: StudyResults) -> str:
+    if results.spec.question:
+        return results.spec.question
+    if asks_the_papers_question(results):
+        return PAPER_QUESTION
+    return f"{', '.join(results.spec.variants)} against {results.baseline}"
+
+
+def format_number(value: float, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}g}"
+
+
+def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
+    rows = []
+    for row in results.verdicts.itertuples():
+        ratio = row.estimate_kind == "ratio"
+        unit = "×" if ratio else ""
+        rows.append(
+            {
+                "variant": row.variant,
+                "statement": row.statement,
+                "n": str(row.n),
+                "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
+                "estimate": f"{row.estimate_kind} {format_number(row.estimate, 4)}{unit}",
+                "interval": f"[{format_number(row.ci_low, 4)}, {format_number(row.ci_high, 4)}]",
+                "p": format_number(row.p_value),
+                "p_holm": format_number(
+                    row.p_sequential if "p_sequential" in row._fields else row.p_holm
+                ),
+                "effect": f"{format_number(row.effect_size, 2)} ({row.magnitude})",
+                "beats": f"{row.p_beats:.0%} [{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
+                if np.isfinite(row.p_beats)
+                else "–",
+                "look": str(row.look) if "look" in row._fields else "",
+                "verdict": row.verdict,
+                "note": row.note,
+            }
+        )
+    return rows

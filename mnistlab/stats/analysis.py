@@ -1,0 +1,549 @@
+"""Pure functions from tidy frames to statistics. No I/O, no MLflow, no plotting.
+
+Frames:
+- runs:    one row per run, columns run_id, arm, seed (+ anything else, kept as is).
+- history: one row per (run, metric, step), columns run_id, key, step, value.
+
+The unit of evidence is the run (seed), never the step. Arms are compared paired by seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from mnistlab import names
+from mnistlab.spec.measures import HIGHER, Measure
+from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
+from mnistlab.training.divergence import final_loss
+
+ALPHA = 0.05
+WARMUP_FRACTION = 0.1
+TREND_WINDOW = 51  # steps in the rolling median that stands for the loss trend
+RAW_SD_WINDOW = 50  # steps in the paper-style rolling standard deviation
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+EQUIVALENT = "equivalent"
+
+
+def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
+    """Fewest paired seeds at which any verdict is possible.
+
+    An exact two-sided sign-flip test on n pairs cannot go below 2 / 2**n, and Holm multiplies
+    the smallest of m p-values by m: a verdict needs 2 / 2**n * m < alpha.
+    """
+    n = 1
+    while 2 / 2**n * max(1, family_size) >= alpha:
+        n += 1
+    return n
+
+
+def metric_series(history: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Rows of one metric: columns run_id, step, value, sorted by run and step."""
+    rows = history[history["key"] == key]
+    return rows[["run_id", "step", "value"]].sort_values(["run_id", "step"], ignore_index=True)
+
+
+def steps_to_threshold(evals: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
+    """First evaluation step at which accuracy >= threshold, per run and threshold.
+
+    evals: columns run_id, step, value (accuracy). Returns one row per (run_id, threshold)
+    with columns steps and reached; a run that never reaches it is censored at its last
+    evaluated step (reached=False), never dropped.
+    """
+    rows = []
+    for run_id, run in evals.groupby("run_id", sort=True):
+        run = run.sort_values("step")
+        for threshold in thresholds:
+            hits = run.loc[run["value"] >= threshold, "step"]
+            reached = not hits.empty
+            steps = int(hits.iloc[0]) if reached else int(run["step"].iloc[-1])
+            rows.append(
+                {"run_id": run_id, "threshold": threshold, "steps": steps, "reached": reached}
+            )
+    return pd.DataFrame(rows, columns=["run_id", "threshold", "steps", "reached"])
+
+
+def fraction_reached(reach: pd.DataFrame, runs: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
+    """Fraction of each arm's runs that have reached each threshold by each step.
+
+    reach: steps_to_threshold output. Returns columns arm, threshold, step, fraction.
+    """
+    merged = reach.merge(runs[["run_id", "arm"]], on="run_id")
+    rows = []
+    for (arm, threshold), group in merged.groupby(["arm", "threshold"], sort=True):
+        hit_steps = group.loc[group["reached"], "steps"].to_numpy()
+        n = len(group)
+        for step in steps:
+            rows.append(
+                {
+                    "arm": arm,
+                    "threshold": threshold,
+                    "step": int(step),
+                    "fraction": float((hit_steps <= step).sum() / n),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def trend_window(n_steps: int) -> int:
+    """The rolling-median window: TREND_WINDOW, or an odd quarter of a short history."""
+    return int(min(TREND_WINDOW, max(5, (n_steps // 4) | 1)))
+
+
+def loss_fluctuation(losses: np.ndarray) -> tuple[float, float]:
+    """(log_spread, raw_rolling_sd) of one run's train loss, shape (steps,).
+
+    log_spread: standard deviation of log(loss) around its rolling median, after a warm-up;
+    it measures noise, not the downward trend. raw_rolling_sd: the mean rolling standard
+    deviation of the loss itself after the warm-up, the paper's informal notion.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    start = max(1, int(len(losses) * WARMUP_FRACTION))
+    log_loss = pd.Series(np.log(np.maximum(losses, 1e-12)))
+    trend = log_loss.rolling(trend_window(len(losses)), center=True).median()
+    residual = (log_loss - trend).iloc[start:].dropna()
+    raw_window = min(RAW_SD_WINDOW, max(2, len(losses) // 4))
+    raw = pd.Series(losses).rolling(raw_window).std().iloc[start:].dropna()
+    log_spread = float(residual.std(ddof=1)) if len(residual) > 1 else math.nan
+    return log_spread, float(raw.mean()) if len(raw) else math.nan
+
+
+def per_run_table(
+    runs: pd.DataFrame, history: pd.DataFrame, thresholds: list[float]
+) -> pd.DataFrame:
+    """One row per run: every measure of the catalogue (mnistlab.spec.measures) as a column.
+
+    Columns added to runs: steps_to_{t}, seconds_to_{t} and reached_{t} per threshold,
+    epoch_train_seconds (mean over epochs), seconds_per_step, log_loss_spread, raw_loss_sd,
+    test_accuracy and test_loss (after the last epoch), final_train_loss.
+    """
+    table = runs.copy().set_index("run_id")
+    evals = metric_series(history, names.EVAL_ACCURACY)
+    reach = steps_to_threshold(evals, thresholds)
+    # Seconds to a threshold: the cumulative train seconds logged at the step it was reached.
+    seconds = metric_series(history, names.TRAIN_SECONDS).rename(columns={"value": "seconds"})
+    reach = reach.merge(
+        seconds, left_on=["run_id", "steps"], right_on=["run_id", "step"], how="left"
+    )
+    for threshold, group in reach.groupby("threshold"):
+        by_run = group.set_index("run_id")
+        table[f"steps_to_{threshold:g}"] = by_run["steps"]
+        table[f"seconds_to_{threshold:g}"] = by_run["seconds"]
+        table[f"reached_{threshold:g}"] = by_run["reached"]
+    epoch_seconds = metric_series(history, names.EPOCH_TRAIN_SECONDS).groupby("run_id")["value"]
+    table["epoch_train_seconds"] = epoch_seconds.mean()
+    losses = metric_series(history, names.TRAIN_LOSS).groupby("run_id")["value"]
+    table["seconds_per_step"] = epoch_seconds.sum() / losses.count()
+    fluctuation = losses.apply(lambda v: loss_fluctuation(v.to_numpy()))
+    table["log_loss_spread"] = fluctuation.map(lambda pair: pair[0])
+    table["raw_loss_sd"] = fluctuation.map(lambda pair: pair[1])
+    table["final_train_loss"] = losses.apply(lambda v: final_loss(v.to_numpy()))
+    for key in (names.TEST_ACCURACY, names.TEST_LOSS):
+        table[key] = metric_series(history, key).groupby("run_id")["value"].last()
+    return table.reset_index()
+
+
+def paired_values(table: pd.DataFrame, column: str, baseline: str, variant: str) -> pd.DataFrame:
+    """Seeds run by both arms with a value for both: columns seed, baseline, variant."""
+    wide = table.pivot_table(index="seed", columns="arm", values=column, aggfunc="last")
+    if baseline not in wide or variant not in wide:
+        return pd.DataFrame(columns=["seed", "baseline", "variant"])
+    pairs = wide[[baseline, variant]].dropna()
+    pairs.columns = ["baseline", "variant"]
+    return pairs.reset_index().sort_values("seed", ignore_index=True)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison: differences d_i = f(variant_i) - f(baseline_i) over n seeds."""
+
+    n: int
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    effect_size: float  # Cohen's d_z: mean difference / SD of differences
+
+
+def paired_test(differences: np.ndarray, seed: int = 0, confidence: float = 0.95) -> PairedTest:
+    """Bootstrap interval (BCa, 95% by default) and an exact two-sided sign-flip test.
+
+    differences: shape (n,). Exact for n <= 16 (all 2**n sign patterns), else 100,000
+    seeded random sign patterns (signflip.sign_flip_p). Fewer than 2 pairs give NaN interval and p-value.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    if n < 2:
+        return PairedTest(n, mean, math.nan, math.nan, math.nan, math.nan)
+    sd = float(d.std(ddof=1))
+    effect = mean / sd if sd > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
+    if sd == 0:
+        p_value = 1.0 if mean == 0 else 2.0 / 2**n  # every sign pattern but two is less extreme
+        return PairedTest(n, mean, mean, mean, min(1.0, p_value), effect)
+    # scipy.stats.permutation_test gives the same p-value (tested) but takes a second per test
+    # at a few hundred pairs; the vectorised one takes milliseconds.
+    p_value = float(sign_flip_p(d, random_patterns=STUDY_PATTERNS)[0])
+    low, high = bootstrap_interval(d, confidence, random_state=np.random.default_rng(seed))
+    return PairedTest(n, mean, low, high, p_value, effect)
+
+
+def paired_differences(pairs: pd.DataFrame, log_scale: bool) -> np.ndarray:
+    """variant - baseline per seed; log(variant) - log(baseline) for log-scale measures."""
+    base, var = pairs["baseline"].to_numpy(float), pairs["variant"].to_numpy(float)
+    return np.log(var) - np.log(base) if log_scale else var - base
+
+
+class ClaimLike(Protocol):
+    """What a test needs of a claim (config.Claim): its measure, direction and margin."""
+
+    direction: str
+    margin: float | None
+
+    @property
+    def measure(self) -> Measure: ...
+
+
+MAGNITUDES = ((0.2, "negligible"), (0.5, "small"), (0.8, "medium"), (math.inf, "large"))
+
+
+def magnitude(effect_size: float) -> str:
+    """Cohen's conventional word for |d_z|: negligible < 0.2 <= small < 0.5 <= medium < 0.8."""
+    if not math.isfinite(effect_size):
+        return "large" if not math.isnan(effect_size) else ""
+    return next(word for bound, word in MAGNITUDES if abs(effect_size) < bound)
+
+
+def probability_of_beating(differences: np.ndarray, direction: int) -> tuple[float, float, float]:
+    """P(the claim holds on a seed) and its 95% Wilson score interval.
+
+    A seed counts when its difference goes the claimed way (direction +1: higher); a tie
+    counts one half. Wilson rather than a bootstrap: when every seed agrees, a bootstrap of
+    the share collapses to [1, 1], which no finite number of seeds can justify.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) == 0:
+        return math.nan, math.nan, math.nan
+    wins = float(((np.sign(d) * direction + 1) / 2).sum())  # 1, 0.5 or 0 per seed
+    low, high = proportion_confint(wins, len(d), alpha=0.05, method="wilson")
+    return wins / len(d), float(low), float(high)
+
+
+def censored_signs(pairs: pd.DataFrame, reached: pd.DataFrame) -> np.ndarray:
+    """Per seed, the sign of variant - baseline where it is known despite censoring, else NaN.
+
+    A censored value (threshold never reached) is only a lower bound: if the censored run is
+    already the larger one, the sign is known; otherwise it is not.
+    """
+    b, v = pairs["baseline"].to_numpy(float), pairs["variant"].to_numpy(float)
+    rb, rv = reached["baseline"].to_numpy(bool), reached["variant"].to_numpy(bool)
+    signs = np.sign(v - b)
+    unknown = (~rb & ~rv) | (rb & ~rv & (v < b)) | (~rb & rv & (v > b))
+    return np.where(unknown, np.nan, signs)
+
+
+def censored_sign_test(signs: np.ndarray, direction: int) -> tuple[float, int]:
+    """(two-sided p, direction of the evidence) of an exact sign test on censored pairs.
+
+    A pair of unknown sign counts against whichever way is being shown: against the claim
+    when support is tested, for it when contradiction is. Exact ties are dropped.
+    """
+    known = signs[~np.isnan(signs)]
+    unknown = int(np.isnan(signs).sum())
+    favour, against = int((known == direction).sum()), int((known == -direction).sum())
+    trials = favour + against + unknown
+    p_support = sign_test_p(favour, trials)
+    p_contradict = sign_test_p(against, trials)
+    evidence = direction if p_support <= p_contradict else -direction
+    return min(1.0, 2 * min(p_support, p_contradict)), evidence
+
+
+def equivalence_test(differences: np.ndarray, margin: float) -> float:
+    """p of two one-sided sign-flip tests (TOST) that the mean lies inside (-margin, margin)."""
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) < 2:
+        return math.nan
+    p_above_lower = sign_flip_p(d + margin, "greater")[0]
+    p_below_upper = sign_flip_p(d - margin, "less")[0]
+    return float(max(p_above_lower, p_below_upper))
+
+
+def bootstrap_interval(
+    differences: np.ndarray, confidence: float, random_state: int | np.random.Generator = 0
+) -> tuple[float, float]:
+    """BCa bootstrap interval of the mean difference (percentile where BCa degenerates)."""
+    d = np.asarray(differences, dtype=np.float64)
+    if len(d) < 2 or np.ptp(d) == 0:
+        mean = float(d.mean()) if len(d) else math.nan
+        return mean, mean
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BCa warns on degenerate resamples
+            interval = stats.bootstrap(
+                (d,), np.mean, confidence_level=confidence, method=method, random_state=random_state
+            ).confidence_interval
+        if math.isfinite(interval.low) and math.isfinite(interval.high):
+            break
+    return float(interval.low), float(interval.high)
+
+
+def margin_on_test_scale(measure: Measure, margin: float) -> float:
+    """A ratio margin (e.g. 1.05) as a log ratio; a difference margin as it is."""
+    return math.log(margin) if measure.log_scale else margin
+
+
+def paired_evidence(
+    table: pd.DataFrame,
+    baseline: str,
+    variants: list[str],
+    claims: list[ClaimLike],
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Per (variant, claim) paired statistics against the baseline, before any decision.
+
+    Returns one row per (variant, claim): variant, baseline, claim, statement, metric, n,
+    baseline_mean, variant_mean, estimate_kind, estimate (difference, or ratio for log-scale
+    measures), ci_low, ci_high (BCa at `confidence`), p_value, effect_size (d_z), magnitude, p_beats with
+    p_beats_low/high, censored_pairs, test, margin, p_equivalence, ci90_low/high, direction
+    (+1 claimed higher, -1 lower) and evidence (the way the data point: +1, -1 or 0).
+    """
+    rows = []
+    for variant in variants:
+        for claim in claims:
+            measure = claim.measure
+            direction = 1 if claim.direction == HIGHER else -1
+            pairs = paired_values(table, measure.column, baseline, variant)
+            d = paired_differences(pairs, measure.log_scale)
+            test = paired_test(d, confidence=confidence)
+            to_scale = np.exp if measure.log_scale else (lambda x: x)
+            evidence = int(np.sign(test.mean_difference)) if test.n else 0
+            kind, censored = "exact sign-flip", 0
+            reached_column = f"reached_{measure.threshold:g}" if measure.threshold else ""
+            if reached_column in table:
+                reached = paired_values(table, reached_column, baseline, variant).astype(
+                    {"baseline": bool, "variant": bool}
+                )
+                censored = int((~reached["baseline"] | ~reached["variant"]).sum())
+                if censored:
+                    signs = censored_signs(pairs, reached)
+                    p_value, evidence = censored_sign_test(signs, direction)
+                    test = dataclasses.replace(test, p_value=p_value)
+                    kind = "exact sign test (censored pairs)"
+            margin = claim.margin
+            p_equivalence, ci90 = math.nan, (math.nan, math.nan)
+            if margin is not None and not censored:
+                p_equivalence = equivalence_test(d, margin_on_test_scale(measure, margin))
+                ci90 = bootstrap_interval(d, 0.90)
+            beats = probability_of_beating(d, direction)
+            rows.append(
+                {
+                    "variant": variant,
+                    "baseline": baseline,
+                    "claim": measure.name,
+                    "statement": f"{variant} {measure.statement(claim.direction)} than {baseline}",
+                    "metric": measure.column,
+                    "n": test.n,
+                    "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
+                    "variant_mean": float(pairs["variant"].mean()) if test.n else math.nan,
+                    "estimate_kind": "ratio" if measure.log_scale else "difference",
+                    "estimate": float(to_scale(test.mean_difference)),
+                    "ci_low": float(to_scale(test.ci_low)),
+                    "ci_high": float(to_scale(test.ci_high)),
+                    "p_value": test.p_value,
+                    "effect_size": test.effect_size,
+                    "magnitude": magnitude(test.effect_size),
+                    "p_beats": beats[0],
+                    "p_beats_low": beats[1],
+                    "p_beats_high": beats[2],
+                    "censored_pairs": censored,
+                    "test": kind,
+                    "margin": math.nan if margin is None else margin,
+                    "p_equivalence": p_equivalence,
+                    "ci90_low": float(to_scale(ci90[0])),
+                    "ci90_high": float(to_scale(ci90[1])),
+                    "direction": direction,
+                    "evidence": evidence,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def holm_rows(p: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values of each row of p (rows, tests): sort, scale by (m - rank),
+    running maximum, cap at 1. Written out because statsmodels' multipletests runs a full
+    garbage collection per call (60 ms), too slow inside thousands of simulated studies;
+    tests check it against multipletests."""
+    order = np.argsort(p, axis=1, kind="stable")
+    ranked = np.take_along_axis(p, order, axis=1)
+    scale = p.shape[1] - np.arange(p.shape[1])
+    adjusted_ranked = np.minimum(1.0, np.maximum.accumulate(ranked * scale, axis=1))
+    adjusted = np.empty_like(p)
+    np.put_along_axis(adjusted, order, adjusted_ranked, axis=1)
+    return adjusted
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values over the family, NaN (no test) left as NaN and not counted."""
+    p = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full_like(p, math.nan)
+    testable = ~np.isnan(p)
+    if testable.any():
+        adjusted[testable] = holm_rows(p[testable][None, :])[0]
+    return adjusted
+
+
+def hypotheses(frame: pd.DataFrame) -> int:
+    """Tests in the family: every difference test, plus an equivalence test per margin."""
+    return int(frame["p_value"].notna().sum() + frame["p_equivalence"].notna().sum()) or len(frame)
+
+
+def decide(frame: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Holm over every hypothesis in the frame together, then a verdict per row."""
+    frame = frame.copy()
+    if frame.empty:
+        return frame
+    both = holm(np.concatenate([frame["p_value"], frame["p_equivalence"]]))
+    frame["p_holm"], frame["p_equivalence_holm"] = both[: len(frame)], both[len(frame) :]
+    family = max(len(frame), hypotheses(frame))
+    min_seeds = min_seeds_for_verdict(family, alpha)
+    verdicts = [verdict(row, alpha, min_seeds, family) for row in frame.itertuples()]
+    frame["verdict"] = [v for v, _ in verdicts]
+    frame["note"] = [note for _, note in verdicts]
+    return frame
+
+
+def compare_arms(
+    table: pd.DataFrame,
+    baseline: str,
+    variants: list[str],
+    claims: list[ClaimLike],
+    alpha: float = ALPHA,
+) -> pd.DataFrame:
+    """Verdict per (variant, claim) against the baseline, paired by seed.
+
+    Holm's correction runs over the whole family (every variant x every claim, and an
+    equivalence test for each claim with a margin), and no verdict is given below
+    min_seeds_for_verdict(family size) paired seeds. Columns: those of paired_evidence,
+    then p_holm, p_equivalence_holm, verdict and note.
+    """
+    return decide(paired_evidence(table, baseline, variants, claims), alpha)
+
+
+SECONDARY_MEASURES = {
+    "test_accuracy": "final full-test accuracy",
+    "raw_loss_sd": "raw rolling SD of the train loss (the paper's informal notion)",
+    "seconds_per_step": "train seconds per step",
+}
+
+
+def secondary_comparisons(
+    table: pd.DataFrame, baseline: str, variant: str, measures: dict[str, str]
+) -> pd.DataFrame:
+    """Paired differences (variant - baseline) of other measures: descriptive, uncorrected.
+
+    Returns one row per measure: measure, description, n, baseline_mean, variant_mean,
+    difference, ci_low, ci_high, p_value.
+    """
+    rows = []
+    for column, description in measures.items():
+        if column not in table:
+            continue
+        pairs = paired_values(table, column, baseline, variant)
+        test = paired_test(pairs["variant"].to_numpy(float) - pairs["baseline"].to_numpy(float))
+        rows.append(
+            {
+                "measure": column,
+                "description": description,
+                "n": test.n,
+                "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
+                "variant_mean": float(pairs["variant"].mean()) if test.n else math.nan,
+                "difference": test.mean_difference,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "p_value": test.p_value,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
+    """Supported, contradicted or equivalent when the Holm-corrected p < alpha, else
+    inconclusive."""
+    if row.n == 0:
+        return INCONCLUSIVE, "not measurable on these runs (too few steps, or never evaluated)"
+    if row.n < min_seeds:
+        return INCONCLUSIVE, (
+            f"only {row.n} paired seed(s): with {family_size} test(s) under Holm, an exact "
+            f"paired test needs at least {min_seeds} to reach a verdict at {alpha:.3g}"
+        )
+    censored = (
+        f"; {row.censored_pairs} of {row.n} pairs censored, each of unknown sign counted "
+        "against the verdict"
+        if row.censored_pairs
+        else ""
+    )
+    within = not math.isnan(row.p_equivalence_holm) and row.p_equivalence_holm < alpha
+    if row.p_holm < alpha:
+        if row.evidence == row.direction:
+            note = "the difference goes the way the claim says"
+            if within:
+                note += ", though it lies within the margin (practically equivalent)"
+            return SUPPORTED, note + censored
+        return CONTRADICTED, "the difference is significant but opposite to the claim" + censored
+    if within:
+        return EQUIVALENT, (
+            f"two one-sided tests put the difference within the margin ±{row.margin:g}"
+            + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
+            + f", Holm-corrected p = {row.p_equivalence_holm:.3g}"
+        )
+    return INCONCLUSIVE, f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha:.3g}" + censored
+
+
+def arm_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
+    """Per arm: n runs, mean and SD of the main per-run measures, censored counts."""
+    rows = []
+    for arm, group in table.groupby("arm", sort=False):
+        row = {"arm": arm, "model": group["model"].iloc[0], "runs": len(group)}
+        for column in (
+            "test_accuracy",
+            "epoch_train_seconds",
+            "seconds_per_step",
+            "log_loss_spread",
+            "raw_loss_sd",
+        ):
+            row[f"{column}_mean"] = group[column].mean()
+            row[f"{column}_sd"] = group[column].std(ddof=1)
+        for threshold in thresholds:
+            row[f"steps_to_{threshold:g}_median"] = group[f"steps_to_{threshold:g}"].median()
+            row[f"censored_{threshold:g}"] = int(
+                (~group[f"reached_{threshold:g}"].astype(bool)).sum()
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def median_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(median, low, high) with a distribution-free interval from order statistics.
+
+    Censored values go in as +inf (not reached): the median is inf when half or more are,
+    and the interval is [x_(l), x_(n-l+1)] with l from the binomial(n, 1/2) quantile; a
+    bound that the sample is too small to give is -inf or inf.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    median = float(np.median(x)) if np.isfinite(x[(n - 1) // 2 : n // 2 + 1]).all() else math.inf
+    lower = int(stats.binom.ppf((1 - confidence) / 2, n, 0.5))  # 1-based rank of the low end
+    if lower < 1:
+        return median, -math.inf, math.inf
+    return median, float(x[lower - 1]), float(x[n - lower])

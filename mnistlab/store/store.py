@@ -1,0 +1,372 @@
+"""The tracking store: open_store, and the Store it opens. The store package (this module,
+connect, histories, tracked_run) is the only place that imports mlflow.
+
+The Store owns every write (experiments and their tags, runs, metrics, datasets, artifacts, run
+status) and every read (experiments, runs as plain records, metric histories, weights).
+It does not decide which runs count as a study's evidence: that is results.evidence.
+
+Per-step metrics are buffered and written with log_batch (up to 1,000 metrics a call);
+one call per step would cost seconds per run on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+from mnistlab.errors import first_line
+from mnistlab.names import EXPERIMENT_KIND, PREDICTIONS_FILE, ROLE_TAG, SPEC_TAG
+from mnistlab.store import sqlite_file
+from mnistlab.store.connect import (
+    DEFAULT_STORE_FILE,
+    TrackingError,
+    check_sqlite_path,
+    connect_client,
+    creation_lock,
+    default_tracking_uri,
+    open_error,
+    quiet_lock_waits,
+    resolve_tracking_uri,
+    sqlite_path,
+    with_lock_retry,
+)
+from mnistlab.store.histories import (
+    concat_histories,
+    empty_history,
+    history_frame,
+    one_history,
+    server_histories,
+    sqlite_histories,
+    tidy_history,
+)
+from mnistlab.store.liveness import death, process_alive
+from mnistlab.store.records import StoredExperiment, StoredRun, stored_run
+
+BATCH_LIMIT = 1000  # MLflow's maximum number of metrics per log_batch call
+PARAMS_TAGS_LIMIT = 100  # and of params, and of tags
+
+
+def batched_writes(
+    client: MlflowClient,
+    run_id: str,
+    params: Sequence[Param] = (),
+    tags: Sequence[RunTag] = (),
+    metrics: Sequence[Metric] = (),
+) -> list[Callable[[], object]]:
+    """The log_batch calls that write these to a run, each within MLflow's limits per call,
+    params first, then tags, then metrics: for the caller to run now or hand to a writer."""
+    calls: list[Callable[[], object]] = []
+    for kind, items, size in (
+        ("params", params, PARAMS_TAGS_LIMIT),
+        ("tags", tags, PARAMS_TAGS_LIMIT),
+        ("metrics", metrics, BATCH_LIMIT),
+    ):
+        for start in range(0, len(items), size):
+            chunk = list(items[start : start + size])
+            calls.append(lambda k=kind, c=chunk: client.log_batch(run_id, **{k: c}))
+    return calls
+
+
+def open_store(uri: str | None = None, create: bool = True) -> Store:
+    """The store, checked to answer; for SQLite also created and put in WAL mode.
+
+    create=False (commands that only read): a SQLite file that does not exist is an error,
+    never created.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if sqlite_file.is_in_memory(uri):
+        raise TrackingError(
+            f"{uri} is an in-memory SQLite database: it disappears when the command ends, and "
+            "every run written to it with it. Use a file (--tracking-uri "
+            f"sqlite:///{DEFAULT_STORE_FILE}) or a tracking server (--tracking-uri "
+            "http://HOST:5000)."
+        )
+    uri = resolve_tracking_uri(uri)
+    path = sqlite_path(uri)
+    if path is not None:
+        check_sqlite_path(uri, path, create)
+    elif "://" not in uri or uri.startswith("file:"):
+        raise TrackingError(
+            f"{uri} is a folder store, which MLflow no longer maintains. Use a SQLite file "
+            f"(--tracking-uri sqlite:///{DEFAULT_STORE_FILE}) or a tracking server "
+            "(--tracking-uri http://HOST:5000)."
+        )
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # quiet table-creation chatter
+    quiet_lock_waits()
+    # Fail fast on an unreachable server instead of MLflow's minutes of retries per call:
+    # a run's writes are retried by writer.Writer, within its stated window, instead.
+    # Set for this process and the workers it starts, unless the user set them.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        with creation_lock(path):
+            client = connect_client(uri, path)
+            if path is not None:
+                sqlite_file.use_wal(path)
+    except TrackingError:
+        raise
+    except Exception as error:  # connection, HTTP and database errors alike
+        raise TrackingError(open_error(uri, path, error)) from None
+    return Store(client)
+
+
+class Store:
+    """One tracking store (a SQLite file or a server): every read and write mnistlab makes."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.client.tracking_uri
+
+    # --- experiments ------------------------------------------------------------------
+
+    def experiment_id(self, name: str, create: bool = True) -> str | None:
+        """The id of the experiment called name, created (artifacts beside a SQLite store).
+
+        A deleted experiment is refused with the command that restores it: its runs are
+        still in the store, and a new experiment cannot take its name.
+        """
+        if not name or not name.strip():
+            raise TrackingError("An experiment needs a name; pass --experiment NAME.")
+        experiment = with_lock_retry(lambda: self.client.get_experiment_by_name(name))
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise TrackingError(
+                    f"Experiment {name!r} (id {experiment.experiment_id}) was deleted in "
+                    f"{self.tracking_uri}; its runs are still there. Restore it with "
+                    f"`MLFLOW_TRACKING_URI={self.tracking_uri} mlflow experiments restore "
+                    f"--experiment-id {experiment.experiment_id}`, or use another name."
+                )
+            return experiment.experiment_id
+        if not create:
+            return None
+        path = sqlite_path(self.tracking_uri)
+        location = (path.parent / "mlartifacts" / name).as_uri() if path else None
+        try:
+            return with_lock_retry(
+                lambda: self.client.create_experiment(name, artifact_location=location)
+            )
+        except MlflowException as error:
+            raced = self.client.get_experiment_by_name(name)  # another process created it
+            if raced is None:
+                raise TrackingError(
+                    f"Experiment {name!r} cannot be created in {self.tracking_uri}: "
+                    f"{first_line(error)}"
+                ) from None
+            return raced.experiment_id
+
+    def find_experiment(self, name: str) -> StoredExperiment | None:
+        """The experiment called name with its tags, or None when there is none."""
+        experiment = with_lock_retry(lambda: self.client.get_experiment_by_name(name))
+        if experiment is None:
+            return None
+        return StoredExperiment(experiment.experiment_id, name, dict(experiment.tags))
+
+    def record_spec(self, experiment_id: str, record: dict[str, Any]) -> None:
+        """Store the study's spec on its experiment, so that analysis needs only the store.
+
+        The runs that belong to it follow from the spec (their config hashes), so no list of
+        them is stored: a large grid would not fit in a tag.
+        """
+        value = json.dumps(record)
+        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, SPEC_TAG, value))
+
+    def mark_as_training(self, experiment_id: str) -> None:
+        key, value = EXPERIMENT_KIND
+        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, key, value))
+
+    def study_run(self, experiment_id: str, study: str, create: bool = True) -> str | None:
+        """The id of the study's one study run (the oldest, should two invocations race)."""
+        found = with_lock_retry(
+            lambda: self.client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`{ROLE_TAG}` = 'study'",
+                order_by=["attributes.start_time ASC"],
+                max_results=1,
+            )
+        )
+        if found:
+            return found[0].info.run_id
+        if not create:
+            return None
+        run = with_lock_retry(
+            lambda: self.client.create_run(
+                experiment_id, tags={ROLE_TAG: "study", MLFLOW_RUN_NAME: f"{study} (study)"}
+            )
+        )
+        # FINISHED at once: it holds records, it does not run; writing to it later is allowed.
+        with_lock_retry(lambda: self.client.set_terminated(run.info.run_id, "FINISHED"))
+        return run.info.run_id
+
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
+        for call in batched_writes(self.client, run_id, tags=run_tags):
+            with_lock_retry(call)
+
+    def log_run_metrics(self, run_id: str, values: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for call in batched_writes(self.client, run_id, metrics=metrics):
+            with_lock_retry(call)
+
+    def log_files(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        """Upload every file of folder under artifact_path, replacing files of the same name."""
+        with_lock_retry(lambda: self.client.log_artifacts(run_id, str(folder), artifact_path))
+
+    def list_files(self, run_id: str, artifact_path: str) -> list[str]:
+        return [
+            a.path
+            for a in with_lock_retry(lambda: self.client.list_artifacts(run_id, artifact_path))
+        ]
+
+    def download(self, run_id: str, artifact_path: str, folder: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(folder)))
+
+    def experiment_names(self) -> list[str]:
+        experiments = with_lock_retry(lambda: self.client.search_experiments())
+        return sorted(e.name for e in experiments if e.name != "Default")
+
+    # --- runs -------------------------------------------------------------------------
+
+    def runs(self, experiment_id: str, filter_string: str = "") -> list[StoredRun]:
+        """Every run of the experiment (all statuses) that matches the filter, oldest first."""
+        return self._search([experiment_id], filter_string)
+
+    def runs_on_host(self, host: str, since_ms: int) -> list[StoredRun]:
+        """Runs of any experiment on host that were RUNNING or ended after since_ms."""
+        experiments = [
+            e.experiment_id for e in with_lock_retry(lambda: self.client.search_experiments())
+        ]
+        quoted = host.replace("'", "")
+        return self._search(
+            experiments, f"tags.host = '{quoted}' and attributes.status = 'RUNNING'"
+        ) + self._search(
+            experiments, f"tags.host = '{quoted}' and attributes.end_time > {int(since_ms)}"
+        )
+
+    def runs_of_config(self, experiment_id: str, config_hash: str) -> list[StoredRun]:
+        return self.runs(experiment_id, f"tags.config_hash = '{config_hash}'")
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft delete (MLflow keeps it, restorable): a claim withdrawn before training."""
+        with_lock_retry(lambda: self.client.delete_run(run_id))
+
+    def _search(self, experiment_ids: list[str], filter_string: str) -> list[StoredRun]:
+        runs: list[StoredRun] = []
+        token = None
+        while True:
+            page = with_lock_retry(
+                lambda t=token: self.client.search_runs(
+                    experiment_ids,
+                    filter_string=filter_string,
+                    max_results=1000,
+                    order_by=["attributes.start_time ASC"],
+                    page_token=t,
+                )
+            )
+            runs.extend(stored_run(run) for run in page)
+            token = page.token
+            if not token:
+                return runs
+
+    def fail_orphaned_runs(self, runs: list[StoredRun]) -> list[str]:
+        """Mark dead RUNNING runs FAILED: on this host its process is gone (kill -9); on any
+        host its heartbeat is stale (liveness.death). Returns their ids."""
+        now = int(time.time() * 1000)
+        orphaned = []
+        for run in runs:
+            reason = death(run, now, process_alive)
+            if reason is None:
+                continue
+            self.set_run_tags(run.run_id, {"failure_reason": reason})
+            with_lock_retry(lambda r=run: self.client.set_terminated(r.run_id, status="FAILED"))
+            orphaned.append(run.run_id)
+        return orphaned
+
+    def histories(self, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+        """One row per (run, metric, step): columns run_id, key, step, value, timestamp.
+
+        Read in bulk, so a study of hundreds of runs costs a few calls, not runs x metrics:
+        on SQLite one query per 500 runs, on a server MLflow's bulk history endpoint (the
+        one its UI charts use). Both equal histories_one_by_one, the per-run client API (tested).
+        """
+        run_ids = list(dict.fromkeys(run_ids))
+        path = sqlite_path(self.tracking_uri)
+        if not run_ids or not keys:
+            rows = empty_history()
+        elif path is not None:
+            rows = with_lock_retry(lambda: sqlite_histories(path, run_ids, keys))
+        elif self.tracking_uri.startswith(("http://", "https://")):
+            rows = server_histories(self.client, run_ids, keys)
+        else:
+            return self.histories_one_by_one(run_ids, keys)
+        return tidy_history(rows)
+
+    def histories_one_by_one(self, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+        """The same frame from MLflow's per-run, per-metric client call: the reference."""
+        frames = []
+        for run_id in run_ids:
+            for key in keys:
+                frames.append(history_frame(run_id, key, one_history(self.client, run_id, key)))
+        return tidy_history(concat_histories(frames))
+
+    def replay(self, record: Any, files: Path) -> str:
+        """Write a run's whole record (spool.RunRecord) into this store; returns the run id.
+
+        The run itself if the store has it (a run cut off by an outage: what it already
+        holds is written again, which MLflow deduplicates), else a new run in the record's
+        experiment. Everything is written again, so replaying twice changes nothing.
+        """
+        try:
+            run_id = with_lock_retry(lambda: self.client.get_run(record.run_id)).info.run_id
+        except MlflowException as error:
+            if error.get_http_status_code() != 404:
+                raise
+            run_id = with_lock_retry(
+                lambda: self.client.create_run(
+                    record.experiment_id,
+                    start_time=record.start_time,
+                    tags={**record.tags, MLFLOW_RUN_NAME: record.run_name},
+                )
+            ).info.run_id
+        for call in batched_writes(
+            self.client,
+            run_id,
+            params=[Param(k, v) for k, v in record.params.items()],
+            tags=[RunTag(k, v) for k, v in record.tags.items()],
+            metrics=[Metric(k, float(v), int(t), int(s)) for k, v, t, s in record.metrics],
+        ):
+            with_lock_retry(call)
+        for relative, artifact_path in record.artifacts:
+            local = str(files / relative)
+            with_lock_retry(lambda p=local, a=artifact_path: self.client.log_artifact(run_id, p, a))
+        with_lock_retry(
+            lambda: self.client.set_terminated(
+                run_id, status=record.status, end_time=record.end_time
+            )
+        )
+        return run_id
+
+    def download_weights(self, run_id: str, folder: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, "model/weights.pt", str(folder)))
+
+    def download_predictions(self, run_id: str, folder: Path) -> Path | None:
+        """The run's test-set predictions (model/test_predictions.npy); None for older runs."""
+        if f"model/{PREDICTIONS_FILE}" not in self.list_files(run_id, "model"):
+            return None
+        return Path(
+            self.client.download_artifacts(run_id, f"model/{PREDICTIONS_FILE}", str(folder))
+        )

@@ -1,0 +1,254 @@
+"""A study: expand a spec into planned runs, skip finished ones, hand the rest to an executor.
+
+Every run is identified by its config hash, so a rerun of the same spec only trains what is
+missing, failed or killed. The spec is stored on the study's MLflow experiment (a versioned
+record, config.StudySpec.to_record) so that analysis needs nothing but the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnistlab.names import NOTE_TAG, PARENT_TAG, ROLE_TAG
+from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec
+from mnistlab.store.connect import resolve_tracking_uri
+from mnistlab.store.store import Store, open_store
+from mnistlab.study.executors import (
+    Executor,
+    RunOutcome,
+    RunTarget,
+    StudyError,
+    StudyObserver,
+    choose_executor,
+)
+from mnistlab.training.datasets import (
+    ImageData,
+    check_data_root,
+    data_source,
+    ensure_dataset,
+    resolve_data_dir,
+)
+from mnistlab.training.loop import resolve_device
+
+__all__ = ["StudyError", "StudyObserver", "StudyReport", "plan_study", "run_study"]
+
+
+@dataclass
+class StudyPlan:
+    experiment_id: str
+    todo: list[PlannedRun]
+    orphaned: list[str] = field(default_factory=list)  # runs found dead and marked FAILED
+    study_run_id: str = ""  # the run that holds the spec and the report; parent of the rest
+    claimed: list[str] = field(default_factory=list)  # live runs of another invocation
+    planned_at: int = 0  # ms: runs claim their config against what finished since
+
+
+class DesignChanged(StudyError):
+    """An adaptive study's stopping rule was changed after it had started looking."""
+
+
+def refuse_a_changed_rule(store: Store, spec: StudySpec) -> None:
+    """A sequential study must finish under the rule it started with, or its error control
+    is void: refuse a changed [adaptive] table once runs exist."""
+    experiment = store.find_experiment(spec.name)
+    if experiment is None or experiment.spec_record is None:
+        return
+    before = experiment.spec_record.get("adaptive")
+    now = spec.to_record().get("adaptive")
+    if before == now or before is None:
+        return
+    if any(run.status == "FINISHED" for run in store.runs(experiment.experiment_id)):
+        raise DesignChanged(
+            f"Study {spec.name!r} started with [adaptive] {before} and the spec now says {now}. "
+            "Changing the stopping rule after looking at the results voids its error control. "
+            "Restore the original [adaptive] table, or give the study a new name."
+        )
+
+
+def plan_study(
+    store: Store,
+    spec: StudySpec,
+    force: bool = False,
+    seeds: tuple[int, ...] | None = None,
+    trained: frozenset[str] = frozenset(),
+    execution: Callable[[RunConfig], tuple[str, str]] | None = None,
+) -> StudyPlan:
+    """Which runs of the grid (of `seeds`, default the spec's) still need training.
+
+    Records the spec on the experiment. trained: config hashes this invocation already
+    trained, never trained twice even with force. execution (strict reproducibility): the
+    (device, threads) a run would have now; a finished run counts only if it had the same.
+    """
+    refuse_a_changed_rule(store, spec)
+    experiment_id = store.experiment_id(spec.name)
+    store.mark_as_training(experiment_id)
+    store.record_spec(experiment_id, spec.to_record())
+    study_run_id = record_study_run(store, experiment_id, spec)
+    planned = spec.planned_runs(seeds)
+    runs = store.runs(experiment_id)
+    ours = set(spec.arm_by_hash())
+    for run in runs:  # runs from before study runs existed join it too
+        if run.tags.get("config_hash") in ours and PARENT_TAG not in run.tags:
+            store.set_run_tags(run.run_id, {PARENT_TAG: study_run_id})
+    planned_at = int(time.time() * 1000)
+    orphaned = store.fail_orphaned_runs(runs)
+    # A config some live run (another invocation, any host) is training is left to it.
+    busy = {
+        run.tags.get("config_hash"): run
+        for run in runs
+        if run.status == "RUNNING"
+        and run.run_id not in orphaned
+        and run.tags.get(ROLE_TAG) != "study"
+    }
+    expected = {p.config.config_hash(): execution(p.config) for p in planned} if execution else {}
+    finished = {
+        run.tags.get("config_hash")
+        for run in runs
+        if run.status == "FINISHED"
+        and (
+            execution is None
+            or (run.tags.get("device"), run.tags.get("threads"))
+            == expected.get(run.tags.get("config_hash"))
+        )
+    }
+    skip = set(trained) if force else finished | set(trained)
+    not_ours = skip | busy.keys()  # finished (or trained just now), or training elsewhere
+    todo = [p for p in planned if p.config.config_hash() not in not_ours]
+    left = busy.keys() - skip
+    claimed = [
+        f"{p.name} ({busy[p.config.config_hash()].tags.get('host', '?')})"
+        for p in planned
+        if p.config.config_hash() in left
+    ]
+    return StudyPlan(experiment_id, todo, orphaned, study_run_id, claimed, planned_at)
+
+
+def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
+    """The study's one study run, holding the spec (as a file and its hash) as last run."""
+    run_id = store.study_run(experiment_id, spec.name)
+    record = json.dumps(spec.to_record(), indent=2, sort_keys=True)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "spec.json").write_text(record)
+        source = Path(spec.source)
+        if source.is_file():
+            shutil.copyfile(source, Path(folder) / "spec.toml")
+        store.log_files(run_id, Path(folder), "spec")
+    store.set_run_tags(
+        run_id,
+        {
+            "spec_hash": hashlib.sha256(record.encode()).hexdigest()[:16],
+            "study": spec.name,
+            "dataset": spec.dataset,
+            NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
+            f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`.",
+        },
+    )
+    return run_id
+
+
+@dataclass
+class StudyReport:
+    planned: int
+    skipped: int
+    outcomes: list[RunOutcome]
+    orphaned: list[str]
+    experiment_id: str
+    looks: list[str] = field(default_factory=list)  # adaptive: what each look decided
+    claimed: list[str] = field(default_factory=list)  # left to another live invocation
+
+
+def run_study(
+    spec: StudySpec,
+    tracking_uri: str | None = None,
+    data_dir: Path | str | None = None,
+    force: bool = False,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    data: ImageData | None = None,
+    observer: StudyObserver | None = None,
+    strict: bool = False,
+) -> StudyReport:
+    """Run what is missing of the grid and return what happened.
+
+    strict (or the spec's strict = true): a finished run is reused only if it ran on the
+    device and thread count this invocation would use, else it is trained again.
+    """
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
+    for device in sorted({c.device for c in spec.run_configs()}):
+        resolve_device(device)  # no GPU where one is asked for: fail before anything is written
+    data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
+    if data is None:  # missing or damaged data: fail before anything is written
+        check_data_root(resolve_data_dir(data_dir), spec.dataset, data_source(data_dir))
+        ensure_dataset(Path(data_root), spec.dataset, download=True)
+    store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
+    observer = observer or StudyObserver()
+    execution = chosen.execution if strict or spec.strict else None
+    if spec.adaptive is not None:
+        return _run_adaptive(spec, store, chosen, data_root, force, observer, execution)
+    plan = plan_study(store, spec, force, execution=execution)
+    total = len(spec.planned_runs())
+    observer.planned(len(plan.todo), total - len(plan.todo))
+    outcomes = chosen.run(plan.todo, _target(plan, spec, tracking_uri, data_root), observer)
+    claimed = _claimed(plan, outcomes)
+    skipped = total - len(plan.todo) - len(plan.claimed)
+    return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
+
+
+def _target(plan: StudyPlan, spec: StudySpec, tracking_uri: str, data_root: str) -> RunTarget:
+    return RunTarget(
+        tracking_uri,
+        plan.experiment_id,
+        spec.name,
+        data_root,
+        spec.dataset,
+        plan.study_run_id,
+        plan.planned_at,
+    )
+
+
+def _claimed(plan: StudyPlan, outcomes: list[RunOutcome]) -> list[str]:
+    """Runs left to another invocation: seen busy when planning, or lost at the claim."""
+    return plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in outcomes if o.claimed_by]
+
+
+def _run_adaptive(
+    spec: StudySpec,
+    store: Store,
+    chosen: Executor,
+    data_root: str,
+    force: bool,
+    observer: StudyObserver,
+    execution: Callable[[RunConfig], tuple[str, str]] | None,
+) -> StudyReport:
+    """Train look by look; after each, replay the sequential design and stop once every
+    claim is decided. A rerun (after kill -9 too) replays the same looks from the stored
+    runs, so it continues where the study stopped, under the same rule."""
+    from mnistlab.results.evidence import analyse  # statistics only when a look needs them
+
+    outcomes, orphaned, looks, claimed, trained = [], [], [], [], frozenset()
+    total = skipped = 0
+    for count in spec.design().looks():
+        plan = plan_study(store, spec, force, tuple(range(count)), trained, execution)
+        planned = len(spec.arms) * count
+        observer.planned(len(plan.todo), planned - total - len(plan.todo))
+        done = chosen.run(plan.todo, _target(plan, spec, store.tracking_uri, data_root), observer)
+        outcomes += done
+        orphaned += plan.orphaned
+        claimed += _claimed(plan, done)
+        trained |= {o.run.config.config_hash() for o in done}
+        skipped += planned - total - len(plan.todo) - len(plan.claimed)
+        total = planned
+        results = analyse(store, spec.name)
+        looks.append(results.look_summary())
+        if results.all_decided:
+            break
+    return StudyReport(total, skipped, outcomes, orphaned, plan.experiment_id, looks, claimed)

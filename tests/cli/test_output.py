@@ -1,0 +1,82 @@
+"""What the commands print reaches the reader as written (issue 27): never hard-wrapped when
+output is not a terminal, and user or help text never read as rich markup."""
+
+import io
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from mnistlab.cli.app import app, describe
+from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.study.executors import RunOutcome
+from tests.conftest import flat
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_a_long_path_in_a_message_comes_out_whole_when_output_is_not_a_terminal(tmp_path):
+    missing = tmp_path / ("deep-folder-" * 12) / "data"
+    result = invoke("data", "--data-dir", str(missing))
+    assert result.exit_code == 2
+    assert f"The data folder {missing} (from --data-dir) does not exist" in result.output
+
+
+def test_a_table_and_a_long_line_are_not_wrapped_into_a_file():
+    from rich.table import Table
+
+    from mnistlab.cli.app import PlainConsole
+
+    out = io.StringIO()
+    console = PlainConsole()
+    console.file = out
+    table = Table()
+    table.add_column("claim")
+    table.add_row("cnn3: " + "x" * 150)
+    console.print("a message " * 30)
+    console.print(table)
+    lines = out.getvalue().splitlines()
+    assert lines[0].rstrip() == ("a message " * 30).rstrip()
+    assert any("cnn3: " + "x" * 150 in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("analyze", "lr[/x]"), "'lr[/x]' is not a study name"),
+        (("data", "--data-dir", "missing[/old]"), "The data folder missing[/old] (from"),
+        (("study", "specs [draft]/x.toml"), "No study spec at specs [draft]/x.toml"),
+        (("report", "lr[bold]"), "'lr[bold]' is not a study name"),
+    ],
+)
+def test_brackets_in_user_text_are_printed_as_text(tmp_path, monkeypatch, args, shown):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs [draft]").mkdir()
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert shown in flat(result.output)
+
+
+@pytest.mark.parametrize(
+    ("command", "note"),
+    [
+        ("data", "[default: $MNISTLAB_DATA, else ./data]"),
+        ("train", "[default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]"),
+        ("sync", "[default: $MNISTLAB_SPOOL, else ./mnistlab-spool]"),
+    ],
+)
+def test_help_keeps_its_default_notes(command, note):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    # Help is laid out by click for a reader, which may break a line after a hyphen.
+    assert note in flat(re.sub(r"-\n\s*", "-", result.output))
+
+
+def test_a_failure_reason_with_brackets_is_shown_as_it_is():
+    outcome = RunOutcome(
+        PlannedRun("deeper", RunConfig(seed=3)), "abc123", float("nan"), 0.0, failure="loss [/nan]"
+    )
+    assert describe(outcome).plain == "deeper-s3: FAILED (loss [/nan]), run abc123"

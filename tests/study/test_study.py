@@ -1,0 +1,206 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from mnistlab.spec.config import parse_spec, spec_from_record
+from mnistlab.store.store import open_store
+from mnistlab.study.run import StudyError, run_study
+
+TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
+
+
+def tiny_spec(tmp_path, **settings):
+    data = {
+        "name": "tiny",
+        "models": ["cnn2", "cnn3"],
+        "seeds": 2,
+        "settings": {**TINY_SETTINGS, **settings},
+    }
+    return parse_spec(data, tmp_path / "tiny.toml")
+
+
+def finished_runs(store_uri):
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("tiny").experiment_id
+    runs = client.search_runs([experiment_id])
+    return sorted(
+        (r.data.tags["model"], int(r.data.tags["seed"]), r.info.run_id)
+        for r in runs
+        if r.info.status == "FINISHED" and "config_hash" in r.data.tags  # not the study run
+    )
+
+
+def test_a_second_invocation_trains_nothing(tiny_mnist, store_uri, tmp_path):
+    spec = tiny_spec(tmp_path)
+    first = run_study(spec, store_uri, data=tiny_mnist)
+    assert (first.planned, first.skipped, len(first.outcomes)) == (4, 0, 4)
+    second = run_study(spec, store_uri, data=tiny_mnist)
+    assert (second.skipped, second.outcomes) == (4, [])
+    runs = finished_runs(store_uri)
+    assert [(m, s) for m, s, _ in runs] == [("cnn2", 0), ("cnn2", 1), ("cnn3", 0), ("cnn3", 1)]
+
+
+def test_changing_a_setting_changes_the_runs_and_keeps_the_old_ones(
+    tiny_mnist, store_uri, tmp_path
+):
+    run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
+    changed = run_study(tiny_spec(tmp_path, lr=0.002), store_uri, data=tiny_mnist)
+    assert len(changed.outcomes) == 4
+    assert len(finished_runs(store_uri)) == 8
+
+
+def test_force_reruns_everything(tiny_mnist, store_uri, tmp_path):
+    run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
+    assert len(run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist, force=True).outcomes) == 4
+
+
+def test_failed_and_dead_runs_are_redone(tiny_mnist, store_uri, tmp_path):
+    spec = tiny_spec(tmp_path)
+    run_study(spec, store_uri, data=tiny_mnist)
+    store = open_store(store_uri)
+    client = store.client
+    experiment_id = store.experiment_id("tiny")
+    cnn2_s0 = next(r for r in client.search_runs([experiment_id]) if r.info.run_name == "cnn2-s0")
+    client.set_terminated(cnn2_s0.info.run_id, "FAILED")
+    # A run left RUNNING by a process that no longer exists, as after kill -9.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ghost = client.create_run(
+        experiment_id,
+        tags={"host": socket.gethostname(), "pid": dead.stdout.strip(), "config_hash": "x"},
+    )
+    report = run_study(spec, store_uri, data=tiny_mnist)
+    assert [o.run.name for o in report.outcomes] == ["cnn2-s0"]
+    assert report.orphaned == [ghost.info.run_id]
+    assert client.get_run(ghost.info.run_id).info.status == "FAILED"
+
+
+def test_the_spec_is_recorded_on_the_experiment(tiny_mnist, store_uri, tmp_path):
+    run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
+    experiment = MlflowClient(store_uri).get_experiment_by_name("tiny")
+    record = json.loads(experiment.tags["spec"])
+    assert record["version"] == 2 and list(record["arms"]) == ["cnn2", "cnn3"]
+    assert spec_from_record(record) == tiny_spec(tmp_path)
+    assert "config_hashes" not in experiment.tags  # they follow from the spec
+
+
+def test_a_remote_ray_cluster_with_a_local_store_is_refused(tmp_path, store_uri):
+    with pytest.raises(StudyError, match="cannot write to the local store"):
+        run_study(tiny_spec(tmp_path), store_uri, executor="ray", ray_address="10.0.0.1:6379")
+
+
+def test_zero_workers_is_refused(tmp_path, store_uri):
+    with pytest.raises(StudyError, match="--workers must be 1 or more"):
+        run_study(tiny_spec(tmp_path), store_uri, workers=0)
+
+
+def test_mlflow_http_retries_are_bounded_unless_the_user_set_them(store_uri, monkeypatch):
+    """mnistlab retries a run's writes itself (writer.py); MLflow's own retries per call
+    (minutes by default) would stretch the stated window, so they are capped."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "unset")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "42")
+    open_store(store_uri)
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "42"
+
+
+def test_an_adaptive_study_trains_look_by_look_and_resumes_under_the_same_rule(
+    tiny_mnist, store_uri, tmp_path
+):
+    data = {"name": "tiny", "models": ["cnn2", "cnn3"], "seeds": 2,
+            "settings": TINY_SETTINGS, "adaptive": {"max_seeds": 4, "block": 1}}  # fmt: skip
+    spec = parse_spec(data, tmp_path / "tiny.toml")
+    report = run_study(spec, store_uri, data=tiny_mnist)
+    # Four seeds can never decide three claims (seven are needed), so every look is taken.
+    assert len(report.looks) == 3 and report.looks[-1].startswith("look 3 of 3 (4 seeds)")
+    assert [(m, s) for m, s, _ in finished_runs(store_uri)] == [
+        (m, s) for m in ("cnn2", "cnn3") for s in range(4)
+    ]
+    again = run_study(spec, store_uri, data=tiny_mnist)
+    assert again.outcomes == [] and again.looks[-1] == report.looks[-1]
+    changed = parse_spec({**data, "adaptive": {"max_seeds": 6, "block": 2}}, tmp_path / "t.toml")
+    with pytest.raises(StudyError, match="Changing the stopping rule after looking"):
+        run_study(changed, store_uri, data=tiny_mnist)
+
+
+def test_thread_counts_change_the_numbers_or_at_least_the_tags():
+    import warnings
+
+    import torch
+
+    from mnistlab.spec.config import RunConfig
+    from mnistlab.training.datasets import ImageData
+    from mnistlab.training.loop import train
+    from tests.conftest import tiny_arrays
+
+    # Large enough batches for oneDNN to split its reductions across threads.
+    train_x, train_y, test_x, test_y = tiny_arrays(n_train=2000)
+    data = ImageData(
+        torch.from_numpy(train_x),
+        torch.from_numpy(train_y).long(),
+        torch.from_numpy(test_x),
+        torch.from_numpy(test_y).long(),
+        Path("."),
+    )
+    settings = dict(model="cnn3", train_size=2000, batch_size=50, eval_every=10, eval_subset=100)
+    one = train(RunConfig(threads=1, device="cpu", **settings), data)
+    two = train(RunConfig(threads=2, device="cpu", **settings), data)
+    assert (one.threads, two.threads) == (1, 2)  # what the run tags record
+    assert (
+        RunConfig(threads=1, **settings).config_hash()
+        == RunConfig(threads=2, **settings).config_hash()
+    )
+    if one.train_loss.tobytes() == two.train_loss.tobytes():
+        warnings.warn(
+            "On this platform 1 and 2 threads reduce in the same order for these shapes: the "
+            "losses are equal, and only the recorded thread count tells the runs apart.",
+            stacklevel=1,
+        )
+    else:
+        assert np.abs(one.train_loss - two.train_loss).max() > 0
+
+
+def test_strict_retrains_runs_from_another_thread_count_instead_of_reusing_them(
+    tiny_mnist, store_uri, tmp_path
+):
+    run_study(tiny_spec(tmp_path, threads=1), store_uri, data=tiny_mnist)
+    at_two = tiny_spec(tmp_path, threads=2)  # threads is not part of a run's identity
+    assert run_study(at_two, store_uri, data=tiny_mnist).outcomes == []
+    strict = run_study(at_two, store_uri, data=tiny_mnist, strict=True)
+    assert len(strict.outcomes) == 4
+    client = MlflowClient(store_uri)
+    experiment_id = client.get_experiment_by_name("tiny").experiment_id
+    threads = sorted(
+        r.data.tags["threads"]
+        for r in client.search_runs([experiment_id])
+        if "threads" in r.data.tags
+    )
+    assert threads == ["1"] * 4 + ["2"] * 4
+    assert run_study(at_two, store_uri, data=tiny_mnist, strict=True).outcomes == []
+
+
+def test_a_study_whose_runs_mix_thread_counts_says_so(tiny_mnist, store_uri, tmp_path):
+    from mnistlab.results.evidence import analyse
+    from mnistlab.store.store import open_store
+
+    run_study(tiny_spec(tmp_path, threads=1), store_uri, data=tiny_mnist)
+    three = parse_spec(
+        {"name": "tiny", "models": ["cnn2", "cnn3"], "seeds": 3,
+         "settings": {**TINY_SETTINGS, "threads": 2}},
+        tmp_path / "tiny.toml",
+    )  # fmt: skip
+    run_study(three, store_uri, data=tiny_mnist)
+    notes = " ".join(analyse(open_store(store_uri), "tiny").notes)
+    assert "different thread counts (1, 2)" in notes and "--strict" in notes

@@ -1,0 +1,114 @@
+"""MLflow as the study's home: one study run per study holding the spec and the report, the
+training runs nested under it, and the report fetched back from the store alone."""
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from mnistlab.cli.app import app
+
+SPEC = """
+name = "tiny"
+models = ["cnn2", "cnn3"]
+seeds = 2
+thresholds = [0.2, 0.5]
+[settings]
+train_size = 200
+batch_size = 40
+eval_every = 2
+eval_subset = 100
+"""
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def study_and_report(tmp_path, data_dir, uri):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    common = ("--tracking-uri", uri)
+    invoke("study", str(spec), "--data-dir", str(data_dir), *common)
+    invoke(
+        "report", "tiny", "--out", str(tmp_path / "reports"), "--data-dir", str(data_dir), *common
+    )
+
+
+def check_study_run(client: MlflowClient, tmp_path) -> str:
+    """Everything the study run must hold; returns its id."""
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id])
+    (study,) = [r for r in runs if r.data.tags.get("mnistlab.role") == "study"]
+    training = [r for r in runs if r is not study and r.info.run_id != study.info.run_id]
+    assert len(training) == 4
+    for run in training:
+        assert run.data.tags["mlflow.parentRunId"] == study.info.run_id
+        assert run.data.tags["mlflow.note.content"].startswith(f"Arm **{run.data.tags['arm']}**")
+        assert {"arm", "model", "seed", "dataset"} <= set(run.data.tags)
+    tags, metrics = study.data.tags, study.data.metrics
+    assert tags["verdict/cnn3/steps_to_0.2"] == "inconclusive"
+    assert {"cnn3/epoch_train_seconds/estimate", "cnn3/steps_to_0.2/p_holm", "n/cnn2"} <= set(
+        metrics
+    )
+    assert metrics["n/cnn3"] == 2
+    note = tags["mlflow.note.content"]
+    assert "| claim |" in note and "mnistlab fetch-report tiny" in note
+    assert len(tags["spec_hash"]) == 16
+    spec_files = {a.path for a in client.list_artifacts(study.info.run_id, "spec")}
+    assert spec_files == {"spec/spec.json", "spec/spec.toml"}
+    local = tmp_path / "reports" / "tiny"
+    stored = {a.path.split("/")[-1] for a in client.list_artifacts(study.info.run_id, "report")}
+    assert stored == {p.name for p in local.iterdir()}
+    for name in ("index.html", "report.pdf", "verdicts.csv"):
+        copy = client.download_artifacts(study.info.run_id, f"report/{name}", str(tmp_path / "dl"))
+        assert Path(copy).read_bytes() == (local / name).read_bytes()
+    return study.info.run_id
+
+
+def test_a_study_lives_in_one_study_run_with_its_report(
+    tmp_path, tiny_mnist_dir, store_uri, unverified
+):
+    study_and_report(tmp_path, tiny_mnist_dir, store_uri)
+    client = MlflowClient(store_uri)
+    first = check_study_run(client, tmp_path)
+    again = invoke(
+        "report", "tiny", "--out", str(tmp_path / "reports"), "--tracking-uri", store_uri
+    )
+    assert "#/experiments/1?workflowType=machine_learning" in again.output  # the UI's runs page
+    assert check_study_run(client, tmp_path) == first  # the second report replaced the first
+    # Whoever has only the store gets the last report back, byte for byte.
+    invoke("fetch-report", "tiny", "--out", str(tmp_path / "fetched"), "--tracking-uri", store_uri)
+    for path in (tmp_path / "reports" / "tiny").iterdir():
+        assert (tmp_path / "fetched" / "tiny" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_fetching_a_report_that_was_never_rendered_says_how(
+    tmp_path, tiny_mnist_dir, store_uri, unverified
+):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    invoke("study", str(spec), "--data-dir", str(tiny_mnist_dir), "--tracking-uri", store_uri)
+    result = CliRunner().invoke(app, ["fetch-report", "tiny", "--tracking-uri", store_uri])
+    assert result.exit_code == 2 and "no rendered report" in result.output
+
+
+@pytest.mark.slow
+def test_the_study_run_on_a_real_tracking_server(
+    tmp_path, tiny_mnist_dir, mlflow_server, unverified
+):
+    study_and_report(tmp_path, tiny_mnist_dir, mlflow_server)
+    client = MlflowClient(mlflow_server)  # the REST API, as the UI uses it
+    first = check_study_run(client, tmp_path)
+    invoke("report", "tiny", "--out", str(tmp_path / "reports"), "--tracking-uri", mlflow_server)
+    assert check_study_run(client, tmp_path) == first
+    invoke(
+        "fetch-report", "tiny", "--out", str(tmp_path / "fetched"), "--tracking-uri", mlflow_server
+    )
+    assert (tmp_path / "fetched" / "tiny" / "report.pdf").read_bytes() == (
+        tmp_path / "reports" / "tiny" / "report.pdf"
+    ).read_bytes()
