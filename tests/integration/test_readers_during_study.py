@@ -135,6 +135,27 @@ def _check_study(uri: str, study_output: str, outputs: list[str], folder: Path) 
     assert len({r.data.tags["config_hash"] for r in runs}) == 6
 
 
+def _study_with_readers(uri: str, folder: Path, data: Path, workers: int) -> tuple[int, str]:
+    """Start the study, look at it until it ends, check what everyone printed and stored."""
+    (folder / "peek.toml").write_text(SPEC)
+    env = _environment(data)
+    study = subprocess.Popen(
+        [MNISTLAB, "study", "peek.toml", "--workers", str(workers), "--tracking-uri", uri],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(3)
+    looks, outputs = _look_while_it_trains(study, uri, folder, env)
+    study_output, _ = study.communicate(timeout=600)
+    assert study.returncode == 0, study_output
+    assert looks >= 4, "the readers should have overlapped the study"
+    _check_study(uri, study_output, outputs, folder)
+    return looks, study_output
+
+
 # Five tries in process (the default, and where a reader could once delete the WAL under the
 # study: 5 of 5 studies died before the fix), one with two worker processes.
 TRIES = [(1, attempt) for attempt in range(5)] + [(2, 0)]
@@ -146,25 +167,9 @@ def test_readers_and_the_ui_on_the_file_never_hurt_a_study(
     tmp_path, real_data_dir, workers, attempt
 ):
     db = tmp_path / "mlflow.db"
-    uri = f"sqlite:///{db}"
-    (tmp_path / "peek.toml").write_text(SPEC)
-    env = _environment(real_data_dir)
-    open_store(uri)  # the store exists before the UI opens on it
-    study = subprocess.Popen(
-        [MNISTLAB, "study", "peek.toml", "--workers", str(workers), "--tracking-uri", uri],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    time.sleep(3)
-    looks, outputs = _look_while_it_trains(study, uri, tmp_path, env)
-    study_output, _ = study.communicate(timeout=600)
+    open_store(f"sqlite:///{db}")  # the store exists before the UI opens on it
+    looks, _ = _study_with_readers(f"sqlite:///{db}", tmp_path, real_data_dir, workers)
     print(f"workers {workers}, try {attempt}: {looks} looks while the study trained")
-    assert study.returncode == 0, study_output
-    assert looks >= 4, "the readers should have overlapped the study"
-    _check_study(uri, study_output, outputs, tmp_path)
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
@@ -173,19 +178,4 @@ def test_readers_and_the_ui_on_the_file_never_hurt_a_study(
 def test_readers_against_a_tracking_server_never_hurt_a_study(
     tmp_path, real_data_dir, mlflow_server
 ):
-    (tmp_path / "peek.toml").write_text(SPEC)
-    env = _environment(real_data_dir)
-    study = subprocess.Popen(
-        [MNISTLAB, "study", "peek.toml", "--workers", "2", "--tracking-uri", mlflow_server],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    time.sleep(3)
-    looks, outputs = _look_while_it_trains(study, mlflow_server, tmp_path, env)
-    study_output, _ = study.communicate(timeout=600)
-    assert study.returncode == 0, study_output
-    assert looks >= 4
-    _check_study(mlflow_server, study_output, outputs, tmp_path)
+    _study_with_readers(mlflow_server, tmp_path, real_data_dir, workers=2)
