@@ -436,6 +436,15 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     return store, analyse(store, study_name)
 
 
+# Terminal colour per verdict tone (stats.verdicts.TONES): every verdict has a tone.
+TONE_COLOURS = {
+    "supported": "green",
+    "contradicted": "red",
+    "inconclusive": "yellow",
+    "equivalent": "cyan",
+}
+
+
 def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
     from rich.table import Table
 
@@ -443,13 +452,15 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
 
     out = PlainConsole()
     rows = verdict_rows(results)
-    colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
+    margins = any(row["equivalence"] for row in rows)
     for variant in dict.fromkeys(row["variant"] for row in rows):
         table = Table(
             title=f"Study {results.study}: {variant} against {results.baseline}", show_lines=True
         )
         for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
             table.add_column(column)
+        if margins:
+            table.add_column("equivalence (margin, TOST p, 1 − 2α CI)")
         for row in (r for r in rows if r["variant"] == variant):
             table.add_row(
                 row["statement"],
@@ -457,7 +468,8 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
                 row["estimate"],
                 row["interval"],
                 row["p_holm"],
-                Text(row["verdict"], style=colours[row["verdict"]]),
+                Text(row["verdict"], style=TONE_COLOURS[row["tone"]]),
+                *([row["equivalence"] or "–"] if margins else []),
             )
         out.print(table)
     if rows:

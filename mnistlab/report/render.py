@@ -334,6 +334,7 @@ def render_html(
         results=results,
         setup=setup_facts(results),
         verdicts=verdict_rows(results),
+        margins=any(row["equivalence"] for row in verdict_rows(results)),
         secondary=secondary_rows(results),
         figures=figures,
         runs=run_rows(results),

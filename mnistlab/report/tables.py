@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnistlab.results.evidence import StudyResults
+from mnistlab.stats.verdicts import Verdict
 
 PAPER_QUESTION = "Does a third convolution help?"
 
@@ -54,8 +55,37 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
                 if np.isfinite(row.p_beats)
                 else "–",
                 "look": str(row.look) if "look" in row._fields else "",
-                "verdict": row.verdict,
+                "verdict": str(Verdict(row.verdict)),
+                "tone": Verdict(row.verdict).tone,
+                "equivalence": equivalence_cell(row),
                 "note": row.note,
             }
         )
     return rows
+
+
+def margin_words(row) -> str:  # noqa: ANN001 - a verdicts row
+    """The margin as the claim gave it: '±5', or '±5%' for a ratio margin of 1.05."""
+    margin = getattr(row, "margin", float("nan"))
+    if margin is None or not np.isfinite(margin):
+        return ""
+    if row.estimate_kind == "ratio":
+        return f"±{format_number(100 * (margin - 1), 3)}% (ratio {margin:g})"
+    if row.metric in ("test_accuracy",):
+        return f"±{format_number(100 * margin, 3)} points"
+    return f"±{margin:g}"
+
+
+def equivalence_cell(row) -> str:  # noqa: ANN001 - a verdicts row
+    """Margin, the two TOST p-values and the 1 - 2 alpha interval; '' without a margin."""
+    margin = margin_words(row)
+    if not margin:
+        return ""
+    lower = getattr(row, "p_tost_lower", float("nan"))
+    upper = getattr(row, "p_tost_upper", float("nan"))
+    unit = "×" if row.estimate_kind == "ratio" else ""
+    return (
+        f"{margin}; TOST p {format_number(lower)} (above −m), {format_number(upper)} (below +m), "
+        f"Holm {format_number(row.p_equivalence_holm)}; 90% CI "
+        f"[{format_number(row.ci90_low, 4)}{unit}, {format_number(row.ci90_high, 4)}{unit}]"
+    )

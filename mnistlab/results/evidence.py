@@ -19,7 +19,6 @@ from mnistlab.names import ROLE_TAG
 from mnistlab.spec.config import Claim, StudySpec, spec_from_record
 from mnistlab.spec.measures import LOWER, TIMING
 from mnistlab.stats.analysis import (
-    INCONCLUSIVE,
     SECONDARY_MEASURES,
     arm_summary,
     compare_arms,
@@ -34,10 +33,15 @@ from mnistlab.stats.analysis import (
     steps_to_threshold,
 )
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
+from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.divergence import DIVERGENCE_RULE
+
+
+def decided(verdict: str) -> bool:
+    return Verdict(verdict).decided
 
 
 class AnalysisError(MnistlabError):
@@ -69,17 +73,17 @@ class StudyResults:
 
     @property
     def all_decided(self) -> bool:
-        return not self.verdicts.empty and bool((self.verdicts["verdict"] != INCONCLUSIVE).all())
+        return not self.verdicts.empty and bool(self.verdicts["verdict"].map(decided).all())
 
     def look_summary(self) -> str:
         """One line on where a sequential study stands."""
         design = self.design
         if design is None or not self.looks_taken:
             return "no complete look yet"
-        decided = int((self.verdicts["verdict"] != INCONCLUSIVE).sum())
+        settled = int(self.verdicts["verdict"].map(decided).sum())
         return (
             f"look {self.looks_taken} of {len(design.looks())} "
-            f"({design.looks()[self.looks_taken - 1]} seeds): {decided} of {len(self.verdicts)} "
+            f"({design.looks()[self.looks_taken - 1]} seeds): {settled} of {len(self.verdicts)} "
             "claim(s) decided"
         )
 

@@ -23,6 +23,7 @@ from statsmodels.stats.proportion import proportion_confint
 from mnistlab import names
 from mnistlab.spec.measures import HIGHER, Measure
 from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
+from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.divergence import final_loss
 
 ALPHA = 0.05
@@ -30,8 +31,12 @@ WARMUP_FRACTION = 0.1
 TREND_WINDOW = 51  # steps in the rolling median that stands for the loss trend
 RAW_SD_WINDOW = 50  # steps in the paper-style rolling standard deviation
 
-SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
-EQUIVALENT = "equivalent"
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = (
+    Verdict.SUPPORTED,
+    Verdict.CONTRADICTED,
+    Verdict.INCONCLUSIVE,
+)
+EQUIVALENT = Verdict.EQUIVALENT
 
 
 def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
@@ -269,12 +274,17 @@ def censored_sign_test(signs: np.ndarray, direction: int) -> tuple[float, int]:
 
 def equivalence_test(differences: np.ndarray, margin: float) -> float:
     """p of two one-sided sign-flip tests (TOST) that the mean lies inside (-margin, margin)."""
+    return max(tost(differences, margin))
+
+
+def tost(differences: np.ndarray, margin: float) -> tuple[float, float]:
+    """The two one-sided sign-flip p-values: (mean > -margin, mean < +margin); NaN below 2."""
     d = np.asarray(differences, dtype=np.float64)
     if len(d) < 2:
-        return math.nan
+        return math.nan, math.nan
     p_above_lower = sign_flip_p(d + margin, "greater")[0]
     p_below_upper = sign_flip_p(d - margin, "less")[0]
-    return float(max(p_above_lower, p_below_upper))
+    return float(p_above_lower), float(p_below_upper)
 
 
 def bootstrap_interval(
@@ -339,10 +349,11 @@ def paired_evidence(
                     test = dataclasses.replace(test, p_value=p_value)
                     kind = "exact sign test (censored pairs)"
             margin = claim.margin
-            p_equivalence, ci90 = math.nan, (math.nan, math.nan)
+            tost_p, ci90 = (math.nan, math.nan), (math.nan, math.nan)
             if margin is not None and not censored:
-                p_equivalence = equivalence_test(d, margin_on_test_scale(measure, margin))
-                ci90 = bootstrap_interval(d, 0.90)
+                tost_p = tost(d, margin_on_test_scale(measure, margin))
+                ci90 = bootstrap_interval(d, 1 - 2 * ALPHA)
+            p_equivalence = max(tost_p)
             beats = probability_of_beating(d, direction)
             rows.append(
                 {
@@ -368,6 +379,8 @@ def paired_evidence(
                     "test": kind,
                     "margin": math.nan if margin is None else margin,
                     "p_equivalence": p_equivalence,
+                    "p_tost_lower": tost_p[0],
+                    "p_tost_upper": tost_p[1],
                     "ci90_low": float(to_scale(ci90[0])),
                     "ci90_high": float(to_scale(ci90[1])),
                     "direction": direction,
