@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from mnistlab.results.evidence import StudyResults
+from mnistlab.spec.measures import SAME, measure
+from mnistlab.stats.analysis import margin_words as margin_words_of
 from mnistlab.stats.verdicts import Verdict
 
 PAPER_QUESTION = "Does a third convolution help?"
@@ -37,6 +39,7 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
     rows = []
     for row in results.verdicts.itertuples():
         ratio = row.estimate_kind == "ratio"
+        same = getattr(row, "question", "") == SAME
         unit = "×" if ratio else ""
         rows.append(
             {
@@ -46,16 +49,21 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
                 "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
                 "estimate": f"{row.estimate_kind} {format_number(row.estimate, 4)}{unit}",
                 "interval": f"[{format_number(row.ci_low, 4)}, {format_number(row.ci_high, 4)}]",
-                "p": format_number(row.p_value),
+                # An equivalence question's only test is its TOST.
+                "p": format_number(row.p_equivalence if same else row.p_value),
                 "p_holm": format_number(
-                    row.p_sequential if "p_sequential" in row._fields else row.p_holm
+                    row.p_equivalence_holm
+                    if same
+                    else row.p_sequential
+                    if "p_sequential" in row._fields
+                    else row.p_holm
                 ),
                 "effect": f"{format_number(row.effect_size, 2)} ({row.magnitude})",
                 "beats": f"{row.p_beats:.0%} [{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
                 if np.isfinite(row.p_beats)
                 else "–",
                 "look": str(row.look) if "look" in row._fields else "",
-                "verdict": str(Verdict(row.verdict)),
+                "verdict": reading(row),
                 "tone": Verdict(row.verdict).tone,
                 "equivalence": equivalence_cell(row),
                 "note": row.note,
@@ -64,16 +72,33 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
     return rows
 
 
+def margin_text(claim) -> str:  # noqa: ANN001 - a config.Claim
+    """A claim's margin in words ('' without one)."""
+    return margin_words_of(claim.measure, claim.margin)
+
+
 def margin_words(row) -> str:  # noqa: ANN001 - a verdicts row
-    """The margin as the claim gave it: '±5', or '±5%' for a ratio margin of 1.05."""
+    """The margin of a verdicts row in words ('' without one)."""
     margin = getattr(row, "margin", float("nan"))
     if margin is None or not np.isfinite(margin):
         return ""
-    if row.estimate_kind == "ratio":
-        return f"±{format_number(100 * (margin - 1), 3)}% (ratio {margin:g})"
-    if row.metric in ("test_accuracy",):
-        return f"±{format_number(100 * margin, 3)} points"
-    return f"±{margin:g}"
+    return margin_words_of(measure(row.claim), margin)
+
+
+def reading(row) -> str:  # noqa: ANN001 - a verdicts row
+    """The verdict as the question was asked: 'equivalent within ±0.3 points', 'not shown
+    equivalent within ±0.3 points (90% CI [..])', 'differs', 'no difference shown'."""
+    verdict = Verdict(row.verdict)
+    margin = margin_words(row)
+    if verdict == Verdict.EQUIVALENT and margin:
+        return f"{verdict} within {margin}"
+    if verdict == Verdict.NOT_EQUIVALENT and margin:
+        unit = "×" if row.estimate_kind == "ratio" else ""
+        return (
+            f"{verdict} within {margin} (90% CI [{format_number(row.ci90_low, 4)}{unit}, "
+            f"{format_number(row.ci90_high, 4)}{unit}])"
+        )
+    return str(verdict)
 
 
 def equivalence_cell(row) -> str:  # noqa: ANN001 - a verdicts row

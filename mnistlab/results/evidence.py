@@ -17,7 +17,7 @@ from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.names import ROLE_TAG
 from mnistlab.spec.config import Claim, StudySpec, spec_from_record
-from mnistlab.spec.measures import LOWER, TIMING
+from mnistlab.spec.measures import LOWER, SAME, TIMING
 from mnistlab.stats.analysis import (
     SECONDARY_MEASURES,
     arm_summary,
@@ -111,9 +111,8 @@ class StudyResults:
     def family_size(self) -> int:
         """Hypotheses under one Holm correction: difference tests plus equivalence tests."""
         if self.verdicts.empty:
-            return self.spec.family_size + sum(
-                c.margin is not None for c in self.spec.claims
-            ) * len(self.spec.variants)
+            tests = sum((c.direction != SAME) + (c.margin is not None) for c in self.spec.claims)
+            return tests * len(self.spec.variants)
         return hypotheses(self.verdicts)
 
     @property

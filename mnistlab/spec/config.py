@@ -17,7 +17,15 @@ from typing import Any
 
 from mnistlab.errors import MnistlabError
 from mnistlab.names import arm_count_key, study_run_keys
-from mnistlab.spec.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
+from mnistlab.spec.measures import (
+    DIRECTIONS,
+    HIGHER,
+    LOWER,
+    SAME,
+    Measure,
+    UnknownMeasure,
+    measure,
+)
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.registry import MODELS
 
@@ -149,7 +157,7 @@ class Claim:
     """What a claim says about every variant against the baseline: its metric is higher/lower."""
 
     metric: str
-    direction: str  # HIGHER or LOWER
+    direction: str  # HIGHER, LOWER, EITHER (any difference) or SAME (within margin)
     margin: float | None = None  # equivalence margin: metric units, or a ratio (> 1)
 
     @property
@@ -514,6 +522,17 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
             )
         if any(c.metric == metric for c in claims):
             raise _spec_error(path, f"{where}.metric", f"{metric!r} is claimed twice.")
+        if table["direction"] == SAME and "margin" not in table:
+            raise _spec_error(
+                path,
+                f"{where}.margin",
+                'is required with direction = "equivalent": the claim asks whether the two '
+                "arms are the same within ±margin, and without a margin there is nothing to "
+                "test (no finite number of seeds shows a difference to be exactly zero). Give "
+                "the largest difference that would not matter, in the metric's units (margin = "
+                "0.003 for 0.3 accuracy points) or as a ratio for a ratio metric (margin = "
+                '1.05 for within 5%), or ask direction = "either" for any difference.',
+            )
         claims.append(Claim(metric, table["direction"], _parse_margin(path, where, table)))
     return tuple(claims)
 

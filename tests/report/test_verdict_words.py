@@ -70,4 +70,29 @@ def test_each_verdict_renders_in_every_front_end(verdict, monkeypatch, capsys):
     results.verdicts.to_csv(buffer, index=False)
     buffer.seek(0)
     assert {Verdict(v) for v in pd.read_csv(buffer)["verdict"]} == {verdict}
-    assert all(row["verdict"] == verdict for row in verdict_rows(results))
+    assert all(row["verdict"].startswith(verdict) for row in verdict_rows(results))
+
+
+def test_either_and_equivalent_questions_read_as_asked_in_every_front_end(monkeypatch, capsys):
+    faster = {"base": [(500, 0.01, 0.97)] * 7, "var": [(400, 0.0101, 0.971)] * 7}
+    results = synthetic_results(
+        monkeypatch,
+        [
+            {"metric": "steps_to:0.95", "direction": "either"},
+            {"metric": "seconds_per_step", "direction": "equivalent", "margin": 1.05},
+        ],
+        faster,
+    )
+    assert results.verdicts["verdict"].tolist() == [Verdict.DIFFERS, Verdict.EQUIVALENT]
+    assert results.family_size == 2  # a two-sided test and a TOST
+    cli.print_verdicts(results)
+    out = capsys.readouterr().out
+    assert "differs" in out and "equivalent within ±5% (ratio 1.05)" in out
+    html = render_html(results, [], "", "now")
+    assert "var differs from base in steps to 95% accuracy" in html
+    assert "equivalent within ±5% (ratio 1.05)" in html and "TOST p" in html
+    text = publish.description(results)
+    assert "**differs**" in text and "**equivalent within ±5% (ratio 1.05)**" in text
+    metrics, _ = publish.verdict_record(results)
+    assert metrics["var/seconds_per_step/margin"] == 1.05
+    assert {"var/seconds_per_step/ci90_lo", "var/seconds_per_step/p_equiv"} <= set(metrics)
