@@ -430,8 +430,11 @@ def wall_clock_comparisons(
     return paired_evidence(table, spec.baseline, variants, claims)
 
 
-def power_analysis(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeds needed and detectable effects for every claim (power.study_power)."""
+def power_analysis(
+    results: StudyResults, effects: dict[str, float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeds needed and detectable effects for every claim (power.study_power); effects:
+    claim metric -> the effect to size the study for, in the claim's units."""
     from mnistlab.stats.power import study_power
 
     if results.runs.empty or results.baseline not in results.arms or not results.variants:
@@ -442,4 +445,5 @@ def power_analysis(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
         results.variants,
         list(results.spec.claims),
         results.family_size,
+        effects=effects,
     )
