@@ -43,6 +43,9 @@ ATTEMPTS_TAG = "attempts"
 # statistics and verdict, per arm its number of runs. Named here so that a spec's names can be
 # checked against MLflow's key limit when the spec is read, long before anything is written.
 VERDICT_STATISTICS = ("estimate", "ci_low", "ci_high", "p_holm")
+# Written for a claim with a margin: the margin, the two one-sided TOST p-values, their Holm p
+# and the 1 - 2 alpha interval. No longer than the names above (the arm-name limit holds).
+EQUIVALENCE_STATISTICS = ("margin", "tost_lo", "tost_hi", "p_equiv", "ci90_lo", "ci90_hi")
 
 
 def verdict_metric_key(variant: str, column: str, statistic: str) -> str:
@@ -65,6 +68,7 @@ def study_run_keys(variant: str, column: str) -> list[str]:
     """Every key publish writes for one variant and claim."""
     return [
         *(verdict_metric_key(variant, column, s) for s in VERDICT_STATISTICS),
+        *(verdict_metric_key(variant, column, s) for s in EQUIVALENCE_STATISTICS),
         verdict_tag_key(variant, column),
         claim_tag_key(variant, column),
     ]

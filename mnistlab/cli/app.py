@@ -436,6 +436,15 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     return store, analyse(store, study_name)
 
 
+# Terminal colour per verdict tone (stats.verdicts.TONES): every verdict has a tone.
+TONE_COLOURS = {
+    "supported": "green",
+    "contradicted": "red",
+    "inconclusive": "yellow",
+    "equivalent": "cyan",
+}
+
+
 def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
     from rich.table import Table
 
@@ -443,13 +452,15 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
 
     out = PlainConsole()
     rows = verdict_rows(results)
-    colours = {"supported": "green", "contradicted": "red", "inconclusive": "yellow"}
+    margins = any(row["equivalence"] for row in rows)
     for variant in dict.fromkeys(row["variant"] for row in rows):
         table = Table(
             title=f"Study {results.study}: {variant} against {results.baseline}", show_lines=True
         )
         for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
             table.add_column(column)
+        if margins:
+            table.add_column("equivalence (margin, TOST p, 1 − 2α CI)")
         for row in (r for r in rows if r["variant"] == variant):
             table.add_row(
                 row["statement"],
@@ -457,7 +468,8 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
                 row["estimate"],
                 row["interval"],
                 row["p_holm"],
-                Text(row["verdict"], style=colours[row["verdict"]]),
+                Text(row["verdict"], style=TONE_COLOURS[row["tone"]]),
+                *([row["equivalence"] or "–"] if margins else []),
             )
         out.print(table)
     if rows:
@@ -538,16 +550,37 @@ def fetch_report(
 
 
 @app.command()
-def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
+def power(
+    study_name: StudyName,
+    tracking_uri: TrackingUri = None,
+    effect: Annotated[
+        float | None,
+        typer.Option(help="Size the study for this effect, in the claim's units (1.05: a ratio)."),
+    ] = None,
+    claim: Annotated[
+        str | None, typer.Option(help="The claim's metric --effect is for (needed with several).")
+    ] = None,
+) -> None:
     """How many seeds each claim needs for 80% power, from the study's own runs (a pilot too)."""
     with user_errors():
         from rich.table import Table
 
         from mnistlab.results.evidence import power_analysis
+        from mnistlab.spec.config import ConfigError
         from mnistlab.stats.power import SEED_GRID, TARGET_POWER
 
         _, results = _results(study_name, tracking_uri)
-        table, _ = power_analysis(results)
+        metrics = [c.metric for c in results.spec.claims]
+        if effect is not None and claim is None and len(metrics) > 1:
+            raise ConfigError(
+                f"--effect is in one claim's units; name it with --claim ({', '.join(metrics)})."
+            )
+        if claim is not None and claim not in metrics:
+            raise ConfigError(
+                f"--claim {claim!r} is not a claim of {study_name}: {', '.join(metrics)}."
+            )
+        effects = {} if effect is None else {claim or metrics[0]: effect}
+        table, _ = power_analysis(results, effects)
         if table.empty:
             console.print(
                 labelled(
@@ -562,8 +595,11 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
             title=f"Study {results.study}: seeds needed for {TARGET_POWER:.0%} power",
             show_lines=True,
         )
+        sized = table["effect"].notna().any()
         for column in ("claim", "n", "observed", "power now", "seeds needed", "detectable now"):
             grid.add_column(column)
+        if sized:
+            grid.add_column("seeds for the effect")
         for row in table.itertuples():
             unit = "x" if row.estimate_kind == "ratio" else ""
             needed = row.seeds_needed
@@ -575,7 +611,19 @@ def power(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
                 str(int(needed))
                 if needed is not None and needed == needed
                 else f"> {SEED_GRID[-1]}",
-                f"{row.detectable:.4g}{unit}",
+                f"{row.detectable:.4g}{unit}"
+                if row.detectable == row.detectable
+                else row.detectable_note,
+                *(
+                    [
+                        "–"
+                        if row.effect != row.effect
+                        else f"{row.seeds_for_effect or f'> {SEED_GRID[-1]}'} "
+                        f"(at {row.effect:g}{unit})"
+                    ]
+                    if sized
+                    else []
+                ),
             )
         out.print(grid)
         out.print(

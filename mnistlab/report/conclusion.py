@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import math
 
+from mnistlab.report.tables import margin_words
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import measure, percent
-from mnistlab.stats.analysis import CONTRADICTED, EQUIVALENT, SUPPORTED
+from mnistlab.stats.verdicts import Verdict
+
+SUPPORTED, CONTRADICTED, EQUIVALENT = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.EQUIVALENT
+INCONCLUSIVE, NOT_EQUIVALENT = Verdict.INCONCLUSIVE, Verdict.NOT_EQUIVALENT
+DIFFERS, NO_DIFFERENCE = Verdict.DIFFERS, Verdict.NO_DIFFERENCE
 
 
 def number(value: float, digits: int = 3) -> str:
@@ -26,37 +31,63 @@ def estimate_words(row) -> str:  # noqa: ANN001 - a verdicts row
     )
 
 
-def verdict_sentences(results: StudyResults) -> list[tuple[str, str]]:
+def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
+    unit = "×" if row.estimate_kind == "ratio" else ""
+    return f"90% CI [{number(row.ci90_low, 4)}{unit}, {number(row.ci90_high, 4)}{unit}]"
+
+
+def verdict_sentence(row) -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts row
+    """(verdict, sentence) of one claim and variant; every Verdict has its wording."""
+    verdict = Verdict(row.verdict)
+    effect = (
+        f"the claim holds on {number(100 * row.p_beats, 3)}% of seeds; "
+        f"d_z = {number(row.effect_size, 2)}, a {row.magnitude} effect"
+        if isinstance(row.p_beats, float) and math.isfinite(row.p_beats)
+        else f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
+    )
+    look = (
+        f" (decided at look {row.look}, {row.seeds_at_look} seeds)"
+        if "look" in row._fields and verdict.decided
+        else ""
+    )
+    title = measure(row.claim).title.lower()
+    margin = margin_words(row)
+    if verdict == SUPPORTED:
+        text = f"{row.statement}: {estimate_words(row)}; {effect}{look}."
+    elif verdict == CONTRADICTED:
+        text = f"the opposite of '{row.statement}' holds: {estimate_words(row)}; {effect}{look}."
+    elif verdict == EQUIVALENT:
+        text = (
+            f"{row.variant} and {row.baseline} are equivalent in {title} within {margin}: "
+            f"two one-sided tests put the difference inside the margin, Holm-corrected "
+            f"p = {number(row.p_equivalence_holm)}; {interval90(row)}{look}."
+        )
+    elif verdict == NOT_EQUIVALENT:
+        text = (
+            f"{row.variant} and {row.baseline} are not shown equivalent in {title} within "
+            f"{margin} ({interval90(row)}): {row.note}."
+        )
+    elif verdict == DIFFERS:
+        text = (
+            f"{row.variant} differs from {row.baseline} in {title}: {estimate_words(row)}, "
+            f"Holm-corrected two-sided p = {number(row.p_holm)}; {effect}{look}."
+        )
+    elif verdict == NO_DIFFERENCE:
+        text = (
+            f"no difference in {title} shown between {row.variant} and {row.baseline} "
+            f"({estimate_words(row)}): {row.note}. Not shown is not absent: only a margin "
+            "and an equivalence test can say they are the same."
+        )
+    elif verdict == INCONCLUSIVE:
+        text = f"{row.statement}? The data cannot tell yet: {row.note}."
+    else:  # pragma: no cover - the enumeration test renders every member
+        raise AssertionError(f"no wording for verdict {verdict!r}")
+    return verdict, text
+
+
+def verdict_sentences(results: StudyResults) -> list[tuple[Verdict, str]]:
     """(verdict, sentence) per claim and variant."""
-    sentences = []
-    for row in results.verdicts.itertuples():
-        effect = (
-            f"the claim holds on {number(100 * row.p_beats, 3)}% of seeds; "
-            f"d_z = {number(row.effect_size, 2)}, a {row.magnitude} effect"
-        )
-        look = (
-            f" (decided at look {row.look}, {row.seeds_at_look} seeds)"
-            if "look" in row._fields
-            else ""
-        )
-        if row.verdict == SUPPORTED:
-            text = f"{row.statement}: {estimate_words(row)}; {effect}{look}."
-        elif row.verdict == CONTRADICTED:
-            text = (
-                f"the opposite of '{row.statement}' holds: {estimate_words(row)}; {effect}{look}."
-            )
-        elif row.verdict == EQUIVALENT:
-            title = measure(row.claim).title.lower()
-            text = (
-                f"{row.variant} and {row.baseline} are equivalent in {title}: the difference "
-                f"lies within the margin ±{row.margin:g}"
-                + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
-                + f"; 90% CI [{number(row.ci90_low, 4)}, {number(row.ci90_high, 4)}]{look}."
-            )
-        else:
-            text = f"{row.statement}? The data cannot tell yet: {row.note}."
-        sentences.append((row.verdict, text))
-    return sentences
+    return [verdict_sentence(row) for row in results.verdicts.itertuples()]
 
 
 def clock_rows(results: StudyResults) -> list[dict[str, str]]:

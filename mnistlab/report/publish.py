@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from mnistlab.names import (
+    EQUIVALENCE_STATISTICS,
     NOTE_TAG,
     REPORT_ARTIFACTS,
     VERDICT_STATISTICS,
@@ -17,6 +18,7 @@ from mnistlab.names import (
 )
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
+from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.connect import check_loggable
 from mnistlab.store.store import Store
 
@@ -33,13 +35,15 @@ def description(results: StudyResults) -> str:
     ]
     rows = verdict_rows(results)
     if rows:
+        margins = any(r["equivalence"] for r in rows)
         lines += [
-            "| claim | n | estimate | 95% CI | p (Holm) | verdict |",
-            "|---|---|---|---|---|---|",
+            "| claim | n | estimate | 95% CI | p (Holm) | verdict |"
+            + (" equivalence (margin, TOST p, 1 − 2α CI) |" if margins else ""),
+            "|---|---|---|---|---|---|" + ("---|" if margins else ""),
         ]
         lines += [
             f"| {r['statement']} | {r['n']} | {r['estimate']} | {r['interval']} | {r['p_holm']} "
-            f"| **{r['verdict']}** |"
+            f"| **{r['verdict']}** |" + (f" {r['equivalence'] or '–'} |" if margins else "")
             for r in rows
         ]
     else:
@@ -66,7 +70,19 @@ def verdict_record(results: StudyResults) -> tuple[dict[str, float], dict[str, s
         for name, value in zip(VERDICT_STATISTICS, values, strict=True):
             if math.isfinite(value):
                 metrics[verdict_metric_key(row.variant, row.metric, name)] = float(value)
-        tags[verdict_tag_key(row.variant, row.metric)] = row.verdict
+        if math.isfinite(getattr(row, "margin", math.nan)):
+            values = (
+                row.margin,
+                getattr(row, "p_tost_lower", math.nan),
+                getattr(row, "p_tost_upper", math.nan),
+                row.p_equivalence_holm,
+                row.ci90_low,
+                row.ci90_high,
+            )
+            for name, value in zip(EQUIVALENCE_STATISTICS, values, strict=True):
+                if math.isfinite(value):
+                    metrics[verdict_metric_key(row.variant, row.metric, name)] = float(value)
+        tags[verdict_tag_key(row.variant, row.metric)] = str(Verdict(row.verdict))
         tags[claim_tag_key(row.variant, row.metric)] = row.statement
     for arm, n in results.runs.groupby("arm").size().items():
         metrics[arm_count_key(arm)] = float(n)

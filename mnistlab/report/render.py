@@ -21,7 +21,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mnistlab.errors import MnistlabError
 from mnistlab.report import conclusion, plots
 from mnistlab.report.demo import Demo
-from mnistlab.report.tables import asks_the_papers_question, format_number, title, verdict_rows
+from mnistlab.report.tables import (
+    asks_the_papers_question,
+    format_number,
+    margin_text,
+    title,
+    verdict_rows,
+)
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import Measure
 from mnistlab.stats.power import SEED_GRID, SIMULATIONS, TARGET_POWER
@@ -288,7 +294,10 @@ def limits(results: StudyResults) -> list[str]:
 
 
 def claim_statements(results: StudyResults) -> list[str]:
-    return [f"{c.measure.statement(c.direction)} than the baseline" for c in results.spec.claims]
+    return [
+        c.measure.claim(c.direction, "the variant", "the baseline", margin_text(c))
+        for c in results.spec.claims
+    ]
 
 
 def measure_rows(results: StudyResults) -> list[dict[str, str]]:
@@ -334,6 +343,7 @@ def render_html(
         results=results,
         setup=setup_facts(results),
         verdicts=verdict_rows(results),
+        margins=any(row["equivalence"] for row in verdict_rows(results)),
         secondary=secondary_rows(results),
         figures=figures,
         runs=run_rows(results),

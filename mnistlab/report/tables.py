@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from mnistlab.results.evidence import StudyResults
+from mnistlab.spec.measures import SAME, measure
+from mnistlab.stats.analysis import margin_words as margin_words_of
+from mnistlab.stats.verdicts import Verdict
 
 PAPER_QUESTION = "Does a third convolution help?"
 
@@ -36,6 +39,7 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
     rows = []
     for row in results.verdicts.itertuples():
         ratio = row.estimate_kind == "ratio"
+        same = getattr(row, "question", "") == SAME
         unit = "×" if ratio else ""
         rows.append(
             {
@@ -45,17 +49,68 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
                 "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
                 "estimate": f"{row.estimate_kind} {format_number(row.estimate, 4)}{unit}",
                 "interval": f"[{format_number(row.ci_low, 4)}, {format_number(row.ci_high, 4)}]",
-                "p": format_number(row.p_value),
+                # An equivalence question's only test is its TOST.
+                "p": format_number(row.p_equivalence if same else row.p_value),
                 "p_holm": format_number(
-                    row.p_sequential if "p_sequential" in row._fields else row.p_holm
+                    row.p_equivalence_holm
+                    if same
+                    else row.p_sequential
+                    if "p_sequential" in row._fields
+                    else row.p_holm
                 ),
                 "effect": f"{format_number(row.effect_size, 2)} ({row.magnitude})",
                 "beats": f"{row.p_beats:.0%} [{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
                 if np.isfinite(row.p_beats)
                 else "–",
                 "look": str(row.look) if "look" in row._fields else "",
-                "verdict": row.verdict,
+                "verdict": reading(row),
+                "tone": Verdict(row.verdict).tone,
+                "equivalence": equivalence_cell(row),
                 "note": row.note,
             }
         )
     return rows
+
+
+def margin_text(claim) -> str:  # noqa: ANN001 - a config.Claim
+    """A claim's margin in words ('' without one)."""
+    return margin_words_of(claim.measure, claim.margin)
+
+
+def margin_words(row) -> str:  # noqa: ANN001 - a verdicts row
+    """The margin of a verdicts row in words ('' without one)."""
+    margin = getattr(row, "margin", float("nan"))
+    if margin is None or not np.isfinite(margin):
+        return ""
+    return margin_words_of(measure(row.claim), margin)
+
+
+def reading(row) -> str:  # noqa: ANN001 - a verdicts row
+    """The verdict as the question was asked: 'equivalent within ±0.3 points', 'not shown
+    equivalent within ±0.3 points (90% CI [..])', 'differs', 'no difference shown'."""
+    verdict = Verdict(row.verdict)
+    margin = margin_words(row)
+    if verdict == Verdict.EQUIVALENT and margin:
+        return f"{verdict} within {margin}"
+    if verdict == Verdict.NOT_EQUIVALENT and margin:
+        unit = "×" if row.estimate_kind == "ratio" else ""
+        return (
+            f"{verdict} within {margin} (90% CI [{format_number(row.ci90_low, 4)}{unit}, "
+            f"{format_number(row.ci90_high, 4)}{unit}])"
+        )
+    return str(verdict)
+
+
+def equivalence_cell(row) -> str:  # noqa: ANN001 - a verdicts row
+    """Margin, the two TOST p-values and the 1 - 2 alpha interval; '' without a margin."""
+    margin = margin_words(row)
+    if not margin:
+        return ""
+    lower = getattr(row, "p_tost_lower", float("nan"))
+    upper = getattr(row, "p_tost_upper", float("nan"))
+    unit = "×" if row.estimate_kind == "ratio" else ""
+    return (
+        f"{margin}; TOST p {format_number(lower)} (above −m), {format_number(upper)} (below +m), "
+        f"Holm {format_number(row.p_equivalence_holm)}; 90% CI "
+        f"[{format_number(row.ci90_low, 4)}{unit}, {format_number(row.ci90_high, 4)}{unit}]"
+    )

@@ -17,9 +17,8 @@ from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.names import ROLE_TAG
 from mnistlab.spec.config import Claim, StudySpec, spec_from_record
-from mnistlab.spec.measures import LOWER, TIMING
+from mnistlab.spec.measures import LOWER, SAME, TIMING
 from mnistlab.stats.analysis import (
-    INCONCLUSIVE,
     SECONDARY_MEASURES,
     arm_summary,
     compare_arms,
@@ -34,10 +33,15 @@ from mnistlab.stats.analysis import (
     steps_to_threshold,
 )
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
+from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.divergence import DIVERGENCE_RULE
+
+
+def decided(verdict: str) -> bool:
+    return Verdict(verdict).decided
 
 
 class AnalysisError(MnistlabError):
@@ -69,17 +73,17 @@ class StudyResults:
 
     @property
     def all_decided(self) -> bool:
-        return not self.verdicts.empty and bool((self.verdicts["verdict"] != INCONCLUSIVE).all())
+        return not self.verdicts.empty and bool(self.verdicts["verdict"].map(decided).all())
 
     def look_summary(self) -> str:
         """One line on where a sequential study stands."""
         design = self.design
         if design is None or not self.looks_taken:
             return "no complete look yet"
-        decided = int((self.verdicts["verdict"] != INCONCLUSIVE).sum())
+        settled = int(self.verdicts["verdict"].map(decided).sum())
         return (
             f"look {self.looks_taken} of {len(design.looks())} "
-            f"({design.looks()[self.looks_taken - 1]} seeds): {decided} of {len(self.verdicts)} "
+            f"({design.looks()[self.looks_taken - 1]} seeds): {settled} of {len(self.verdicts)} "
             "claim(s) decided"
         )
 
@@ -107,9 +111,8 @@ class StudyResults:
     def family_size(self) -> int:
         """Hypotheses under one Holm correction: difference tests plus equivalence tests."""
         if self.verdicts.empty:
-            return self.spec.family_size + sum(
-                c.margin is not None for c in self.spec.claims
-            ) * len(self.spec.variants)
+            tests = sum((c.direction != SAME) + (c.margin is not None) for c in self.spec.claims)
+            return tests * len(self.spec.variants)
         return hypotheses(self.verdicts)
 
     @property
@@ -427,8 +430,11 @@ def wall_clock_comparisons(
     return paired_evidence(table, spec.baseline, variants, claims)
 
 
-def power_analysis(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeds needed and detectable effects for every claim (power.study_power)."""
+def power_analysis(
+    results: StudyResults, effects: dict[str, float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeds needed and detectable effects for every claim (power.study_power); effects:
+    claim metric -> the effect to size the study for, in the claim's units."""
     from mnistlab.stats.power import study_power
 
     if results.runs.empty or results.baseline not in results.arms or not results.variants:
@@ -439,4 +445,5 @@ def power_analysis(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
         results.variants,
         list(results.spec.claims),
         results.family_size,
+        effects=effects,
     )

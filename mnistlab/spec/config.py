@@ -17,7 +17,15 @@ from typing import Any
 
 from mnistlab.errors import MnistlabError
 from mnistlab.names import arm_count_key, study_run_keys
-from mnistlab.spec.measures import DIRECTIONS, HIGHER, LOWER, Measure, UnknownMeasure, measure
+from mnistlab.spec.measures import (
+    DIRECTIONS,
+    HIGHER,
+    LOWER,
+    SAME,
+    Measure,
+    UnknownMeasure,
+    measure,
+)
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.registry import MODELS
 
@@ -149,8 +157,9 @@ class Claim:
     """What a claim says about every variant against the baseline: its metric is higher/lower."""
 
     metric: str
-    direction: str  # HIGHER or LOWER
+    direction: str  # HIGHER, LOWER, EITHER (any difference) or SAME (within margin)
     margin: float | None = None  # equivalence margin: metric units, or a ratio (> 1)
+    effect: float | None = None  # the effect `mnistlab power` sizes the study for (same units)
 
     @property
     def measure(self) -> Measure:
@@ -291,6 +300,7 @@ class StudySpec:
                 "claims": [
                     {"metric": c.metric, "direction": c.direction}
                     | ({} if c.margin is None else {"margin": c.margin})
+                    | ({} if c.effect is None else {"effect": c.effect})
                     for c in self.claims
                 ],
                 "source": self.source,
@@ -491,12 +501,12 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
         where = f"claims[{index}]"
         if not isinstance(table, dict):
             raise _spec_error(path, where, "must be a table with metric and direction.")
-        unknown = sorted(set(table) - {"metric", "direction", "margin"})
+        unknown = sorted(set(table) - {"metric", "direction", "margin", "effect"})
         if unknown:
             raise _spec_error(
                 path,
                 f"{where}.{unknown[0]}",
-                "unknown key. A claim has: metric, direction and optionally margin.",
+                "unknown key. A claim has: metric, direction and optionally margin and effect.",
             )
         for key in ("metric", "direction"):
             if key not in table:
@@ -514,7 +524,38 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
             )
         if any(c.metric == metric for c in claims):
             raise _spec_error(path, f"{where}.metric", f"{metric!r} is claimed twice.")
-        claims.append(Claim(metric, table["direction"], _parse_margin(path, where, table)))
+        if table["direction"] == SAME and "margin" not in table:
+            raise _spec_error(
+                path,
+                f"{where}.margin",
+                'is required with direction = "equivalent": the claim asks whether the two '
+                "arms are the same within ±margin, and without a margin there is nothing to "
+                "test (no finite number of seeds shows a difference to be exactly zero). Give "
+                "the largest difference that would not matter, in the metric's units (margin = "
+                "0.003 for 0.3 accuracy points) or as a ratio for a ratio metric (margin = "
+                '1.05 for within 5%), or ask direction = "either" for any difference.',
+            )
+        effect = table.get("effect")
+        if effect is not None and (
+            not isinstance(effect, (int, float))
+            or isinstance(effect, bool)
+            or not math.isfinite(effect)
+            or (measure(metric).log_scale and effect <= 0)
+        ):
+            raise _spec_error(
+                path,
+                f"{where}.effect",
+                f"must be a number in the claim's units (a ratio above 0, e.g. 1.05, for a "
+                f"ratio metric), got {effect!r}.",
+            )
+        claims.append(
+            Claim(
+                metric,
+                table["direction"],
+                _parse_margin(path, where, table),
+                None if effect is None else float(effect),
+            )
+        )
     return tuple(claims)
 
 

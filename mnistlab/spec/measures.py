@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 HIGHER, LOWER = "higher", "lower"
-DIRECTIONS = (HIGHER, LOWER)
+EITHER = "either"  # any difference: a two-sided test, the verdict "differs"
+SAME = "equivalent"  # the same within a margin: two one-sided tests (TOST) only
+DIRECTIONS = (HIGHER, LOWER, EITHER, SAME)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,17 @@ class Measure:
 
     def statement(self, direction: str) -> str:
         return self.higher if direction == HIGHER else self.lower
+
+    def claim(self, direction: str, variant: str, baseline: str, margin: str = "") -> str:
+        """The claim as a sentence: 'var reaches 95% accuracy in fewer steps than base',
+        'var differs from base in final test accuracy', 'var and base have the same final
+        test accuracy within ±0.3 points'."""
+        if direction == EITHER:
+            return f"{variant} differs from {baseline} in {self.title.lower()}"
+        if direction == SAME:
+            within = f" within {margin}" if margin else ""
+            return f"{variant} and {baseline} have the same {self.title.lower()}{within}"
+        return f"{variant} {self.statement(direction)} than {baseline}"
 
 
 # Measures read off the clock: only runs that had the machine to themselves can say them

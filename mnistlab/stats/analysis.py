@@ -21,8 +21,9 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from mnistlab import names
-from mnistlab.spec.measures import HIGHER, Measure
+from mnistlab.spec.measures import EITHER, HIGHER, LOWER, SAME, Measure
 from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
+from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.divergence import final_loss
 
 ALPHA = 0.05
@@ -30,8 +31,12 @@ WARMUP_FRACTION = 0.1
 TREND_WINDOW = 51  # steps in the rolling median that stands for the loss trend
 RAW_SD_WINDOW = 50  # steps in the paper-style rolling standard deviation
 
-SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
-EQUIVALENT = "equivalent"
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = (
+    Verdict.SUPPORTED,
+    Verdict.CONTRADICTED,
+    Verdict.INCONCLUSIVE,
+)
+EQUIVALENT = Verdict.EQUIVALENT
 
 
 def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
@@ -269,12 +274,17 @@ def censored_sign_test(signs: np.ndarray, direction: int) -> tuple[float, int]:
 
 def equivalence_test(differences: np.ndarray, margin: float) -> float:
     """p of two one-sided sign-flip tests (TOST) that the mean lies inside (-margin, margin)."""
+    return max(tost(differences, margin))
+
+
+def tost(differences: np.ndarray, margin: float) -> tuple[float, float]:
+    """The two one-sided sign-flip p-values: (mean > -margin, mean < +margin); NaN below 2."""
     d = np.asarray(differences, dtype=np.float64)
     if len(d) < 2:
-        return math.nan
+        return math.nan, math.nan
     p_above_lower = sign_flip_p(d + margin, "greater")[0]
     p_below_upper = sign_flip_p(d - margin, "less")[0]
-    return float(max(p_above_lower, p_below_upper))
+    return float(p_above_lower), float(p_below_upper)
 
 
 def bootstrap_interval(
@@ -294,6 +304,17 @@ def bootstrap_interval(
         if math.isfinite(interval.low) and math.isfinite(interval.high):
             break
     return float(interval.low), float(interval.high)
+
+
+def margin_words(measure: Measure, margin: float | None) -> str:
+    """A margin in words for a claim's statement: '±5', '±0.3 points', '±5% (ratio 1.05)'."""
+    if margin is None:
+        return ""
+    if measure.log_scale:
+        return f"±{100 * (margin - 1):.3g}% (ratio {margin:g})"
+    if measure.column == "test_accuracy":
+        return f"±{100 * margin:.3g} points"
+    return f"±{margin:g}"
 
 
 def margin_on_test_scale(measure: Measure, margin: float) -> float:
@@ -320,7 +341,8 @@ def paired_evidence(
     for variant in variants:
         for claim in claims:
             measure = claim.measure
-            direction = 1 if claim.direction == HIGHER else -1
+            # +1 claimed higher, -1 lower, 0 a two-sided or equivalence question.
+            direction = {HIGHER: 1, LOWER: -1}.get(claim.direction, 0)
             pairs = paired_values(table, measure.column, baseline, variant)
             d = paired_differences(pairs, measure.log_scale)
             test = paired_test(d, confidence=confidence)
@@ -335,21 +357,26 @@ def paired_evidence(
                 censored = int((~reached["baseline"] | ~reached["variant"]).sum())
                 if censored:
                     signs = censored_signs(pairs, reached)
-                    p_value, evidence = censored_sign_test(signs, direction)
+                    p_value, evidence = censored_sign_test(signs, direction or 1)
                     test = dataclasses.replace(test, p_value=p_value)
                     kind = "exact sign test (censored pairs)"
             margin = claim.margin
-            p_equivalence, ci90 = math.nan, (math.nan, math.nan)
+            tost_p, ci90 = (math.nan, math.nan), (math.nan, math.nan)
             if margin is not None and not censored:
-                p_equivalence = equivalence_test(d, margin_on_test_scale(measure, margin))
-                ci90 = bootstrap_interval(d, 0.90)
-            beats = probability_of_beating(d, direction)
+                tost_p = tost(d, margin_on_test_scale(measure, margin))
+                ci90 = bootstrap_interval(d, 1 - 2 * ALPHA)
+            p_equivalence = max(tost_p)
+            if claim.direction == SAME:
+                test = dataclasses.replace(test, p_value=math.nan)  # its only test is the TOST
+            beats = probability_of_beating(d, direction) if direction else (math.nan,) * 3
             rows.append(
                 {
                     "variant": variant,
                     "baseline": baseline,
                     "claim": measure.name,
-                    "statement": f"{variant} {measure.statement(claim.direction)} than {baseline}",
+                    "statement": measure.claim(
+                        claim.direction, variant, baseline, margin_words(measure, margin)
+                    ),
                     "metric": measure.column,
                     "n": test.n,
                     "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
@@ -368,9 +395,12 @@ def paired_evidence(
                     "test": kind,
                     "margin": math.nan if margin is None else margin,
                     "p_equivalence": p_equivalence,
+                    "p_tost_lower": tost_p[0],
+                    "p_tost_upper": tost_p[1],
                     "ci90_low": float(to_scale(ci90[0])),
                     "ci90_high": float(to_scale(ci90[1])),
                     "direction": direction,
+                    "question": claim.direction,
                     "evidence": evidence,
                 }
             )
@@ -475,13 +505,22 @@ def secondary_comparisons(
     return pd.DataFrame(rows)
 
 
+OPEN = {EITHER: Verdict.NO_DIFFERENCE, SAME: Verdict.NOT_EQUIVALENT}  # else INCONCLUSIVE
+
+
 def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
-    """Supported, contradicted or equivalent when the Holm-corrected p < alpha, else
-    inconclusive."""
+    """The verdict as the claim's question was asked, from the Holm-corrected p-values.
+
+    higher / lower: supported, contradicted or (with a margin) equivalent, else inconclusive.
+    either: differs, else (with a margin) equivalent, else no difference shown.
+    equivalent: equivalent (TOST inside the margin), else not shown equivalent.
+    """
+    question = getattr(row, "question", HIGHER if row.direction > 0 else LOWER)
+    still_open = OPEN.get(question, INCONCLUSIVE)
     if row.n == 0:
-        return INCONCLUSIVE, "not measurable on these runs (too few steps, or never evaluated)"
+        return still_open, "not measurable on these runs (too few steps, or never evaluated)"
     if row.n < min_seeds:
-        return INCONCLUSIVE, (
+        return still_open, (
             f"only {row.n} paired seed(s): with {family_size} test(s) under Holm, an exact "
             f"paired test needs at least {min_seeds} to reach a verdict at {alpha:.3g}"
         )
@@ -492,7 +531,31 @@ def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, s
         else ""
     )
     within = not math.isnan(row.p_equivalence_holm) and row.p_equivalence_holm < alpha
+    equivalent_note = (
+        f"two one-sided tests put the difference within the margin ±{row.margin:g}"
+        + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
+        + f", Holm-corrected p = {row.p_equivalence_holm:.3g}"
+    )
+    if question == SAME:
+        if within:
+            return EQUIVALENT, equivalent_note
+        if row.censored_pairs:
+            return still_open, (
+                f"{row.censored_pairs} of {row.n} pairs censored: a run that never reached the "
+                "threshold has no value to put inside a margin, so equivalence cannot be tested"
+            )
+        return still_open, (
+            f"two one-sided tests do not put the difference within ±{row.margin:g}"
+            + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
+            + f": Holm-corrected p = {row.p_equivalence_holm:.3g} is not below {alpha:.3g}"
+        )
     if row.p_holm < alpha:
+        if question == EITHER:
+            way = "higher" if row.evidence > 0 else "lower"
+            return Verdict.DIFFERS, (
+                f"two-sided Holm-corrected p = {row.p_holm:.3g}; the variant's value is {way}"
+                + censored
+            )
         if row.evidence == row.direction:
             note = "the difference goes the way the claim says"
             if within:
@@ -500,12 +563,8 @@ def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, s
             return SUPPORTED, note + censored
         return CONTRADICTED, "the difference is significant but opposite to the claim" + censored
     if within:
-        return EQUIVALENT, (
-            f"two one-sided tests put the difference within the margin ±{row.margin:g}"
-            + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
-            + f", Holm-corrected p = {row.p_equivalence_holm:.3g}"
-        )
-    return INCONCLUSIVE, f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha:.3g}" + censored
+        return EQUIVALENT, equivalent_note
+    return still_open, (f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha:.3g}" + censored)
 
 
 def arm_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:

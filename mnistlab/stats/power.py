@@ -13,7 +13,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from mnistlab.stats.analysis import ALPHA, holm_rows, paired_differences, paired_values
+from mnistlab.stats.analysis import (
+    ALPHA,
+    holm_rows,
+    min_seeds_for_verdict,
+    paired_differences,
+    paired_values,
+)
 from mnistlab.stats.signflip import sign_flip_p
 
 TARGET_POWER = 0.8
@@ -86,6 +92,47 @@ def minimum_detectable_effect(
     return math.nan
 
 
+def seeds_for_effect(
+    differences: np.ndarray,
+    effect: float,
+    family_size: int = 1,
+    seed_counts: tuple[int, ...] = SEED_GRID,
+    simulations: int = SIMULATIONS,
+    alpha: float = ALPHA,
+) -> tuple[int | None, np.ndarray]:
+    """(fewest seeds with 80% power, the power per seed count) at a given true effect.
+
+    effect: on the test's scale (a log ratio for ratio measures). The study's own spread is
+    kept: its centred per-seed differences are shifted to `effect` and resampled, tested with
+    the exact sign-flip test under Holm over family_size tests (power_curve), and counted as
+    decided the way the effect points. None when no count in seed_counts reaches 80%.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    shifted = (d - d.mean() + effect)[:, None]
+    power = power_curve(shifted, seed_counts, family_size, simulations, alpha)[:, 0]
+    enough = [c for c, p in zip(seed_counts, power, strict=True) if p >= TARGET_POWER]
+    return (enough[0] if enough else None), power
+
+
+def detectable_note(n: int, sd: float, family_size: int, alpha: float = ALPHA) -> str:
+    """What is known about the detectable effect when it cannot be given as a number."""
+    needed = min_seeds_for_verdict(family_size, alpha)
+    if n < needed:
+        return (
+            f"none at n = {n}: the exact test's smallest p, 2/2^{n} = {2 / 2**n:.3g}, times "
+            f"{family_size} test(s) under Holm is not below {alpha:g}; no effect, however large, "
+            f"can be detected before {needed} seeds"
+        )
+    if not sd > 0:
+        return "the differences do not vary: any nonzero effect of this spread is detected"
+    return "more than 6 SDs of the differences: too noisy at this n"
+
+
+def effect_on_scale(claim, effect: float) -> float:  # noqa: ANN001 - a config.Claim
+    """An effect in the claim's units (a ratio like 1.05 for ratio metrics) on the test's scale."""
+    return math.log(effect) if claim.measure.log_scale else float(effect)
+
+
 def study_power(
     table: pd.DataFrame,
     baseline: str,
@@ -94,11 +141,16 @@ def study_power(
     family_size: int,
     alpha: float = ALPHA,
     simulations: int = SIMULATIONS,
+    effects: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per variant x claim with seeds needed and the detectable effect, the curves).
 
     Only seeds that every arm ran are used, so each simulated seed keeps all its tests.
+    effects: claim metric -> an effect to size the study for, in the claim's units (a ratio
+    for ratio metrics); else the claim's own `effect` from the spec, if any. Those rows get
+    effect and seeds_for_effect (None: more than the grid's largest count).
     """
+    effects = effects or {}
     columns, labels = [], []
     for variant in variants:
         for claim in claims:
@@ -131,6 +183,13 @@ def study_power(
             )
         mde = minimum_detectable_effect(d, alpha / family_size, simulations) if n >= 2 else math.nan
         to_scale = math.exp if measure.log_scale else (lambda x: x)
+        sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
+        effect = effects.get(claim.metric, getattr(claim, "effect", None))
+        for_effect = None
+        if effect is not None and n >= 2:
+            for_effect, _ = seeds_for_effect(
+                d, effect_on_scale(claim, effect), family_size, SEED_GRID, simulations, alpha
+            )
         rows.append(
             {
                 "variant": variant,
@@ -144,6 +203,11 @@ def study_power(
                 else math.nan,
                 "seeds_needed": needed,
                 "detectable": to_scale(mde) if math.isfinite(mde) else math.nan,
+                "detectable_note": ""
+                if math.isfinite(mde)
+                else detectable_note(n, sd, family_size),
+                "effect": math.nan if effect is None else float(effect),
+                "seeds_for_effect": for_effect,
                 "estimate_kind": "ratio" if measure.log_scale else "difference",
                 "note": power_note(n, needed),
             }

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnistlab.stats.analysis import ALPHA, INCONCLUSIVE, decide
+from mnistlab.stats.analysis import ALPHA, decide
+from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def sequential_decide(
             p_sequential=np.minimum(1.0, rows["p_holm"] * design.alpha / spent[look]),
         )
         for index, row in zip(open_rows, rows.itertuples(index=False), strict=True):
-            if row.verdict != INCONCLUSIVE or look == len(evidence_by_look) - 1:
+            if Verdict(row.verdict).decided or look == len(evidence_by_look) - 1:
                 final[index] = pd.Series(row._asdict())
         open_rows = [i for i in open_rows if i not in final]
         if not open_rows:
@@ -112,8 +113,8 @@ def simulate(
         data = rng.normal(effect, 1.0, size=(design.max_seeds, len(effect)))
         evidence = [simulated_evidence(data[:count], directions) for count in design.looks()]
         verdicts = sequential_decide(evidence, design)  # it stops at the look deciding all
-        decided = verdicts["verdict"].isin(["supported", "contradicted"]).to_numpy()
-        claimed_way = verdicts["verdict"].eq("supported").to_numpy()
+        decided = verdicts["verdict"].isin(SHOWS_DIFFERENCE).to_numpy()
+        claimed_way = verdicts["verdict"].eq(Verdict.SUPPORTED).to_numpy()
         truth_way = np.sign(effect) == directions
         wrong = decided & ((effect == 0) | (claimed_way != truth_way))
         false += bool(wrong.any())

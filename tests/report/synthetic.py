@@ -1,0 +1,106 @@
+"""A study's results built from synthetic per-run histories, through the real analysis code
+(results.evidence.analyse with its store read replaced): fast, no training, no MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from mnistlab import names
+from mnistlab.results import evidence
+from mnistlab.spec.config import parse_spec
+
+TAGS = dict(
+    status="FINISHED",
+    contended=False,
+    diverged=False,
+    failure_reason="",
+    executor="local",
+    threads="2",
+    device="cpu",
+    gpu="",
+    cpu="test cpu",
+    host="h",
+    git_commit="abc",
+    git_dirty="false",
+    torch_version="2",
+    mlflow_version="3",
+    python_version="3.12",
+)
+
+
+def history_of(run_id: str, steps_to_95: int, seconds_per_step: float, accuracy: float, rng):
+    """One run's metric rows: accuracy crossing 0.95 at steps_to_95, a noisy falling loss."""
+    rows = []
+    evals = np.arange(50, 1001, 50)
+    for step in evals:
+        acc = (
+            0.5 + 0.45 * step / steps_to_95 if step < steps_to_95 else min(0.99, 0.95 + step / 1e5)
+        )
+        rows += [
+            (run_id, names.EVAL_ACCURACY, int(step), float(acc)),
+            (run_id, names.EVAL_LOSS, int(step), 1.0 - float(acc)),
+            (run_id, names.TRAIN_SECONDS, int(step), float(step * seconds_per_step)),
+        ]
+    losses = np.exp(-np.arange(1, 1001) / 300) * np.exp(rng.normal(0, 0.1, 1000))
+    rows += [(run_id, names.TRAIN_LOSS, s + 1, float(v)) for s, v in enumerate(losses)]
+    rows += [
+        (run_id, names.TEST_ACCURACY, 1000, accuracy),
+        (run_id, names.TEST_LOSS, 1000, 1 - accuracy),
+        (run_id, names.EPOCH_TRAIN_SECONDS, 1000, 1000 * seconds_per_step),
+        (run_id, names.EPOCH_SECONDS, 1000, 1100 * seconds_per_step),
+    ]
+    return rows
+
+
+def synthetic_results(monkeypatch, claims: list[dict], values: dict[str, list[tuple]], name="syn"):
+    """StudyResults of a two-arm study 'base' vs 'var'.
+
+    values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy).
+    """
+    spec = parse_spec(
+        {
+            "name": name,
+            "seeds": len(values["base"]),
+            "arms": {"base": {"model": "cnn2"}, "var": {"model": "cnn2", "lr": 0.002}},
+            "claims": claims,
+        },
+        Path(f"{name}.toml"),
+    )
+    hashes = {arm: h for h, arm in spec.arm_by_hash().items()}
+    rng = np.random.default_rng(0)
+    runs, history = [], []
+    for arm, per_seed in values.items():
+        for seed, (steps, seconds, accuracy) in enumerate(per_seed):
+            run_id = f"{arm}-{seed}"
+            runs.append(
+                dict(
+                    run_id=run_id,
+                    run_name=f"{arm}-s{seed}",
+                    arm=arm,
+                    model="cnn2",
+                    seed=seed,
+                    config_hash=hashes[arm],
+                    start_time=seed,
+                    **TAGS,
+                )
+            )
+            history += history_of(run_id, steps, seconds, accuracy, rng)
+    runs = pd.DataFrame(runs)
+    history = pd.DataFrame(history, columns=["run_id", "key", "step", "value"])
+    all_runs = pd.DataFrame(
+        {
+            "run_name": runs["run_name"],
+            "arm": runs["arm"],
+            "status": "FINISHED",
+            "failure_reason": "",
+            "train_seconds": 1.0,
+        }
+    )
+    monkeypatch.setattr(
+        evidence, "load_evidence", lambda store, study: (spec, runs, history, all_runs)
+    )
+    return evidence.analyse(SimpleNamespace(tracking_uri="sqlite:///synthetic.db"), name)

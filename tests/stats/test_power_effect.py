@@ -1,0 +1,108 @@
+"""Seeds for a given effect (`mnistlab power --effect`, a claim's `effect`), against statsmodels'
+paired t-test power where the differences are normal; what is said when no number is known."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.power import TTestPower
+
+from mnistlab.spec.config import Claim, ConfigError, parse_spec, spec_from_record
+from mnistlab.stats.power import detectable_note, seeds_for_effect, study_power
+
+
+def test_seeds_for_an_effect_match_the_paired_t_test_on_normal_differences():
+    # A large normal pilot stands for the normal itself; there the sign-flip test is as
+    # powerful as the paired t-test, whose sample size statsmodels solves for.
+    d = np.random.default_rng(2).normal(3.0, 1.0, size=2000)  # observed mean is irrelevant
+    sd = d.std(ddof=1)
+    for effect_sd, family in ((0.8, 1), (1.0, 3)):
+        needed, power = seeds_for_effect(
+            d, effect_sd * sd, family, tuple(range(5, 31)), simulations=2000
+        )
+        closed = TTestPower().solve_power(effect_sd, power=0.8, alpha=0.05 / family)
+        assert abs(needed - math.ceil(closed)) <= 1, (effect_sd, family, needed, closed)
+        # The curve itself, not just where it crosses 80%, from 12 seeds: below, the exact
+        # test's discreteness (smallest p 2/2^n) costs power that the t-test does not lose.
+        counts = np.arange(12, 31)
+        expected = [TTestPower().power(effect_sd, n, 0.05 / family) for n in counts]
+        assert power[7:] == pytest.approx(expected, abs=0.05)
+
+
+def test_a_ratio_effect_is_a_log_ratio_and_a_claims_effect_is_used():
+    rng = np.random.default_rng(4)
+    ratios = np.exp(rng.normal(0.0, 0.02, size=40))
+    rows = []
+    for seed, r in enumerate(ratios):
+        rows += [
+            {"arm": "base", "seed": seed, "epoch_train_seconds": 10.0},
+            {"arm": "var", "seed": seed, "epoch_train_seconds": 10.0 * r},
+        ]
+    table = pd.DataFrame(rows)
+    claim = Claim("epoch_train_seconds", "higher", effect=1.02)
+    frame, _ = study_power(table, "base", ["var"], [claim], 1, simulations=1000)
+    (row,) = frame.itertuples()
+    # 1.02 is log(1.02) / 0.02 ~ 1 SD of the log ratios: about 10 seeds for a paired t-test.
+    closed = TTestPower().solve_power(
+        math.log(1.02) / np.log(ratios).std(ddof=1), power=0.8, alpha=0.05
+    )
+    assert row.effect == 1.02 and abs(row.seeds_for_effect - math.ceil(closed)) <= 2
+    # --effect (a dict by metric) takes precedence over the spec's
+    frame, _ = study_power(
+        table,
+        "base",
+        ["var"],
+        [claim],
+        1,
+        simulations=500,
+        effects={"epoch_train_seconds": 1.5},
+    )
+    (row,) = frame.itertuples()
+    # A huge effect: the fewest seeds at which the exact test can reach p < 0.05 at all
+    # (by hand: 2/2^5 = 0.0625, 2/2^6 = 0.031).
+    assert row.effect == 1.5 and row.seeds_for_effect == 6
+
+
+def test_detectable_now_is_never_nan_without_a_reason():
+    rows = []
+    for seed, d in enumerate([0.01, 0.02, 0.015]):
+        rows += [
+            {"arm": "base", "seed": seed, "test_accuracy": 0.9},
+            {"arm": "var", "seed": seed, "test_accuracy": 0.9 + d},
+        ]
+    frame, _ = study_power(
+        pd.DataFrame(rows),
+        "base",
+        ["var"],
+        [Claim("test_accuracy", "higher")],
+        3,
+        simulations=200,
+    )
+    (row,) = frame.itertuples()
+    assert math.isnan(row.detectable)
+    # 2/2^3 = 0.25, times 3 tests: by hand, not below 0.05; 7 seeds needed (2/128*3 < 0.05).
+    assert (
+        row.detectable_note.startswith("none at n = 3") and "before 7 seeds" in row.detectable_note
+    )
+    assert "do not vary" in detectable_note(10, 0.0, 1)
+
+
+def test_a_claims_effect_is_read_checked_and_stored():
+    def spec(effect):
+        return parse_spec(
+            {
+                "name": "p",
+                "seeds": 3,
+                "arms": {"a": {"model": "cnn2"}, "b": {"model": "cnn3"}},
+                "claims": [{"metric": "seconds_per_step", "direction": "lower", "effect": effect}],
+            },
+            Path("p.toml"),
+        )
+
+    read = spec(0.95)
+    assert read.claims[0].effect == 0.95
+    assert spec_from_record(read.to_record()).claims == read.claims
+    with pytest.raises(ConfigError, match=r"claims\[0\].effect"):
+        spec(-1.0)
