@@ -17,7 +17,9 @@ import numpy as np
 
 from mnistlab import names
 from mnistlab.names import PARENT_TAG, PREDICTIONS_FILE
-from mnistlab.spec.config import StudySpec, load_spec
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.record import to_record
+from mnistlab.spec.study import StudySpec
 from mnistlab.store.store import Store
 from mnistlab.store.tracked_run import TrackedRun
 from mnistlab.study.run import record_study_run
@@ -69,7 +71,7 @@ def build_study(store: Store, spec_path: str, seeds: int, name: str | None = Non
     if name:
         spec = dataclasses.replace(spec, name=name)
     experiment_id = store.experiment_id(spec.name)
-    store.record_spec(experiment_id, spec.to_record())
+    store.record_spec(experiment_id, to_record(spec))
     study_run_id = record_study_run(store, experiment_id, spec)
     rng = np.random.default_rng(0)
     for planned in spec.planned_runs():

@@ -27,7 +27,7 @@ HISTORY = (
 REQUIRED = (TRAIN_LOSS, EVAL_ACCURACY, EPOCH_TRAIN_SECONDS, TEST_ACCURACY)
 
 # Tags and artifact paths
-SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.config.StudySpec.to_record), JSON
+SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.record.to_record), JSON
 ROLE_TAG = "mnistlab.role"  # "study" on the one run that holds a study's spec and report
 # MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")

@@ -12,10 +12,10 @@ from mlflow import MlflowClient
 from torch import nn
 from typer.testing import CliRunner
 
-import mnistlab.training.datasets
 from mnistlab.cli.app import app, main
 from mnistlab.results.evidence import analyse
-from mnistlab.spec.config import PlannedRun, RunConfig, load_spec, parse_spec
+from mnistlab.spec.parse import load_spec, parse_spec
+from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig
 from mnistlab.store.store import open_store
 from mnistlab.study.run import plan_study, run_study
 from mnistlab.study.runner import tracked_train
@@ -117,9 +117,7 @@ def test_a_thousand_seeds_plan_without_hitting_a_tag_limit(tmp_path, store_uri):
 
 def test_a_spec_too_large_to_store_is_refused_with_the_number(tmp_path):
     seeds = list(range(1, 6001))  # listed by hand, not 0..n-1
-    with pytest.raises(
-        mnistlab.spec.config.ConfigError, match=r"characters once stored, more than the 20,000"
-    ):
+    with pytest.raises(ConfigError, match=r"characters once stored, more than the 20,000"):
         parse_spec({"name": "big", "models": ["cnn2"], "seeds": seeds}, tmp_path / "b.toml")
 
 
@@ -203,11 +201,9 @@ def test_an_offline_download_says_the_machine_may_be_offline(in_tmp, monkeypatch
 def test_a_boolean_learning_rate_is_refused(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('name = "s"\nmodels = ["cnn2"]\nseeds = 1\n[settings]\nlr = true\n')
-    with pytest.raises(mnistlab.spec.config.ConfigError, match="settings.lr.*must be float"):
+    with pytest.raises(ConfigError, match="settings.lr.*must be float"):
         load_spec(path)
-    with pytest.raises(
-        mnistlab.spec.config.ConfigError, match="lr must be a positive finite number"
-    ):
+    with pytest.raises(ConfigError, match="lr must be a positive finite number"):
         RunConfig(lr=True)
 
 

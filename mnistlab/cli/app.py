@@ -150,7 +150,7 @@ def data(
 
 
 def _run_defaults():  # noqa: ANN202
-    from mnistlab.spec.config import RunConfig
+    from mnistlab.spec.run import RunConfig
 
     return RunConfig()
 
@@ -186,7 +186,8 @@ def train(
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
-        from mnistlab.spec.config import ConfigError, PlannedRun, RunConfig, folder_name_problem
+        from mnistlab.spec.limits import folder_name_problem
+        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig
 
         if problem := folder_name_problem(experiment):
             raise ConfigError(f"--experiment: the experiment name {problem}")
@@ -348,7 +349,7 @@ def study(
 ) -> None:
     """Run a study spec's grid of arms x seeds; finished runs are skipped."""
     with user_errors():
-        from mnistlab.spec.config import load_spec
+        from mnistlab.spec.parse import load_spec
         from mnistlab.study.run import run_study
 
         spec = load_spec(spec_path)
@@ -415,7 +416,8 @@ def study(
 
 
 def _check_study_name(study_name: str) -> None:
-    from mnistlab.spec.config import ConfigError, folder_name_problem, valid_name
+    from mnistlab.spec.limits import folder_name_problem, valid_name
+    from mnistlab.spec.run import ConfigError
 
     if not valid_name(study_name):
         raise ConfigError(

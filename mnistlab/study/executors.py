@@ -21,7 +21,7 @@ from typing import Any
 
 from mnistlab.errors import MnistlabError, NonFiniteLossError
 from mnistlab.names import CLAIM_TAG, PARENT_TAG
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store.connect import is_local_store
 from mnistlab.store.store import open_store
 from mnistlab.study.runner import ClaimedElsewhere, tracked_train

@@ -2,7 +2,7 @@
 
 Every run is identified by its config hash, so a rerun of the same spec only trains what is
 missing, failed or killed. The spec is stored on the study's MLflow experiment (a versioned
-record, config.StudySpec.to_record) so that analysis needs nothing but the store.
+record, spec.record.to_record) so that analysis needs nothing but the store.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnistlab.names import NOTE_TAG, PARENT_TAG, ROLE_TAG
-from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec
+from mnistlab.spec.record import to_record
+from mnistlab.spec.run import PlannedRun, RunConfig
+from mnistlab.spec.study import StudySpec
 from mnistlab.store.connect import resolve_tracking_uri
 from mnistlab.store.store import Store, open_store
 from mnistlab.study.executors import (
@@ -61,7 +63,7 @@ def refuse_a_changed_rule(store: Store, spec: StudySpec) -> None:
     if experiment is None or experiment.spec_record is None:
         return
     before = experiment.spec_record.get("adaptive")
-    now = spec.to_record().get("adaptive")
+    now = to_record(spec).get("adaptive")
     if before == now or before is None:
         return
     if any(run.status == "FINISHED" for run in store.runs(experiment.experiment_id)):
@@ -89,7 +91,7 @@ def plan_study(
     refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
     store.mark_as_training(experiment_id)
-    store.record_spec(experiment_id, spec.to_record())
+    store.record_spec(experiment_id, to_record(spec))
     study_run_id = record_study_run(store, experiment_id, spec)
     planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
@@ -133,7 +135,7 @@ def plan_study(
 def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
     """The study's one study run, holding the spec (as a file and its hash) as last run."""
     run_id = store.study_run(experiment_id, spec.name)
-    record = json.dumps(spec.to_record(), indent=2, sort_keys=True)
+    record = json.dumps(to_record(spec), indent=2, sort_keys=True)
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "spec.json").write_text(record)
         source = Path(spec.source)

@@ -10,7 +10,7 @@ import torch
 
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.names import ATTEMPTS_TAG, CLAIM_TAG, NOTE_TAG, PREDICTIONS_FILE
-from mnistlab.spec.config import PROTOCOL_VERSION, PlannedRun
+from mnistlab.spec.run import PROTOCOL_VERSION, PlannedRun
 from mnistlab.store.liveness import claim_holder, death, process_alive
 from mnistlab.store.provenance import environment_tags
 from mnistlab.store.store import Store

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mnistlab.cli.app import app, describe
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.study.executors import RunOutcome
 from tests.conftest import flat
 

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from mnistlab.report.demo import predict_test_set
 from mnistlab.report.render import write_report
 from mnistlab.results.evidence import AnalysisError, analyse
-from mnistlab.spec.config import parse_spec
+from mnistlab.spec.parse import parse_spec
 from mnistlab.store.store import open_store
 from mnistlab.study.run import run_study
 from tests.conftest import SECTIONS

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from mnistlab.cli.app import app
 from mnistlab.names import HEARTBEAT_TAG
 from mnistlab.results.evidence import analyse
-from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec, load_spec
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.run import PlannedRun, RunConfig
+from mnistlab.spec.study import StudySpec
 from mnistlab.store import writer
 from mnistlab.store.liveness import STALE_AFTER_SECONDS, claim_holder, death, overlapping
 from mnistlab.store.records import StoredRun

@@ -6,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store import histories
 from mnistlab.store.connect import TrackingError
 from mnistlab.store.store import open_store

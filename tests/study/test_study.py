@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from mnistlab.spec.config import parse_spec, spec_from_record
+from mnistlab.spec.parse import parse_spec, spec_from_record
 from mnistlab.store.store import open_store
 from mnistlab.study.run import StudyError, run_study
 
@@ -140,7 +140,7 @@ def test_thread_counts_change_the_numbers_or_at_least_the_tags():
 
     import torch
 
-    from mnistlab.spec.config import RunConfig
+    from mnistlab.spec.run import RunConfig
     from mnistlab.training.datasets import ImageData
     from mnistlab.training.loop import train
     from tests.conftest import tiny_arrays

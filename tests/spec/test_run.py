@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistlab.spec.config import ConfigError, RunConfig
+from mnistlab.spec.run import ConfigError, RunConfig
 
 
 @pytest.mark.parametrize(
