@@ -7,7 +7,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from mnistlab.cli.app import app, describe
+from mnistlab.cli.app import app
+from mnistlab.cli.display import describe
 from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.study.executors import RunOutcome
 from tests.conftest import flat
@@ -27,7 +28,7 @@ def test_a_long_path_in_a_message_comes_out_whole_when_output_is_not_a_terminal(
 def test_a_table_and_a_long_line_are_not_wrapped_into_a_file():
     from rich.table import Table
 
-    from mnistlab.cli.app import PlainConsole
+    from mnistlab.cli.display import PlainConsole
 
     out = io.StringIO()
     console = PlainConsole()
