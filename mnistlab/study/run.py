@@ -16,7 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.names import NOTE_TAG, PARENT_TAG, ROLE_TAG
+from mnistlab.names import (
+    CONFIG_HASH_TAG,
+    DATASET_TAG,
+    DEVICE_TAG,
+    NOTE_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    SPEC_ARTIFACTS,
+    SPEC_HASH_TAG,
+    STUDY_ROLE,
+    STUDY_TAG,
+    THREADS_TAG,
+)
 from mnistlab.spec.record import to_record
 from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.spec.study import StudySpec
@@ -97,27 +109,27 @@ def plan_study(
     runs = store.runs(experiment_id)
     ours = set(spec.arm_by_hash())
     for run in runs:  # runs from before study runs existed join it too
-        if run.tags.get("config_hash") in ours and PARENT_TAG not in run.tags:
+        if run.tags.get(CONFIG_HASH_TAG) in ours and PARENT_TAG not in run.tags:
             store.set_run_tags(run.run_id, {PARENT_TAG: study_run_id})
     planned_at = int(time.time() * 1000)
     orphaned = store.fail_orphaned_runs(runs)
     # A config some live run (another invocation, any host) is training is left to it.
     busy = {
-        run.tags.get("config_hash"): run
+        run.tags.get(CONFIG_HASH_TAG): run
         for run in runs
         if run.status == "RUNNING"
         and run.run_id not in orphaned
-        and run.tags.get(ROLE_TAG) != "study"
+        and run.tags.get(ROLE_TAG) != STUDY_ROLE
     }
     expected = {p.config.config_hash(): execution(p.config) for p in planned} if execution else {}
     finished = {
-        run.tags.get("config_hash")
+        run.tags.get(CONFIG_HASH_TAG)
         for run in runs
         if run.status == "FINISHED"
         and (
             execution is None
-            or (run.tags.get("device"), run.tags.get("threads"))
-            == expected.get(run.tags.get("config_hash"))
+            or (run.tags.get(DEVICE_TAG), run.tags.get(THREADS_TAG))
+            == expected.get(run.tags.get(CONFIG_HASH_TAG))
         )
     }
     skip = set(trained) if force else finished | set(trained)
@@ -141,13 +153,13 @@ def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
         source = Path(spec.source)
         if source.is_file():
             shutil.copyfile(source, Path(folder) / "spec.toml")
-        store.log_files(run_id, Path(folder), "spec")
+        store.log_files(run_id, Path(folder), SPEC_ARTIFACTS)
     store.set_run_tags(
         run_id,
         {
-            "spec_hash": hashlib.sha256(record.encode()).hexdigest()[:16],
-            "study": spec.name,
-            "dataset": spec.dataset,
+            SPEC_HASH_TAG: hashlib.sha256(record.encode()).hexdigest()[:16],
+            STUDY_TAG: spec.name,
+            DATASET_TAG: spec.dataset,
             NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
             f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`.",
         },
