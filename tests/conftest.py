@@ -16,7 +16,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 from torch import nn
+from typer.testing import CliRunner
 
+from mnistlab.cli.app import app
 from mnistlab.training.datasets import ImageData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +36,8 @@ TINY_ARGS = (
     "--batch-size",
     "40",
 )
+# The same, as a spec's [settings] table.
+TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
 # The report's sections, in order.
 SECTIONS = [
     "1. Conclusion",
@@ -219,3 +223,26 @@ def unverified(monkeypatch):
 def flat(text: str) -> str:
     """Text with every run of whitespace as one space: what a test compares printed text by."""
     return " ".join(text.split())
+
+
+def invoke(*args: str, **kwargs):
+    """The CLI run in-process, as a user would type it; exceptions are not swallowed."""
+    return CliRunner().invoke(app, list(args), catch_exceptions=False, **kwargs)
+
+
+def refused(result, *phrases: str) -> str:
+    """Assert a command was refused as a user's mistake: exit 2, one paragraph naming phrases."""
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and text.startswith("Error:")  # one paragraph
+    for phrase in phrases:
+        assert phrase in text, text
+    return text
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """A test run from an empty folder, with no tracking store named in the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
