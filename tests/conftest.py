@@ -19,6 +19,9 @@ from torch import nn
 from typer.testing import CliRunner
 
 from mnistlab.cli.app import app
+from mnistlab.names import ROLE_TAG, STUDY_ROLE
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.study import StudySpec
 from mnistlab.training.datasets import ImageData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +41,25 @@ TINY_ARGS = (
 )
 # The same, as a spec's [settings] table.
 TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
+# The mnistlab command of this environment, and the shipped smoke study.
+MNISTLAB = str(Path(sys.executable).with_name("mnistlab"))
+SMOKE = str(REPO / "experiments" / "smoke.toml")
+# A two-arm study of tiny runs (cnn2 "base" against cnn3 "deeper"), two seeds.
+TWO_ARM_SPEC = """
+name = "tiny"
+seeds = 2
+thresholds = [0.2]
+[settings]
+train_size = 200
+batch_size = 20
+eval_every = 3
+eval_subset = 100
+threads = 1
+[arms.base]
+model = "cnn2"
+[arms.deeper]
+model = "cnn3"
+"""
 # The report's sections, in order.
 SECTIONS = [
     "1. Conclusion",
@@ -246,3 +268,25 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path
+
+
+def two_arm_spec(tmp_path: Path) -> StudySpec:
+    """TWO_ARM_SPEC written into tmp_path and read."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TWO_ARM_SPEC)
+    return load_spec(path)
+
+
+def training_runs(uri: str, experiment: str) -> list:
+    """The experiment's runs, its study run left out."""
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return [r for r in runs if r.data.tags.get(ROLE_TAG) != STUDY_ROLE]
+
+
+def statuses(uri: str, experiment: str = "tiny") -> dict[str, list[str]]:
+    """Run name -> statuses of its training runs."""
+    found: dict[str, list[str]] = {}
+    for run in training_runs(uri, experiment):
+        found.setdefault(run.info.run_name, []).append(run.info.status)
+    return found

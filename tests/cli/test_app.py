@@ -6,9 +6,16 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow import MlflowClient
+from typer.testing import CliRunner
 
-from mnistlab.cli.app import main
-from tests.conftest import REPO, TINY_ARGS, invoke, refused
+from mnistlab.cli.app import app, main
+from mnistlab.store.store import open_store
+from tests.conftest import (
+    REPO,
+    TINY_ARGS,
+    invoke,
+    refused,
+)
 
 
 @pytest.mark.parametrize(
@@ -139,3 +146,21 @@ def test_after_the_command_a_late_ctrl_c_is_ignored(monkeypatch):
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_store_error_mid_command_is_one_paragraph_not_a_traceback(store_uri, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from mnistlab.store.store import Store
+
+    open_store(store_uri).experiment_id("paper")
+
+    def broken(self, *args, **kwargs):
+        raise MlflowException("(sqlite3.OperationalError) disk I/O error")
+
+    monkeypatch.setattr(Store, "find_experiment", broken)
+    result = CliRunner().invoke(app, ["analyze", "paper", "--tracking-uri", store_uri])
+    assert result.exit_code == 2
+    assert "the tracking store failed (MlflowException: (sqlite3.OperationalError)" in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit(2): no error escaped
