@@ -109,7 +109,7 @@ class StudyDisplay:
         if todo:
             self.overall = self.progress.add_task("runs done", total=todo, loss=0.0, acc=0.0)
 
-    def started(self, planned) -> None:  # noqa: ANN001 - a config.PlannedRun
+    def started(self, planned) -> None:  # noqa: ANN001 - a spec.run.PlannedRun
         if self.current is not None:
             self.progress.remove_task(self.current)
         self.current = self.progress.add_task(
