@@ -28,7 +28,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store.provenance import cpu_model, git_commit
 from mnistlab.training.datasets import load_mnist, resolve_data_dir, to_float_images
 from mnistlab.training.loop import RunResult, predict, split_seed, train

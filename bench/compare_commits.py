@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 ONE_RUN = """
 import json, sys, time
-from mnistlab.spec.config import RunConfig
+from mnistlab.spec.run import RunConfig
 from mnistlab.training.datasets import load_mnist
 from mnistlab.training.loop import train
 data = load_mnist(sys.argv[1], download=False)

@@ -16,8 +16,10 @@ import math
 import numpy as np
 
 from mnistlab import names
-from mnistlab.names import PARENT_TAG, PREDICTIONS_FILE
-from mnistlab.spec.config import StudySpec, load_spec
+from mnistlab.names import DIVERGED_TAG, N_PARAMETERS_TAG, PARENT_TAG, PREDICTIONS_FILE
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.record import to_record
+from mnistlab.spec.study import StudySpec
 from mnistlab.store.store import Store
 from mnistlab.store.tracked_run import TrackedRun
 from mnistlab.study.run import record_study_run
@@ -57,7 +59,7 @@ def write_run(
         run.log(names.TEST_LOSS, [-math.log(test_accuracy)], [steps - 1])
         run.log(names.EPOCH_TRAIN_SECONDS, [float(wall[-1])], [0])
         run.log(names.EPOCH_SECONDS, [float(wall[-1]) * 1.05], [0])
-        run.set_tags({"diverged": "false", "n_parameters": "0"})
+        run.set_tags({DIVERGED_TAG: "false", N_PARAMETERS_TAG: "0"})
         labels = rng.integers(0, 10, TEST_IMAGES)
         wrong = rng.random(TEST_IMAGES) > test_accuracy
         run.log_array(np.where(wrong, (labels + 1) % 10, labels).astype(np.uint8), PREDICTIONS_FILE)
@@ -69,7 +71,7 @@ def build_study(store: Store, spec_path: str, seeds: int, name: str | None = Non
     if name:
         spec = dataclasses.replace(spec, name=name)
     experiment_id = store.experiment_id(spec.name)
-    store.record_spec(experiment_id, spec.to_record())
+    store.record_spec(experiment_id, to_record(spec))
     study_run_id = record_study_run(store, experiment_id, spec)
     rng = np.random.default_rng(0)
     for planned in spec.planned_runs():

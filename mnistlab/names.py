@@ -26,14 +26,49 @@ HISTORY = (
 # A run without these cannot be analysed (logged by hand, or by much older code).
 REQUIRED = (TRAIN_LOSS, EVAL_ACCURACY, EPOCH_TRAIN_SECONDS, TEST_ACCURACY)
 
+# A training run's tags: what it is (study.runner.run_tags), how it went, where it ran
+# (store.provenance.environment_tags) and how it was run (study.executors).
+STUDY_TAG = "study"  # the study (experiment) name; also on the study run
+ARM_TAG = "arm"
+MODEL_TAG = "model"
+SEED_TAG = "seed"
+DATASET_TAG = "dataset"  # also on the study run
+CONFIG_HASH_TAG = "config_hash"  # spec.run.RunConfig.config_hash: equal hashes, comparable runs
+PROTOCOL_TAG = "protocol_version"
+TF32_TAG = "tf32"
+CUDNN_DETERMINISTIC_TAG = "cudnn_deterministic"
+N_PARAMETERS_TAG = "n_parameters"
+DIVERGED_TAG = "diverged"  # "true" when the loss ended above its start (training.divergence)
+CONTENDED_TAG = "contended"  # "true" when other runs shared the host while it trained
+FAILURE_REASON_TAG = "failure_reason"
+EXECUTOR_TAG = "executor"
+WORKERS_TAG = "workers"
+GIT_COMMIT_TAG = "git_commit"
+GIT_DIRTY_TAG = "git_dirty"
+TORCH_VERSION_TAG = "torch_version"
+TORCHVISION_VERSION_TAG = "torchvision_version"
+MLFLOW_VERSION_TAG = "mlflow_version"
+PYTHON_VERSION_TAG = "python_version"
+DEVICE_TAG = "device"
+GPU_TAG = "gpu"
+CPU_TAG = "cpu"
+CPU_COUNT_TAG = "cpu_count"
+THREADS_TAG = "threads"
+HOST_TAG = "host"
+PID_TAG = "pid"
+SPEC_HASH_TAG = "spec_hash"  # on the study run: the hash of its stored spec.json
+
 # Tags and artifact paths
-SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.config.StudySpec.to_record), JSON
-ROLE_TAG = "mnistlab.role"  # "study" on the one run that holds a study's spec and report
+SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.record.to_record), JSON
+ROLE_TAG = "mnistlab.role"  # STUDY_ROLE on the one run that holds a study's spec and report
+STUDY_ROLE = "study"
 # MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
 PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
 REPORT_ARTIFACTS = "report"
+SPEC_ARTIFACTS = "spec"  # the study run's spec.toml and spec.json
+MODEL_ARTIFACTS = "model"  # a training run's weights and test predictions
 PREDICTIONS_FILE = "test_predictions.npy"  # a run's labels for the test set, after training
 HEARTBEAT_TAG = "heartbeat"  # ms since the epoch, refreshed while the run trains
 CLAIM_TAG = "claim"  # the task that made the run: its attempts share it (Ray retries)

@@ -16,7 +16,12 @@ import pytest
 import torch
 from mlflow import MlflowClient
 from torch import nn
+from typer.testing import CliRunner
 
+from mnistlab.cli.app import app
+from mnistlab.names import ROLE_TAG, STUDY_ROLE
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.study import StudySpec
 from mnistlab.training.datasets import ImageData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +39,27 @@ TINY_ARGS = (
     "--batch-size",
     "40",
 )
+# The same, as a spec's [settings] table.
+TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
+# The mnistlab command of this environment, and the shipped smoke study.
+MNISTLAB = str(Path(sys.executable).with_name("mnistlab"))
+SMOKE = str(REPO / "experiments" / "smoke.toml")
+# A two-arm study of tiny runs (cnn2 "base" against cnn3 "deeper"), two seeds.
+TWO_ARM_SPEC = """
+name = "tiny"
+seeds = 2
+thresholds = [0.2]
+[settings]
+train_size = 200
+batch_size = 20
+eval_every = 3
+eval_subset = 100
+threads = 1
+[arms.base]
+model = "cnn2"
+[arms.deeper]
+model = "cnn3"
+"""
 # The report's sections, in order.
 SECTIONS = [
     "1. Conclusion",
@@ -219,3 +245,48 @@ def unverified(monkeypatch):
 def flat(text: str) -> str:
     """Text with every run of whitespace as one space: what a test compares printed text by."""
     return " ".join(text.split())
+
+
+def invoke(*args: str, **kwargs):
+    """The CLI run in-process, as a user would type it; exceptions are not swallowed."""
+    return CliRunner().invoke(app, list(args), catch_exceptions=False, **kwargs)
+
+
+def refused(result, *phrases: str) -> str:
+    """Assert a command was refused as a user's mistake: exit 2, one paragraph naming phrases."""
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and text.startswith("Error:")  # one paragraph
+    for phrase in phrases:
+        assert phrase in text, text
+    return text
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """A test run from an empty folder, with no tracking store named in the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def two_arm_spec(tmp_path: Path) -> StudySpec:
+    """TWO_ARM_SPEC written into tmp_path and read."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TWO_ARM_SPEC)
+    return load_spec(path)
+
+
+def training_runs(uri: str, experiment: str) -> list:
+    """The experiment's runs, its study run left out."""
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return [r for r in runs if r.data.tags.get(ROLE_TAG) != STUDY_ROLE]
+
+
+def statuses(uri: str, experiment: str = "tiny") -> dict[str, list[str]]:
+    """Run name -> statuses of its training runs."""
+    found: dict[str, list[str]] = {}
+    for run in training_runs(uri, experiment):
+        found.setdefault(run.info.run_name, []).append(run.info.status)
+    return found

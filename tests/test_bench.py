@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistlab.spec.config import RunConfig
+from mnistlab.spec.run import RunConfig
 from mnistlab.training.loop import train
 
 spec = importlib.util.spec_from_file_location(

@@ -8,9 +8,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console, ConsoleDimensions
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.text import Text
+
+from mnistlab.cli.display import (
+    StudyDisplay,
+    console,
+    labelled,
+    print_power,
+    print_study_outcome,
+    print_summary,
+    print_verdicts,
+    training_progress,
+    warn_diverged,
+)
 
 app = typer.Typer(
     help="Train, compare and report on MNIST CNNs over many seeds, tracked in MLflow.",
@@ -21,37 +30,6 @@ app = typer.Typer(
     # panels would both read them as markup and break lines at 80 columns in a log.
     rich_markup_mode=None,
 )
-
-# Wide enough that no message, path or table row is ever broken when output is not a terminal.
-UNWRAPPED_WIDTH = 1_000_000
-
-
-class PlainConsole(Console):
-    """A rich console for mnistlab's own messages: strings are printed as text, never as
-    markup (user paths and names hold brackets; styled parts are rich Text), and lines are
-    laid out for a terminal only when there is one: in a file or a CI log a line is never
-    broken, so a path copied from it is whole."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        super().__init__(stderr=stderr, markup=False)
-
-    @property
-    def size(self) -> ConsoleDimensions:
-        size = Console.size.fget(self)
-        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
-
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        Console.size.fset(self, new_size)
-
-
-console = PlainConsole(stderr=True)
-
-
-def labelled(label: str, style: str, message: str) -> Text:
-    """A styled label and a message that is shown as it is, whatever brackets it holds."""
-    return Text.assemble((label, style), " ", message)
-
 
 DataDir = Annotated[
     Path | None,
@@ -121,18 +99,6 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def training_progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}", style="bold", markup=False),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}", markup=False),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-
-
 @app.command()
 def data(
     dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "mnist",
@@ -150,7 +116,7 @@ def data(
 
 
 def _run_defaults():  # noqa: ANN202
-    from mnistlab.spec.config import RunConfig
+    from mnistlab.spec.run import RunConfig
 
     return RunConfig()
 
@@ -186,7 +152,8 @@ def train(
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
-        from mnistlab.spec.config import ConfigError, PlannedRun, RunConfig, folder_name_problem
+        from mnistlab.spec.limits import folder_name_problem
+        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig
 
         if problem := folder_name_problem(experiment):
             raise ConfigError(f"--experiment: the experiment name {problem}")
@@ -248,82 +215,6 @@ def experiment_link(tracking_uri: str, experiment_id: str) -> str:
     return f"With `make ui`: http://127.0.0.1:5000/{page}"
 
 
-def describe(outcome) -> Text:  # noqa: ANN001 - an executors.RunOutcome
-    if outcome.claimed_by:
-        return Text(f"{outcome.run.name}: left to {outcome.claimed_by}, which holds it")
-    if outcome.failed:
-        return Text.assemble(
-            f"{outcome.run.name}: ",
-            ("FAILED", "red"),
-            f" ({outcome.failure}), run {outcome.run_id}",
-        )
-    return Text.assemble(
-        f"{outcome.run.name}: test accuracy {outcome.test_accuracy:.4f}, "
-        f"{outcome.train_seconds:.1f} s training, run {outcome.run_id}",
-        *(
-            [" ", ("DIVERGED", "yellow"), " (loss ended above its start)"]
-            if outcome.diverged
-            else []
-        ),
-    )
-
-
-def warn_diverged(name: str) -> None:
-    from mnistlab.training.divergence import DIVERGENCE_RULE
-
-    console.print(
-        labelled(
-            "Warning:",
-            "yellow",
-            f"{name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged diverged=true in "
-            "MLflow; the report names it. Try a smaller --lr.",
-        )
-    )
-
-
-class StudyDisplay:
-    """Rich progress for a study: runs done with an ETA, and the current run's steps."""
-
-    def __init__(self, progress: Progress, spec_name: str, steps_per_run: int) -> None:
-        self.progress = progress
-        self.spec_name = spec_name
-        self.steps_per_run = steps_per_run
-        self.overall = None
-        self.current = None
-
-    def planned(self, todo: int, skipped: int) -> None:
-        console.print(
-            Text.assemble(
-                "Study ",
-                (self.spec_name, "bold"),
-                f": {todo + skipped} runs, {skipped} already finished"
-                + (", nothing to train." if todo == 0 else f", training {todo}."),
-            )
-        )
-        if todo:
-            self.overall = self.progress.add_task("runs done", total=todo, loss=0.0, acc=0.0)
-
-    def started(self, planned) -> None:  # noqa: ANN001 - a config.PlannedRun
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-        self.current = self.progress.add_task(
-            planned.name, total=self.steps_per_run, loss=float("nan"), acc=0.0
-        )
-
-    def evaluated(self, point) -> None:  # noqa: ANN001
-        if self.current is not None:
-            self.progress.update(
-                self.current, completed=point.step + 1, loss=point.train_loss, acc=point.accuracy
-            )
-
-    def finished(self, outcome) -> None:  # noqa: ANN001
-        self.progress.console.print(Text("  ") + describe(outcome))
-        if outcome.diverged:
-            warn_diverged(outcome.run.name)
-        if self.overall is not None:
-            self.progress.advance(self.overall)
-
-
 @app.command()
 def study(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="experiments/NAME.toml")],
@@ -348,7 +239,7 @@ def study(
 ) -> None:
     """Run a study spec's grid of arms x seeds; finished runs are skipped."""
     with user_errors():
-        from mnistlab.spec.config import load_spec
+        from mnistlab.spec.parse import load_spec
         from mnistlab.study.run import run_study
 
         spec = load_spec(spec_path)
@@ -365,57 +256,13 @@ def study(
                 observer=StudyDisplay(progress, spec.name, steps),
                 strict=strict,
             )
-        if report.orphaned:
-            console.print(f"Marked {len(report.orphaned)} run(s) whose process had died as FAILED.")
-        for number, summary in enumerate(report.looks, 1):
-            console.print(f"Sequential look {number}: {summary}")
-        failed = [o for o in report.outcomes if o.failed]
-        trained = sum(o.trained for o in report.outcomes)
-        if report.claimed:
-            console.print(
-                f"{len(report.claimed)} run(s) are being trained by another invocation right "
-                f"now, and are left to it: {', '.join(report.claimed)}. Rerun this command once "
-                "it ends to pick up any of them that failed."
-            )
-        typer.echo(
-            f"Study {spec.name}: {report.planned} runs, {report.skipped} skipped as finished, "
-            f"{trained} trained"
-            + (f", {len(report.claimed)} left to another invocation" if report.claimed else "")
-            + (f", {len(failed)} FAILED" if failed else "")
-            + f". Analyse with: mnistlab report {spec.name}"
-        )
-        if failed:
-            console.print(
-                labelled(
-                    f"{len(failed)} run(s) failed",
-                    "red",
-                    "and are marked FAILED in MLflow: "
-                    + "; ".join(f"{o.run.name} (run {o.run_id}: {o.failure})" for o in failed)
-                    + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` "
-                    "retrains only the failed ones; if they diverge again, lower that arm's lr.",
-                )
-            )
-        diverged = [o for o in report.outcomes if o.trained and o.diverged]
-        if diverged:
-            from mnistlab.training.divergence import DIVERGENCE_RULE
-
-            console.print(
-                labelled(
-                    f"{len(diverged)} run(s) diverged",
-                    "yellow",
-                    f"({DIVERGENCE_RULE}): "
-                    + "; ".join(f"{o.run.name} (run {o.run_id})" for o in diverged)
-                    + ". They are FINISHED and tagged diverged=true: real results of their arm, "
-                    "which the report names. Training them again would repeat them bit for bit; "
-                    "lower that arm's lr in the spec to train a new arm instead.",
-                )
-            )
-        if failed or diverged:
+        if print_study_outcome(spec, spec_path, report):
             raise typer.Exit(1)
 
 
 def _check_study_name(study_name: str) -> None:
-    from mnistlab.spec.config import ConfigError, folder_name_problem, valid_name
+    from mnistlab.spec.limits import folder_name_problem, valid_name
+    from mnistlab.spec.run import ConfigError
 
     if not valid_name(study_name):
         raise ConfigError(
@@ -436,52 +283,6 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     return store, analyse(store, study_name)
 
 
-# Terminal colour per verdict tone (stats.verdicts.TONES): every verdict has a tone.
-TONE_COLOURS = {
-    "supported": "green",
-    "contradicted": "red",
-    "inconclusive": "yellow",
-    "equivalent": "cyan",
-}
-
-
-def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
-    from rich.table import Table
-
-    from mnistlab.report.tables import verdict_rows
-
-    out = PlainConsole()
-    rows = verdict_rows(results)
-    margins = any(row["equivalence"] for row in rows)
-    for variant in dict.fromkeys(row["variant"] for row in rows):
-        table = Table(
-            title=f"Study {results.study}: {variant} against {results.baseline}", show_lines=True
-        )
-        for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
-            table.add_column(column)
-        if margins:
-            table.add_column("equivalence (margin, TOST p, 1 − 2α CI)")
-        for row in (r for r in rows if r["variant"] == variant):
-            table.add_row(
-                row["statement"],
-                row["n"],
-                row["estimate"],
-                row["interval"],
-                row["p_holm"],
-                Text(row["verdict"], style=TONE_COLOURS[row["tone"]]),
-                *([row["equivalence"] or "–"] if margins else []),
-            )
-        out.print(table)
-    if rows:
-        out.print(
-            f"Holm's correction over {results.family_size} test(s) "
-            f"({len(results.spec.claims)} claim(s) x {len(results.variants)} variant(s)); "
-            f"a verdict needs at least {results.min_seeds} paired seeds."
-        )
-    for note in results.notes:
-        out.print(labelled("Note:", "yellow", note))
-
-
 StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
 
 
@@ -490,16 +291,7 @@ def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
     """Print a study's per-arm statistics and the verdict on each claim for each variant."""
     with user_errors():
         _, results = _results(study_name, tracking_uri)
-        columns = [
-            "arm",
-            "runs",
-            "test_accuracy_mean",
-            "epoch_train_seconds_mean",
-            "log_loss_spread_mean",
-        ]
-        if not results.summary.empty:
-            typer.echo(f"{results.study} on {results.dataset_title}")
-            typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
+        print_summary(results)
         print_verdicts(results)
 
 
@@ -563,11 +355,8 @@ def power(
 ) -> None:
     """How many seeds each claim needs for 80% power, from the study's own runs (a pilot too)."""
     with user_errors():
-        from rich.table import Table
-
         from mnistlab.results.evidence import power_analysis
-        from mnistlab.spec.config import ConfigError
-        from mnistlab.stats.power import SEED_GRID, TARGET_POWER
+        from mnistlab.spec.run import ConfigError
 
         _, results = _results(study_name, tracking_uri)
         metrics = [c.metric for c in results.spec.claims]
@@ -590,50 +379,7 @@ def power(
                 )
             )
             raise typer.Exit(1)
-        out = PlainConsole()
-        grid = Table(
-            title=f"Study {results.study}: seeds needed for {TARGET_POWER:.0%} power",
-            show_lines=True,
-        )
-        sized = table["effect"].notna().any()
-        for column in ("claim", "n", "observed", "power now", "seeds needed", "detectable now"):
-            grid.add_column(column)
-        if sized:
-            grid.add_column("seeds for the effect")
-        for row in table.itertuples():
-            unit = "x" if row.estimate_kind == "ratio" else ""
-            needed = row.seeds_needed
-            grid.add_row(
-                f"{row.variant}: {row.claim}",
-                str(row.n),
-                f"{row.observed:.4g}{unit}",
-                f"{row.power_now:.0%}",
-                str(int(needed))
-                if needed is not None and needed == needed
-                else f"> {SEED_GRID[-1]}",
-                f"{row.detectable:.4g}{unit}"
-                if row.detectable == row.detectable
-                else row.detectable_note,
-                *(
-                    [
-                        "–"
-                        if row.effect != row.effect
-                        else f"{row.seeds_for_effect or f'> {SEED_GRID[-1]}'} "
-                        f"(at {row.effect:g}{unit})"
-                    ]
-                    if sized
-                    else []
-                ),
-            )
-        out.print(grid)
-        out.print(
-            f"Power: the chance that a study of that many seeds decides the claim the way the "
-            f"observed effect points, with the study's exact tests and Holm over its "
-            f"{results.family_size} test(s), from resampled seeds. Detectable now: the smallest "
-            "effect this n finds with 80% power."
-        )
-        for note in dict.fromkeys(n for n in table["note"] if n):
-            out.print(labelled("Note:", "yellow", note))
+        print_power(results, table)
 
 
 @app.command()

@@ -16,8 +16,9 @@ import pandas as pd
 from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.names import ROLE_TAG
-from mnistlab.spec.config import Claim, StudySpec, spec_from_record
 from mnistlab.spec.measures import LOWER, SAME, TIMING
+from mnistlab.spec.parse import spec_from_record
+from mnistlab.spec.study import Claim, StudySpec
 from mnistlab.stats.analysis import (
     SECONDARY_MEASURES,
     arm_summary,

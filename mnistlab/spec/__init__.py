@@ -1,2 +1,10 @@
-"""A study's specification: the run config (its identity and checks), the study spec, its TOML
-form and its stored record."""
+"""A study's specification, no torch needed:
+
+- run.py: RunConfig (one run's settings, their checks, the config hash that is a run's
+  identity), PlannedRun (an arm on one seed) and ConfigError;
+- study.py: StudySpec (arms x seeds, claims, [adaptive]) with Arm, Claim and Adaptive;
+- measures.py: what a claim's metric names (steps_to:ACC, epoch_train_seconds, ...);
+- parse.py: reading a spec from TOML or from its stored record, every key checked;
+- record.py: the spec's stored form (to_record) and older stored formats read back;
+- limits.py: the limits names meet (characters, MLflow key and tag length, folder bytes).
+"""

@@ -1,2 +1,13 @@
-"""The tracking store (MLflow): addresses and checks, the store, run records, bulk histories,
-the tracked run with its background writer and spool, and process liveness."""
+"""The tracking store (MLflow); the only package that imports mlflow:
+
+- connect.py: addresses and their checks, the creation lock, a client that has answered;
+- sqlite_file.py: a SQLite store's file, checked and repaired only through SQLite;
+- store.py: open_store and the Store it opens (experiments, runs, files, replays);
+- records.py: runs and experiments as read back, plain records without mlflow types;
+- histories.py: metric histories read in bulk;
+- tracked_run.py: one run as tracked: its claim, heartbeats, contention, spooling;
+- writer.py: the background writer that retries through outages;
+- spool.py: a run's complete record on local disk while the store is away;
+- liveness.py: pure rules: which runs are alive, which owns a config, which overlapped;
+- provenance.py: the code version, libraries and machine every run records.
+"""

@@ -21,7 +21,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from mnistlab.names import CLAIM_TAG, HEARTBEAT_TAG, ROLE_TAG
+from mnistlab.names import CLAIM_TAG, HEARTBEAT_TAG, HOST_TAG, PID_TAG, ROLE_TAG, STUDY_ROLE
 from mnistlab.store.records import StoredRun
 
 HEARTBEAT_SECONDS = float(os.environ.get("MNISTLAB_HEARTBEAT_SECONDS", "15"))
@@ -46,8 +46,8 @@ def death(
     if run.status != "RUNNING":
         return None
     host = host or socket.gethostname()
-    pid = int(run.tags.get("pid", "0") or 0)
-    if run.tags.get("host") == host and pid and pid != os.getpid() and not process_alive(pid):
+    pid = int(run.tags.get(PID_TAG, "0") or 0)
+    if run.tags.get(HOST_TAG) == host and pid and pid != os.getpid() and not process_alive(pid):
         return "process died while running"
     silent = (now_ms - last_sign_of_life(run)) / 1000
     if silent > STALE_AFTER_SECONDS:
@@ -83,13 +83,13 @@ def claim_holder(runs: Iterable[StoredRun], ours: StoredRun, since_ms: int) -> S
 
 def overlapping(runs: Iterable[StoredRun], ours: StoredRun, until_ms: int) -> list[StoredRun]:
     """Runs on ours's host whose time overlapped ours (its start until until_ms)."""
-    host = ours.tags.get("host")
+    host = ours.tags.get(HOST_TAG)
     return [
         r
         for r in runs
         if r.run_id != ours.run_id
-        and r.tags.get("host") == host
-        and r.tags.get(ROLE_TAG) != "study"
+        and r.tags.get(HOST_TAG) == host
+        and r.tags.get(ROLE_TAG) != STUDY_ROLE
         and r.start_time < until_ms
         and (r.status == "RUNNING" or (r.end_time or 0) > ours.start_time)
     ]

@@ -10,6 +10,22 @@ import socket
 import subprocess
 from pathlib import Path
 
+from mnistlab.names import (
+    CPU_COUNT_TAG,
+    CPU_TAG,
+    DEVICE_TAG,
+    GIT_COMMIT_TAG,
+    GIT_DIRTY_TAG,
+    GPU_TAG,
+    HOST_TAG,
+    MLFLOW_VERSION_TAG,
+    PID_TAG,
+    PYTHON_VERSION_TAG,
+    THREADS_TAG,
+    TORCH_VERSION_TAG,
+    TORCHVISION_VERSION_TAG,
+)
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -50,19 +66,19 @@ def environment_tags(device: str, threads: int) -> dict[str, str]:
 
     gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
     return {
-        "git_commit": git_commit(),
-        "git_dirty": str(git_dirty()).lower(),
-        "torch_version": torch.__version__,
-        "torchvision_version": importlib.metadata.version(
+        GIT_COMMIT_TAG: git_commit(),
+        GIT_DIRTY_TAG: str(git_dirty()).lower(),
+        TORCH_VERSION_TAG: torch.__version__,
+        TORCHVISION_VERSION_TAG: importlib.metadata.version(
             "torchvision"
         ),  # no import: it costs seconds
-        "mlflow_version": importlib.metadata.version("mlflow"),
-        "python_version": platform.python_version(),
-        "device": device,
-        "gpu": gpu,
-        "cpu": cpu_model(),
-        "cpu_count": str(os.cpu_count()),
-        "threads": str(threads),
-        "host": socket.gethostname(),
-        "pid": str(os.getpid()),
+        MLFLOW_VERSION_TAG: importlib.metadata.version("mlflow"),
+        PYTHON_VERSION_TAG: platform.python_version(),
+        DEVICE_TAG: device,
+        GPU_TAG: gpu,
+        CPU_TAG: cpu_model(),
+        CPU_COUNT_TAG: str(os.cpu_count()),
+        THREADS_TAG: str(threads),
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
     }

@@ -26,7 +26,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from mnistlab.errors import first_line
-from mnistlab.names import EXPERIMENT_KIND, PREDICTIONS_FILE, ROLE_TAG, SPEC_TAG
+from mnistlab.names import (
+    CONFIG_HASH_TAG,
+    EXPERIMENT_KIND,
+    FAILURE_REASON_TAG,
+    MODEL_ARTIFACTS,
+    PREDICTIONS_FILE,
+    ROLE_TAG,
+    SPEC_TAG,
+    STUDY_ROLE,
+)
 from mnistlab.store import sqlite_file
 from mnistlab.store.connect import (
     DEFAULT_STORE_FILE,
@@ -204,7 +213,7 @@ class Store:
             return None
         run = with_lock_retry(
             lambda: self.client.create_run(
-                experiment_id, tags={ROLE_TAG: "study", MLFLOW_RUN_NAME: f"{study} (study)"}
+                experiment_id, tags={ROLE_TAG: STUDY_ROLE, MLFLOW_RUN_NAME: f"{study} (study)"}
             )
         )
         # FINISHED at once: it holds records, it does not run; writing to it later is allowed.
@@ -258,7 +267,7 @@ class Store:
         )
 
     def runs_of_config(self, experiment_id: str, config_hash: str) -> list[StoredRun]:
-        return self.runs(experiment_id, f"tags.config_hash = '{config_hash}'")
+        return self.runs(experiment_id, f"tags.{CONFIG_HASH_TAG} = '{config_hash}'")
 
     def delete_run(self, run_id: str) -> None:
         """Soft delete (MLflow keeps it, restorable): a claim withdrawn before training."""
@@ -291,7 +300,7 @@ class Store:
             reason = death(run, now, process_alive)
             if reason is None:
                 continue
-            self.set_run_tags(run.run_id, {"failure_reason": reason})
+            self.set_run_tags(run.run_id, {FAILURE_REASON_TAG: reason})
             with_lock_retry(lambda r=run: self.client.set_terminated(r.run_id, status="FAILED"))
             orphaned.append(run.run_id)
         return orphaned
@@ -365,7 +374,7 @@ class Store:
 
     def download_predictions(self, run_id: str, folder: Path) -> Path | None:
         """The run's test-set predictions (model/test_predictions.npy); None for older runs."""
-        if f"model/{PREDICTIONS_FILE}" not in self.list_files(run_id, "model"):
+        if f"{MODEL_ARTIFACTS}/{PREDICTIONS_FILE}" not in self.list_files(run_id, MODEL_ARTIFACTS):
             return None
         return Path(
             self.client.download_artifacts(run_id, f"model/{PREDICTIONS_FILE}", str(folder))

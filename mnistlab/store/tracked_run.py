@@ -18,7 +18,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_RUN_NAME
 
 from mnistlab.errors import first_line
-from mnistlab.names import HEARTBEAT_TAG
+from mnistlab.names import (
+    CONTENDED_TAG,
+    FAILURE_REASON_TAG,
+    HEARTBEAT_TAG,
+    HOST_TAG,
+    MODEL_ARTIFACTS,
+)
 from mnistlab.store.connect import TrackingError, _is_lock_error, say_store_busy, with_lock_retry
 from mnistlab.store.liveness import HEARTBEAT_SECONDS, death, overlapping, process_alive
 from mnistlab.store.records import StoredRun, stored_run
@@ -173,7 +179,7 @@ class TrackedRun:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / name
             torch.save(state_dict, path)
-            self.log_file(path, "model")
+            self.log_file(path, MODEL_ARTIFACTS)
 
     def log_array(self, array: Any, name: str) -> None:
         """A numpy array as model/<name> (.npy)."""
@@ -182,7 +188,7 @@ class TrackedRun:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / name
             np.save(path, array, allow_pickle=False)
-            self.log_file(path, "model")
+            self.log_file(path, MODEL_ARTIFACTS)
 
     def _beat(self) -> None:
         """On the writer's thread: refresh the heartbeat, and tag contention once seen."""
@@ -191,11 +197,11 @@ class TrackedRun:
         beat = [RunTag(HEARTBEAT_TAG, str(now))]
         if not self.contended and self._overlapped(now, live_only=True):
             self.contended = True
-            beat.append(RunTag("contended", "true"))
+            beat.append(RunTag(CONTENDED_TAG, "true"))
         with_lock_retry(lambda: self.client.log_batch(self.run_id, tags=beat))
 
     def _overlapped(self, now: int, live_only: bool) -> bool:
-        host = self.stored.tags.get("host")
+        host = self.stored.tags.get(HOST_TAG)
         if not host:
             return False
         others = overlapping(
@@ -212,7 +218,7 @@ class TrackedRun:
         now = int(time.time() * 1000)
         with contextlib.suppress(Exception):  # store away: what the beats saw stands
             self.contended = self._overlapped(now, live_only=False)
-        self.set_tags({"contended": str(self.contended).lower()})
+        self.set_tags({CONTENDED_TAG: str(self.contended).lower()})
 
     def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
         if not self.run_id:
@@ -229,7 +235,7 @@ class TrackedRun:
                 killed = exc_type in (KeyboardInterrupt, SystemExit)
                 status = "KILLED" if killed else "FAILED"
                 reason = "interrupted" if killed else f"{exc_type.__name__}: {exc}"
-                self.set_tags({"failure_reason": reason[:4000]})
+                self.set_tags({FAILURE_REASON_TAG: reason[:4000]})
             self.flush()  # keep what was measured before any failure
             self._final_contention()
             self.status = self.record.status = status

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError, NonFiniteLossError
-from mnistlab.names import CLAIM_TAG, PARENT_TAG
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.names import CLAIM_TAG, EXECUTOR_TAG, PARENT_TAG, WORKERS_TAG
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store.connect import is_local_store
 from mnistlab.store.store import open_store
 from mnistlab.study.runner import ClaimedElsewhere, tracked_train
@@ -137,7 +137,7 @@ class InProcess:
     """One run at a time in this process: the default, and the one that gives clean timings
     (unless another study trains on this host meanwhile: the runs find that out)."""
 
-    tags = {"executor": "local", "workers": "1"}
+    tags = {EXECUTOR_TAG: "local", WORKERS_TAG: "1"}
 
     def __init__(self, data: ImageData | None = None) -> None:
         self.data = data
@@ -167,7 +167,7 @@ class LocalProcesses:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.tags = {"executor": "processes", "workers": str(workers)}
+        self.tags = {EXECUTOR_TAG: "processes", WORKERS_TAG: str(workers)}
         self.threads = max(1, (os.cpu_count() or 1) // workers)
 
     def execution(self, config: RunConfig) -> tuple[str, str]:
@@ -198,7 +198,7 @@ def _train_job(job: tuple[PlannedRun, RunTarget, dict[str, str]]) -> RunOutcome:
 class Ray:
     """Ray tasks, on a local Ray or an existing cluster (which needs a tracking server)."""
 
-    tags = {"executor": "ray", "workers": "ray"}
+    tags = {EXECUTOR_TAG: "ray", WORKERS_TAG: "ray"}
 
     def __init__(self, address: str | None) -> None:
         self.address = address

@@ -2,7 +2,7 @@
 
 Every run is identified by its config hash, so a rerun of the same spec only trains what is
 missing, failed or killed. The spec is stored on the study's MLflow experiment (a versioned
-record, config.StudySpec.to_record) so that analysis needs nothing but the store.
+record, spec.record.to_record) so that analysis needs nothing but the store.
 """
 
 from __future__ import annotations
@@ -16,8 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.names import NOTE_TAG, PARENT_TAG, ROLE_TAG
-from mnistlab.spec.config import PlannedRun, RunConfig, StudySpec
+from mnistlab.names import (
+    CONFIG_HASH_TAG,
+    DATASET_TAG,
+    DEVICE_TAG,
+    NOTE_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    SPEC_ARTIFACTS,
+    SPEC_HASH_TAG,
+    STUDY_ROLE,
+    STUDY_TAG,
+    THREADS_TAG,
+)
+from mnistlab.spec.record import to_record
+from mnistlab.spec.run import PlannedRun, RunConfig
+from mnistlab.spec.study import StudySpec
 from mnistlab.store.connect import resolve_tracking_uri
 from mnistlab.store.store import Store, open_store
 from mnistlab.study.executors import (
@@ -61,7 +75,7 @@ def refuse_a_changed_rule(store: Store, spec: StudySpec) -> None:
     if experiment is None or experiment.spec_record is None:
         return
     before = experiment.spec_record.get("adaptive")
-    now = spec.to_record().get("adaptive")
+    now = to_record(spec).get("adaptive")
     if before == now or before is None:
         return
     if any(run.status == "FINISHED" for run in store.runs(experiment.experiment_id)):
@@ -89,33 +103,33 @@ def plan_study(
     refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
     store.mark_as_training(experiment_id)
-    store.record_spec(experiment_id, spec.to_record())
+    store.record_spec(experiment_id, to_record(spec))
     study_run_id = record_study_run(store, experiment_id, spec)
     planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
     ours = set(spec.arm_by_hash())
     for run in runs:  # runs from before study runs existed join it too
-        if run.tags.get("config_hash") in ours and PARENT_TAG not in run.tags:
+        if run.tags.get(CONFIG_HASH_TAG) in ours and PARENT_TAG not in run.tags:
             store.set_run_tags(run.run_id, {PARENT_TAG: study_run_id})
     planned_at = int(time.time() * 1000)
     orphaned = store.fail_orphaned_runs(runs)
     # A config some live run (another invocation, any host) is training is left to it.
     busy = {
-        run.tags.get("config_hash"): run
+        run.tags.get(CONFIG_HASH_TAG): run
         for run in runs
         if run.status == "RUNNING"
         and run.run_id not in orphaned
-        and run.tags.get(ROLE_TAG) != "study"
+        and run.tags.get(ROLE_TAG) != STUDY_ROLE
     }
     expected = {p.config.config_hash(): execution(p.config) for p in planned} if execution else {}
     finished = {
-        run.tags.get("config_hash")
+        run.tags.get(CONFIG_HASH_TAG)
         for run in runs
         if run.status == "FINISHED"
         and (
             execution is None
-            or (run.tags.get("device"), run.tags.get("threads"))
-            == expected.get(run.tags.get("config_hash"))
+            or (run.tags.get(DEVICE_TAG), run.tags.get(THREADS_TAG))
+            == expected.get(run.tags.get(CONFIG_HASH_TAG))
         )
     }
     skip = set(trained) if force else finished | set(trained)
@@ -133,19 +147,19 @@ def plan_study(
 def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
     """The study's one study run, holding the spec (as a file and its hash) as last run."""
     run_id = store.study_run(experiment_id, spec.name)
-    record = json.dumps(spec.to_record(), indent=2, sort_keys=True)
+    record = json.dumps(to_record(spec), indent=2, sort_keys=True)
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "spec.json").write_text(record)
         source = Path(spec.source)
         if source.is_file():
             shutil.copyfile(source, Path(folder) / "spec.toml")
-        store.log_files(run_id, Path(folder), "spec")
+        store.log_files(run_id, Path(folder), SPEC_ARTIFACTS)
     store.set_run_tags(
         run_id,
         {
-            "spec_hash": hashlib.sha256(record.encode()).hexdigest()[:16],
-            "study": spec.name,
-            "dataset": spec.dataset,
+            SPEC_HASH_TAG: hashlib.sha256(record.encode()).hexdigest()[:16],
+            STUDY_TAG: spec.name,
+            DATASET_TAG: spec.dataset,
             NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
             f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`.",
         },

@@ -9,8 +9,24 @@ from collections.abc import Callable
 import torch
 
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.names import ATTEMPTS_TAG, CLAIM_TAG, NOTE_TAG, PREDICTIONS_FILE
-from mnistlab.spec.config import PROTOCOL_VERSION, PlannedRun
+from mnistlab.names import (
+    ARM_TAG,
+    ATTEMPTS_TAG,
+    CLAIM_TAG,
+    CONFIG_HASH_TAG,
+    CUDNN_DETERMINISTIC_TAG,
+    DATASET_TAG,
+    DIVERGED_TAG,
+    MODEL_TAG,
+    N_PARAMETERS_TAG,
+    NOTE_TAG,
+    PREDICTIONS_FILE,
+    PROTOCOL_TAG,
+    SEED_TAG,
+    STUDY_TAG,
+    TF32_TAG,
+)
+from mnistlab.spec.run import PROTOCOL_VERSION, PlannedRun
 from mnistlab.store.liveness import claim_holder, death, process_alive
 from mnistlab.store.provenance import environment_tags
 from mnistlab.store.store import Store
@@ -24,16 +40,16 @@ from mnistlab.training.models import count_parameters
 def run_tags(planned: PlannedRun, study: str, device: str, threads: int) -> dict[str, str]:
     config = planned.config
     return {
-        "study": study,
-        "arm": planned.arm,
-        "model": config.model,
-        "seed": str(config.seed),
-        "dataset": config.dataset,
-        "config_hash": config.config_hash(),
-        "protocol_version": str(PROTOCOL_VERSION),
+        STUDY_TAG: study,
+        ARM_TAG: planned.arm,
+        MODEL_TAG: config.model,
+        SEED_TAG: str(config.seed),
+        DATASET_TAG: config.dataset,
+        CONFIG_HASH_TAG: config.config_hash(),
+        PROTOCOL_TAG: str(PROTOCOL_VERSION),
         # Pinned by train.configure_torch; recorded so a reader need not trust the code.
-        "tf32": str(torch.backends.cuda.matmul.allow_tf32).lower(),
-        "cudnn_deterministic": str(torch.backends.cudnn.deterministic).lower(),
+        TF32_TAG: str(torch.backends.cuda.matmul.allow_tf32).lower(),
+        CUDNN_DETERMINISTIC_TAG: str(torch.backends.cudnn.deterministic).lower(),
         **environment_tags(device, threads),
     }
 
@@ -99,8 +115,8 @@ def tracked_train(
             result = train(config, data, sink=run, on_eval=on_eval, runtime=runtime)
             run.set_tags(
                 {
-                    "n_parameters": str(count_parameters(result.model)),
-                    "diverged": str(diverged(result.train_loss)).lower(),
+                    N_PARAMETERS_TAG: str(count_parameters(result.model)),
+                    DIVERGED_TAG: str(diverged(result.train_loss)).lower(),
                     NOTE_TAG: describe_run(planned, result),
                 }
             )
@@ -116,7 +132,7 @@ def tracked_train(
 def claim(store: Store, run: TrackedRun, experiment_id: str, since_ms: int) -> None:
     """Keep the run only if it is the config's one live claim (liveness.claim_holder)."""
     ours = run.stored
-    runs = store.runs_of_config(experiment_id, ours.tags["config_hash"])
+    runs = store.runs_of_config(experiment_id, ours.tags[CONFIG_HASH_TAG])
     token = ours.tags.get(CLAIM_TAG)
     earlier = [
         r for r in runs if token and r.tags.get(CLAIM_TAG) == token and r.run_id != ours.run_id

@@ -21,7 +21,7 @@ from torch import nn
 
 from mnistlab import names
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.spec.config import ConfigError, RunConfig
+from mnistlab.spec.run import ConfigError, RunConfig
 from mnistlab.training.datasets import ImageData, to_float_images
 from mnistlab.training.models import build_model
 

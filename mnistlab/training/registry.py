@@ -1,7 +1,7 @@
 """Every net mnistlab can train, by name: the only list of model names.
 
 Each entry is "module:Class", imported only when a net is built, so reading a spec or a
-stored record (spec.config) needs no torch. A new net is its class, in any module, and one
+stored record (spec.parse, spec.record) needs no torch. A new net is its class, in any module, and one
 line here.
 """
 

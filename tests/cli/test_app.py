@@ -1,19 +1,21 @@
 """The command line: clear one-paragraph errors, non-zero exits, no tracebacks."""
 
+import signal
 from pathlib import Path
 
 import pytest
+import torch
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from mnistlab.cli.app import app
-from tests.conftest import TINY_ARGS
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from mnistlab.cli.app import app, main
+from mnistlab.store.store import open_store
+from tests.conftest import (
+    REPO,
+    TINY_ARGS,
+    invoke,
+    refused,
+)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +101,66 @@ def test_train_tags_its_experiment_as_model_training_and_prints_the_ui_link(
     assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
     link = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}"
     assert f"{link}?workflowType=machine_learning" in result.output
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b"])
+def test_report_refuses_a_name_that_is_not_a_folder_name(in_tmp, store_uri, name):
+    refused(invoke("report", name, "--tracking-uri", store_uri), "is not a study name")
+    assert sorted(p.name for p in in_tmp.iterdir()) == []
+
+
+def test_cuda_without_a_gpu_is_refused_before_the_store(
+    in_tmp, tiny_mnist_dir, unverified, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    refused(invoke("train", "--device", "cuda", "--data-dir", str(tiny_mnist_dir)), "no CUDA GPU")
+    spec = in_tmp / "gpu.toml"
+    spec.write_text('name = "gpu"\nmodels = ["cnn2"]\nseeds = 1\n[settings]\ndevice = "cuda"\n')
+    refused(invoke("study", str(spec), "--data-dir", str(tiny_mnist_dir)), "no CUDA GPU")
+    assert not (in_tmp / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("command", ["analyze", "report", "power"])
+def test_read_only_commands_do_not_create_a_store(in_tmp, command):
+    refused(invoke(command, "paper"), "There is no tracking store", "mnistlab study")
+    assert not (in_tmp / "mlflow.db").exists()
+
+
+def test_an_interrupt_before_any_run_does_not_claim_a_killed_run(in_tmp, monkeypatch):
+    import mnistlab.study.run
+
+    monkeypatch.setattr(
+        mnistlab.study.run, "run_study", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    spec = REPO / "experiments" / "smoke.toml"
+    result = invoke("study", str(spec))
+    assert result.exit_code == 130 and "a run in progress is marked KILLED" in result.output
+
+
+def test_after_the_command_a_late_ctrl_c_is_ignored(monkeypatch):
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr("sys.argv", ["mnistlab", "--help"])
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_store_error_mid_command_is_one_paragraph_not_a_traceback(store_uri, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from mnistlab.store.store import Store
+
+    open_store(store_uri).experiment_id("paper")
+
+    def broken(self, *args, **kwargs):
+        raise MlflowException("(sqlite3.OperationalError) disk I/O error")
+
+    monkeypatch.setattr(Store, "find_experiment", broken)
+    result = CliRunner().invoke(app, ["analyze", "paper", "--tracking-uri", store_uri])
+    assert result.exit_code == 2
+    assert "the tracking store failed (MlflowException: (sqlite3.OperationalError)" in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit(2): no error escaped

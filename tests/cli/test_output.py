@@ -5,16 +5,11 @@ import io
 import re
 
 import pytest
-from typer.testing import CliRunner
 
-from mnistlab.cli.app import app, describe
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.cli.display import describe
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.study.executors import RunOutcome
-from tests.conftest import flat
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+from tests.conftest import flat, invoke
 
 
 def test_a_long_path_in_a_message_comes_out_whole_when_output_is_not_a_terminal(tmp_path):
@@ -27,7 +22,7 @@ def test_a_long_path_in_a_message_comes_out_whole_when_output_is_not_a_terminal(
 def test_a_table_and_a_long_line_are_not_wrapped_into_a_file():
     from rich.table import Table
 
-    from mnistlab.cli.app import PlainConsole
+    from mnistlab.cli.display import PlainConsole
 
     out = io.StringIO()
     console = PlainConsole()

@@ -17,9 +17,8 @@ import requests
 from mlflow import MlflowClient
 
 from mnistlab.store.store import open_store
-from tests.conftest import MlflowServer
+from tests.conftest import MNISTLAB, MlflowServer
 
-MNISTLAB = str(Path(sys.executable).with_name("mnistlab"))
 SPEC = """
 name = "peek"
 seeds = 3

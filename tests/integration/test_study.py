@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from tests.conftest import SMOKE
+
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
-SMOKE = str(REPO / "experiments" / "smoke.toml")
 GRID = [("cnn2", 0), ("cnn2", 1), ("cnn3", 0), ("cnn3", 1)]
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mnistlab import names
 from mnistlab.results import evidence
-from mnistlab.spec.config import parse_spec
+from mnistlab.spec.parse import parse_spec
 
 TAGS = dict(
     status="FINISHED",

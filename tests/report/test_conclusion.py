@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 from mnistlab.cli.app import app
 from mnistlab.report.render import write_report
 from mnistlab.results.evidence import analyse, power_analysis
-from mnistlab.spec.config import parse_spec
+from mnistlab.spec.parse import parse_spec
+from mnistlab.spec.record import to_record
 from mnistlab.store.store import open_store
 from mnistlab.store.tracked_run import TrackedRun
 from tests.conftest import SECTIONS
@@ -31,7 +32,7 @@ def write_study(store_uri, tmp_path, seeds=8):
     )
     store = open_store(store_uri)
     experiment_id = store.experiment_id("known")
-    store.record_spec(experiment_id, spec.to_record())
+    store.record_spec(experiment_id, to_record(spec))
     rng = np.random.default_rng(0)
     for planned in spec.planned_runs():
         to_90, to_95, per_step, accuracy, noise = TRUTH[planned.arm]

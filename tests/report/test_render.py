@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,12 +14,12 @@ from pypdf import PdfReader
 from mnistlab.report.demo import predict_test_set
 from mnistlab.report.render import write_report
 from mnistlab.results.evidence import AnalysisError, analyse
-from mnistlab.spec.config import parse_spec
+from mnistlab.spec.parse import parse_spec
 from mnistlab.store.store import open_store
 from mnistlab.study.run import run_study
-from tests.conftest import SECTIONS
+from tests.conftest import SECTIONS, TINY_SETTINGS, invoke, refused
 
-TINY_SETTINGS = {"train_size": 200, "batch_size": 10, "eval_every": 4, "eval_subset": 100}
+RENDER_SETTINGS = {"train_size": 200, "batch_size": 10, "eval_every": 4, "eval_subset": 100}
 
 
 def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2, **keys):
@@ -29,7 +30,7 @@ def tiny_study(tmp_path, tiny_mnist, store_uri, models=("cnn2", "cnn3"), seeds=2
             **arms,
             "seeds": seeds,
             "thresholds": [0.2, 0.5],
-            "settings": TINY_SETTINGS,
+            "settings": RENDER_SETTINGS,
             **keys,
         },
         tmp_path / "tiny.toml",
@@ -175,7 +176,7 @@ def test_a_store_written_before_arms_existed_reports_the_same_numbers(
         "name": "tiny",
         "models": ["cnn2", "cnn3"],
         "seeds": [0, 1, 2],
-        "settings": TINY_SETTINGS,
+        "settings": RENDER_SETTINGS,
         "overrides": {},
         "thresholds": [0.2, 0.5],
         "primary_threshold": 0.2,
@@ -220,3 +221,29 @@ def test_the_demo_reads_stored_predictions_and_older_runs_are_predicted_from_wei
     mismatched, _ = predict_test_set(results, store, tiny_mnist_dir)
     for arm, labels in recomputed.predictions.items():
         assert (mismatched.predictions[arm] == labels).all()
+
+
+def test_report_checks_its_destination_before_rendering(in_tmp, store_uri):
+    (in_tmp / "afile").write_text("x")
+    start = time.monotonic()
+    refused(
+        invoke("report", "paper", "--out", str(in_tmp / "afile"), "--tracking-uri", store_uri),
+        "is a file",
+    )
+    assert time.monotonic() - start < 10
+
+
+def test_a_report_replaces_the_whole_set_never_leaving_old_files(tmp_path, tiny_mnist, store_uri):
+    from mnistlab.report.render import write_report
+
+    spec = parse_spec(
+        {"name": "tiny", "models": ["cnn2", "cnn3"], "seeds": 2, "settings": TINY_SETTINGS},
+        tmp_path / "t.toml",
+    )
+    run_study(spec, store_uri, data=tiny_mnist)
+    folder = tmp_path / "reports" / "tiny"
+    (folder / "report.pdf").mkdir(parents=True)  # in the way of the new file
+    (folder / "stale.csv").write_text("old")
+    paths = write_report(analyse(open_store(store_uri), "tiny"), None, "", tmp_path / "reports")
+    assert paths.pdf.is_file() and not (folder / "stale.csv").exists()
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["tiny"]  # no staging left

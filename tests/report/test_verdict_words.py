@@ -9,7 +9,7 @@ import io
 import pandas as pd
 import pytest
 
-from mnistlab.cli import app as cli
+from mnistlab.cli import display as cli
 from mnistlab.report import conclusion, publish
 from mnistlab.report.render import render_html
 from mnistlab.report.tables import verdict_rows

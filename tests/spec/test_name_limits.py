@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from mnistlab.cli.app import app
 from mnistlab.report import publish
-from mnistlab.spec import config
-from mnistlab.spec.config import ConfigError, load_spec
+from mnistlab.spec import limits
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.run import ConfigError
 from mnistlab.store.connect import TrackingError, check_loggable
 from tests.conftest import TINY_ARGS, flat
 
@@ -25,7 +26,7 @@ def write_spec(tmp_path: Path, name: str = "tiny", arm: str = "deeper") -> Path:
 def test_mnistlabs_limits_are_mlflows():
     from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH
 
-    assert config.MLFLOW_KEY_LIMIT == MAX_ENTITY_KEY_LENGTH
+    assert limits.MLFLOW_KEY_LIMIT == MAX_ENTITY_KEY_LENGTH
 
 
 def test_an_arm_name_too_long_for_mlflows_keys_is_refused_with_the_limit(tmp_path):

@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from mnistlab.spec.config import ConfigError, load_spec, spec_from_record
+from mnistlab.spec.parse import load_spec, spec_from_record
+from mnistlab.spec.record import to_record
+from mnistlab.spec.run import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,7 +179,7 @@ def test_the_dataset_is_part_of_a_runs_identity_only_when_it_is_not_mnist(tmp_pa
 )
 def test_a_spec_survives_its_stored_record(tmp_path, text):
     spec = load_spec(write(tmp_path, text))
-    record = json.loads(json.dumps(spec.to_record()))  # as it comes back from the store
+    record = json.loads(json.dumps(to_record(spec)))  # as it comes back from the store
     assert spec_from_record(record) == spec
 
 
@@ -201,7 +203,7 @@ def test_a_record_stored_before_arms_existed_still_reads():
 
 
 def test_a_record_from_a_newer_mnistlab_is_refused_with_the_fix(tmp_path):
-    record = {**load_spec(write(tmp_path, GOOD)).to_record(), "version": 99}
+    record = {**to_record(load_spec(write(tmp_path, GOOD))), "version": 99}
     with pytest.raises(ConfigError, match="newer than this mnistlab reads.*Upgrade"):
         spec_from_record(record)
 
@@ -246,7 +248,7 @@ def test_an_adaptive_spec_plans_its_looks_and_keeps_the_rule_in_its_record(tmp_p
     spec = load_spec(write(tmp_path, GOOD + "[adaptive]\nmax_seeds = 12\nblock = 4\n"))
     assert spec.design().looks() == [3, 7, 11, 12]
     assert len(spec.planned_runs()) == 6 and len(spec.arm_by_hash()) == 24  # every possible run
-    assert spec_from_record(json.loads(json.dumps(spec.to_record()))) == spec
+    assert spec_from_record(json.loads(json.dumps(to_record(spec)))) == spec
 
 
 def test_a_claim_margin_is_stored_and_checked_against_its_scale(tmp_path):
@@ -254,7 +256,7 @@ def test_a_claim_margin_is_stored_and_checked_against_its_scale(tmp_path):
         write(tmp_path, ARMS.replace('direction = "lower"', 'direction = "lower"\nmargin = 1.05'))
     )
     assert spec.claims[1].margin == 1.05
-    assert spec_from_record(json.loads(json.dumps(spec.to_record()))) == spec
+    assert spec_from_record(json.loads(json.dumps(to_record(spec)))) == spec
 
 
 @pytest.mark.parametrize(

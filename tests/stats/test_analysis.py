@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnistlab.spec.config import paper_claims
 from mnistlab.spec.measures import FIXED
+from mnistlab.spec.study import paper_claims
 from mnistlab.stats.analysis import (
     CONTRADICTED,
     INCONCLUSIVE,

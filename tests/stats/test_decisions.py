@@ -9,7 +9,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from mnistlab.spec.config import Claim
+from mnistlab.spec.study import Claim
 from mnistlab.stats.analysis import (
     CONTRADICTED,
     EQUIVALENT,

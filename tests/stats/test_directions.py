@@ -10,7 +10,10 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from mnistlab.report.tables import verdict_rows
-from mnistlab.spec.config import Claim, ConfigError, parse_spec, spec_from_record
+from mnistlab.spec.parse import parse_spec, spec_from_record
+from mnistlab.spec.record import to_record
+from mnistlab.spec.run import ConfigError
+from mnistlab.spec.study import Claim
 from mnistlab.stats.analysis import compare_arms
 from mnistlab.stats.verdicts import Verdict
 
@@ -132,7 +135,7 @@ def test_either_and_equivalent_are_valid_claims_and_equivalent_needs_a_margin():
     either = spec_with({"metric": "test_accuracy", "direction": "either"})
     same = spec_with({"metric": "test_accuracy", "direction": "equivalent", "margin": 0.003})
     for spec in (either, same):
-        assert spec_from_record(spec.to_record()).claims == spec.claims
+        assert spec_from_record(to_record(spec)).claims == spec.claims
     with pytest.raises(ConfigError) as error:
         spec_with({"metric": "test_accuracy", "direction": "equivalent"})
     message = str(error.value)

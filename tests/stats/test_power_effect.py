@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 from statsmodels.stats.power import TTestPower
 
-from mnistlab.spec.config import Claim, ConfigError, parse_spec, spec_from_record
+from mnistlab.spec.parse import parse_spec, spec_from_record
+from mnistlab.spec.record import to_record
+from mnistlab.spec.run import ConfigError
+from mnistlab.spec.study import Claim
 from mnistlab.stats.power import detectable_note, seeds_for_effect, study_power
 
 
@@ -103,6 +106,6 @@ def test_a_claims_effect_is_read_checked_and_stored():
 
     read = spec(0.95)
     assert read.claims[0].effect == 0.95
-    assert spec_from_record(read.to_record()).claims == read.claims
+    assert spec_from_record(to_record(read)).claims == read.claims
     with pytest.raises(ConfigError, match=r"claims\[0\].effect"):
         spec(-1.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store import connect, sqlite_file
 from mnistlab.store.connect import TrackingError
 from mnistlab.store.store import open_store

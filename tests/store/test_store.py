@@ -6,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.spec.config import PlannedRun, RunConfig
+from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store import histories
 from mnistlab.store.connect import TrackingError
 from mnistlab.store.store import open_store
@@ -15,7 +15,7 @@ from mnistlab.study.runner import tracked_train
 from mnistlab.training import models
 from mnistlab.training.datasets import to_float_images
 from mnistlab.training.loop import predict
-from tests.conftest import TINY, Exploding
+from tests.conftest import TINY, TINY_ARGS, Exploding, invoke, refused
 
 
 def metric_steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
@@ -134,3 +134,25 @@ def test_bulk_histories_from_a_server_equal_the_per_run_api(mlflow_server, monke
     pd.testing.assert_frame_equal(store.histories(run_ids, keys), reference)
     monkeypatch.setattr(histories, "SERVER_BULK_RUNS", 2)
     pd.testing.assert_frame_equal(store.histories(run_ids, keys), reference)
+
+
+def test_a_deleted_experiment_is_refused_with_how_to_restore_it(
+    in_tmp, tiny_mnist_dir, unverified, store_uri
+):
+    store = open_store(store_uri)
+    store.client.delete_experiment(store.experiment_id("train"))
+    result = invoke(
+        "train", "--data-dir", str(tiny_mnist_dir), "--tracking-uri", store_uri, *TINY_ARGS
+    )
+    refused(result, "was deleted", "mlflow experiments restore --experiment-id")
+    empty = invoke(
+        "train",
+        "--experiment",
+        "",
+        "--data-dir",
+        str(tiny_mnist_dir),
+        "--tracking-uri",
+        store_uri,
+        *TINY_ARGS,
+    )
+    refused(empty, "needs a name")

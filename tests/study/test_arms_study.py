@@ -5,10 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pypdf import PdfReader
-from typer.testing import CliRunner
 
-from mnistlab.cli.app import app
-from tests.conftest import SECTIONS, holm_by_hand
+from tests.conftest import SECTIONS, holm_by_hand, invoke
 
 THREE_ARMS = """
 name = "three"
@@ -39,10 +37,6 @@ direction = "lower"
 metric = "final_train_loss"
 direction = "lower"
 """
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def test_three_arms_study_report_and_analyze_through_the_cli(

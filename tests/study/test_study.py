@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
 
-from mnistlab.spec.config import parse_spec, spec_from_record
+from mnistlab.results.evidence import analyse
+from mnistlab.spec.parse import parse_spec, spec_from_record
+from mnistlab.spec.run import RunConfig
 from mnistlab.store.store import open_store
-from mnistlab.study.run import StudyError, run_study
-
-TINY_SETTINGS = {"train_size": 200, "batch_size": 40, "eval_every": 2, "eval_subset": 100}
+from mnistlab.study.run import StudyError, plan_study, run_study
+from tests.conftest import TINY_SETTINGS
 
 
 def tiny_spec(tmp_path, **settings):
@@ -138,9 +140,6 @@ def test_an_adaptive_study_trains_look_by_look_and_resumes_under_the_same_rule(
 def test_thread_counts_change_the_numbers_or_at_least_the_tags():
     import warnings
 
-    import torch
-
-    from mnistlab.spec.config import RunConfig
     from mnistlab.training.datasets import ImageData
     from mnistlab.training.loop import train
     from tests.conftest import tiny_arrays
@@ -192,7 +191,6 @@ def test_strict_retrains_runs_from_another_thread_count_instead_of_reusing_them(
 
 
 def test_a_study_whose_runs_mix_thread_counts_says_so(tiny_mnist, store_uri, tmp_path):
-    from mnistlab.results.evidence import analyse
     from mnistlab.store.store import open_store
 
     run_study(tiny_spec(tmp_path, threads=1), store_uri, data=tiny_mnist)
@@ -204,3 +202,13 @@ def test_a_study_whose_runs_mix_thread_counts_says_so(tiny_mnist, store_uri, tmp
     run_study(three, store_uri, data=tiny_mnist)
     notes = " ".join(analyse(open_store(store_uri), "tiny").notes)
     assert "different thread counts (1, 2)" in notes and "--strict" in notes
+
+
+def test_a_thousand_seeds_plan_without_hitting_a_tag_limit(tmp_path, store_uri):
+    spec = parse_spec(
+        {"name": "big", "models": ["cnn2", "cnn3"], "seeds": 1000}, tmp_path / "b.toml"
+    )
+    plan = plan_study(open_store(store_uri), spec)
+    assert len(plan.todo) == 2000
+    stored = MlflowClient(store_uri).get_experiment_by_name("big").tags["spec"]
+    assert json.loads(stored)["seeds"] == 1000 and len(stored) < 2000

@@ -8,6 +8,13 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from mnistlab.cli.app import app
+from mnistlab.training import models
+from tests.conftest import (
+    TWO_ARM_SPEC,
+    Exploding,
+    flat,
+    statuses,
+)
 
 SPEC = """
 name = "tiny"
@@ -112,3 +119,36 @@ def test_the_study_run_on_a_real_tracking_server(
     assert (tmp_path / "fetched" / "tiny" / "report.pdf").read_bytes() == (
         tmp_path / "reports" / "tiny" / "report.pdf"
     ).read_bytes()
+
+
+def test_a_diverging_arm_fails_its_runs_the_rest_trains_and_a_rerun_retries_only_those(
+    tmp_path: Path, tiny_mnist_dir, unverified, monkeypatch
+):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TWO_ARM_SPEC)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["study", str(spec), "--data-dir", str(tiny_mnist_dir), "--tracking-uri", uri]
+    working = models.MODELS["cnn3"]
+    monkeypatch.setitem(models.MODELS, "cnn3", Exploding)
+    first = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert first.exit_code == 1
+    text = flat(first.output)
+    assert "2 trained, 2 FAILED" in text
+    assert "deeper-s0" in text and "deeper-s1" in text
+    assert "retrains only the failed ones" in text and "Traceback" not in text
+    assert statuses(uri) == {
+        "base-s0": ["FINISHED"],
+        "base-s1": ["FINISHED"],
+        "deeper-s0": ["FAILED"],
+        "deeper-s1": ["FAILED"],
+    }
+    monkeypatch.setitem(models.MODELS, "cnn3", working)  # the arm is fixed
+    second = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert second.exit_code == 0, second.output
+    assert "2 skipped as finished, 2 trained" in flat(second.output)
+    assert {name: sorted(s) for name, s in statuses(uri).items()} == {
+        "base-s0": ["FINISHED"],
+        "base-s1": ["FINISHED"],
+        "deeper-s0": ["FAILED", "FINISHED"],
+        "deeper-s1": ["FAILED", "FINISHED"],
+    }

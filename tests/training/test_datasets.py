@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mnistlab.training import datasets as data
 from mnistlab.training.datasets import (
@@ -21,7 +22,7 @@ from mnistlab.training.datasets import (
     to_float_images,
     verify_files,
 )
-from tests.conftest import tiny_arrays, write_idx
+from tests.conftest import invoke, refused, tiny_arrays, write_idx
 
 
 def test_loads_hand_made_idx_files_into_tensors(tiny_mnist_dir: Path):
@@ -193,7 +194,6 @@ def _no_download(monkeypatch, wrote_nothing: bool = False):
 
 
 def _legacy_folder(root: Path) -> Path:
-    import torch
 
     train_x, train_y, test_x, test_y = tiny_arrays()
     processed = root / "MNIST" / "processed"
@@ -263,3 +263,35 @@ def test_a_download_that_writes_nothing_says_what_is_missing_and_what_was_found(
     message = str(info.value)
     assert "the download wrote none of these files" in message
     assert "Found there but not used: train-images.idx3-ubyte" in message
+
+
+def test_a_missing_data_folder_is_named_and_not_created(in_tmp, monkeypatch):
+    missing = in_tmp / "nonexistent" / "folder"
+    refused(invoke("data", "--data-dir", str(missing)), "does not exist", "--data-dir")
+    monkeypatch.setenv("MNISTLAB_DATA", str(in_tmp / "garbage"))
+    refused(invoke("data"), "does not exist", "$MNISTLAB_DATA")
+    assert not missing.parent.exists() and not (in_tmp / "garbage").exists()
+
+
+def test_pointing_at_the_raw_folder_itself_says_where_to_point(in_tmp, tiny_mnist_dir):
+    raw = tiny_mnist_dir / "MNIST" / "raw"
+    refused(
+        invoke("data", "--data-dir", str(raw)),
+        "holds the data files themselves",
+        str(tiny_mnist_dir),
+    )
+    assert not (raw / "MNIST").exists()
+
+
+def test_an_offline_download_says_the_machine_may_be_offline(in_tmp, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setattr(
+        torchvision.datasets,
+        "MNIST",
+        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no route")),
+    )
+    (in_tmp / "data").mkdir()
+    refused(
+        invoke("data", "--data-dir", str(in_tmp / "data")), "may be offline: RuntimeError: no route"
+    )

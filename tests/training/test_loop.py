@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.spec.config import RunConfig
+from mnistlab.spec.run import RunConfig
 from mnistlab.training import models
 from mnistlab.training.loop import evaluate, predict, split_seed, train
 from tests.conftest import TINY, Exploding

@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from mnistlab.spec.config import ConfigError, RunConfig
+from mnistlab.spec.parse import load_spec
+from mnistlab.spec.run import ConfigError, RunConfig
+from tests.conftest import invoke, refused
 
 
 @pytest.mark.parametrize(
@@ -41,3 +43,16 @@ def test_hash_does_not_depend_on_the_working_directory(tmp_path: Path, monkeypat
     before = RunConfig().config_hash()
     monkeypatch.chdir(tmp_path)
     assert RunConfig().config_hash() == before
+
+
+def test_a_malformed_device_is_refused_like_any_setting(in_tmp):
+    refused(invoke("train", "--device", "cuda:abc"), "device must be auto, cpu or cuda[:N]")
+
+
+def test_a_boolean_learning_rate_is_refused(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nmodels = ["cnn2"]\nseeds = 1\n[settings]\nlr = true\n')
+    with pytest.raises(ConfigError, match="settings.lr.*must be float"):
+        load_spec(path)
+    with pytest.raises(ConfigError, match="lr must be a positive finite number"):
+        RunConfig(lr=True)

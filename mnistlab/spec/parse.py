@@ -1,339 +1,35 @@
-"""Frozen run and study settings: what they are, how they are validated, how they hash,
-and how a study spec is stored and read back (a versioned record, the TOML's own shape).
-
-A run's config is also exactly what gets logged to MLflow as params.
-"""
+"""Reading a study spec: the TOML file or a stored record, every key checked; an error names the
+file, the key and the fix."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnistlab.errors import MnistlabError
 from mnistlab.names import arm_count_key, study_run_keys
-from mnistlab.spec.measures import (
-    DIRECTIONS,
-    HIGHER,
-    LOWER,
-    SAME,
-    Measure,
-    UnknownMeasure,
-    measure,
+from mnistlab.spec.limits import (
+    MAX_RECORD_CHARACTERS,
+    MLFLOW_KEY_LIMIT,
+    folder_name_problem,
+    valid_name,
+)
+from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
+from mnistlab.spec.record import record_document, to_record
+from mnistlab.spec.run import ConfigError, RunConfig
+from mnistlab.spec.study import (
+    DEFAULT_THRESHOLDS,
+    RUN_SETTINGS,
+    Adaptive,
+    Arm,
+    Claim,
+    StudySpec,
+    paper_claims,
 )
 from mnistlab.training.datasets import DATASETS
 from mnistlab.training.registry import MODELS
-
-# Bump when the training procedure changes in a way that changes results for the same config,
-# so that old runs no longer count as finished runs of the new code.
-PROTOCOL_VERSION = 1
-# The stored spec's format. 1: models + overrides, the paper's claims (before arms existed);
-# 2: arms, dataset, claims, question.
-SPEC_RECORD_VERSION = 2
-MAX_RECORD_CHARACTERS = 20_000  # an MLflow tag value's limit; the record is one tag
-# The limits a name meets: MLflow's on a key (mlflow.utils.validation; a test keeps them
-# equal), and the file system's on one path component, in bytes. A study's name is a folder
-# (reports/NAME/, mlartifacts/NAME/), and reports/.NAME.old-PID the swap's: room is kept for it.
-MLFLOW_KEY_LIMIT = 250
-FOLDER_NAME_BYTES = 255
-FOLDER_SUFFIX_BYTES = 20
-
-
-class ConfigError(MnistlabError, ValueError):
-    """Bad settings; the message names the setting, the problem and the fix."""
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that decides one training run's numbers (plus where and how fast it runs)."""
-
-    model: str = "cnn2"
-    seed: int = 0
-    dataset: str = "mnist"
-    epochs: int = 1
-    batch_size: int = 50
-    lr: float = 1e-3
-    eval_every: int = 50
-    eval_subset: int = 2000
-    train_size: int = 60000
-    # Execution settings: recorded, but not part of the identity of a run.
-    device: str = "auto"
-    threads: int = 0  # 0 = leave torch's default
-
-    EXECUTION_FIELDS = ("device", "threads")
-    # Fields added after runs were stored: hashed only when they differ from the value every
-    # older run implicitly had, so that those runs keep their config hash.
-    LATER_FIELDS = {"dataset": "mnist"}
-
-    def __post_init__(self) -> None:
-        validate_run_config(self)
-
-    def identity(self) -> dict[str, Any]:
-        """The settings that define the experiment, without where and how fast it ran."""
-        values = dataclasses.asdict(self)
-        for name in self.EXECUTION_FIELDS:
-            values.pop(name)
-        for name, implicit in self.LATER_FIELDS.items():
-            if values[name] == implicit:
-                values.pop(name)
-        return values
-
-    def config_hash(self) -> str:
-        """Short stable hash of the identity; equal hashes mean comparable runs."""
-        payload = json.dumps(
-            {"protocol": PROTOCOL_VERSION, **self.identity()}, sort_keys=True, default=str
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    def steps_per_epoch(self) -> int:
-        return math.ceil(self.train_size / self.batch_size)
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a whole number of 1 or more, got {value!r}.")
-
-
-def validate_run_config(config: RunConfig) -> None:
-    if config.model not in MODELS:
-        raise ConfigError(
-            f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODELS))}."
-        )
-    if config.dataset not in DATASETS:
-        raise ConfigError(
-            f"Unknown dataset {config.dataset!r}. Known datasets: {', '.join(DATASETS)}."
-        )
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ConfigError(f"seed must be a whole number of 0 or more, got {config.seed!r}.")
-    for name in ("epochs", "batch_size", "eval_every", "eval_subset", "train_size"):
-        _positive_int(name, getattr(config, name))
-    if (
-        isinstance(config.lr, bool)
-        or not isinstance(config.lr, (int, float))
-        or not (0 < config.lr < math.inf)
-    ):
-        raise ConfigError(f"lr must be a positive finite number such as 0.001, got {config.lr!r}.")
-    if config.eval_subset > 10000:
-        raise ConfigError(f"eval_subset is at most 10000 (the test set), got {config.eval_subset}.")
-    if config.train_size > 60000:
-        raise ConfigError(f"train_size is at most 60000 (the train set), got {config.train_size}.")
-    if not isinstance(config.device, str) or not (
-        config.device in ("auto", "cpu", "cuda")
-        or (config.device.startswith("cuda:") and config.device[5:].isdigit())
-    ):
-        raise ConfigError(f"device must be auto, cpu or cuda[:N], got {config.device!r}.")
-    if (
-        isinstance(config.threads, bool)
-        or not isinstance(config.threads, int)
-        or config.threads < 0
-    ):
-        raise ConfigError(f"threads must be 0 (torch's default) or more, got {config.threads!r}.")
-
-
-# What a spec's [settings] and arm tables may set: the dataset is the study's, model and seed
-# the arm's and the grid's.
-RUN_SETTINGS = tuple(
-    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "seed", "dataset")
-)
-DEFAULT_THRESHOLDS = (0.90, 0.95, 0.97, 0.98)
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One side of a comparison: a registered model plus the run settings it changes."""
-
-    name: str
-    model: str
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a claim says about every variant against the baseline: its metric is higher/lower."""
-
-    metric: str
-    direction: str  # HIGHER, LOWER, EITHER (any difference) or SAME (within margin)
-    margin: float | None = None  # equivalence margin: metric units, or a ratio (> 1)
-    effect: float | None = None  # the effect `mnistlab power` sizes the study for (same units)
-
-    @property
-    def measure(self) -> Measure:
-        return measure(self.metric)
-
-
-def paper_claims(primary_threshold: float) -> tuple[Claim, ...]:
-    """The paper's three claims: fewer steps to the threshold, more time, a noisier loss."""
-    return (
-        Claim(f"steps_to:{primary_threshold:g}", LOWER),
-        Claim("epoch_train_seconds", HIGHER),
-        Claim("log_loss_spread", HIGHER),
-    )
-
-
-@dataclass(frozen=True)
-class Adaptive:
-    """[adaptive]: add `block` seeds per look until every claim is decided or max_seeds."""
-
-    max_seeds: int
-    block: int
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One cell of a study's grid: an arm trained on one seed."""
-
-    arm: str
-    config: RunConfig
-
-    @property
-    def name(self) -> str:
-        return f"{self.arm}-s{self.config.seed}"
-
-
-@dataclass(frozen=True)
-class StudySpec:
-    """Arms x seeds on one dataset, and the claims tested, as read from experiments/*.toml."""
-
-    name: str
-    arms: tuple[Arm, ...]
-    seeds: tuple[int, ...]
-    baseline: str
-    claims: tuple[Claim, ...]
-    dataset: str = "mnist"
-    settings: dict[str, Any] = field(default_factory=dict)
-    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
-    primary_threshold: float = 0.95  # where the paper's steps claim is tested by default
-    question: str = ""
-    description: str = ""
-    source: str = ""
-    adaptive: Adaptive | None = None
-    strict: bool = False  # reuse a finished run only at the same device and thread count
-
-    @property
-    def all_seeds(self) -> tuple[int, ...]:
-        """Every seed the study may train: with [adaptive], up to max_seeds."""
-        if self.adaptive is None:
-            return self.seeds
-        return tuple(range(self.adaptive.max_seeds))
-
-    @property
-    def arm_names(self) -> list[str]:
-        return [arm.name for arm in self.arms]
-
-    @property
-    def variants(self) -> list[str]:
-        """Every arm but the baseline, in the spec's order: each is compared with the baseline."""
-        return [name for name in self.arm_names if name != self.baseline]
-
-    @property
-    def family_size(self) -> int:
-        """Tests under one Holm correction: every variant against the baseline, every claim."""
-        return len(self.variants) * len(self.claims)
-
-    @property
-    def analysis_thresholds(self) -> tuple[float, ...]:
-        """The descriptive thresholds plus any a claim names."""
-        named = {c.measure.threshold for c in self.claims if c.measure.threshold is not None}
-        return tuple(sorted(set(self.thresholds) | named))
-
-    def design(self):  # noqa: ANN201 - a sequential.SequentialDesign, or None
-        """The sequential design of an [adaptive] spec (None without one)."""
-        if self.adaptive is None:
-            return None
-        from mnistlab.stats.sequential import SequentialDesign
-
-        return SequentialDesign(len(self.seeds), self.adaptive.block, self.adaptive.max_seeds)
-
-    def arm(self, name: str) -> Arm:
-        return next(arm for arm in self.arms if arm.name == name)
-
-    def arm_config(self, arm: Arm, seed: int) -> RunConfig:
-        return RunConfig(
-            model=arm.model, seed=seed, dataset=self.dataset, **{**self.settings, **arm.settings}
-        )
-
-    def planned_runs(self, seeds: tuple[int, ...] | None = None) -> list[PlannedRun]:
-        """The grid, interleaved by seed (cnn2 s0, cnn3 s0, cnn2 s1, ...) so drift hits all alike.
-
-        seeds: default the spec's seeds (with [adaptive], those of the first look).
-        """
-        return [
-            PlannedRun(arm.name, self.arm_config(arm, seed))
-            for seed in (self.seeds if seeds is None else seeds)
-            for arm in self.arms
-        ]
-
-    def run_configs(self) -> list[RunConfig]:
-        return [planned.config for planned in self.planned_runs()]
-
-    def arm_by_hash(self) -> dict[str, str]:
-        """Config hash -> arm: which arm a stored run belongs to (arms never share a config)."""
-        return {p.config.config_hash(): p.arm for p in self.planned_runs(self.all_seeds)}
-
-    def eval_subsets(self) -> list[int]:
-        return sorted({self.arm_config(arm, 0).eval_subset for arm in self.arms})
-
-    def to_record(self) -> dict[str, Any]:
-        """The spec as stored with the study: a TOML-shaped document plus its format version."""
-        return (
-            {
-                "version": SPEC_RECORD_VERSION,
-                "name": self.name,
-                "description": self.description,
-                "question": self.question,
-                "dataset": self.dataset,
-                # A count when the seeds are 0..n-1 (always so with [adaptive]): the record
-                # must fit in an MLflow tag, and a thousand seeds listed would not.
-                "seeds": len(self.seeds)
-                if self.seeds == tuple(range(len(self.seeds)))
-                else list(self.seeds),
-                "baseline": self.baseline,
-                "settings": dict(self.settings),
-                "arms": {arm.name: {"model": arm.model, **arm.settings} for arm in self.arms},
-                "thresholds": list(self.thresholds),
-                "primary_threshold": self.primary_threshold,
-                "claims": [
-                    {"metric": c.metric, "direction": c.direction}
-                    | ({} if c.margin is None else {"margin": c.margin})
-                    | ({} if c.effect is None else {"effect": c.effect})
-                    for c in self.claims
-                ],
-                "source": self.source,
-            }
-            | ({"strict": True} if self.strict else {})
-            | (
-                {}
-                if self.adaptive is None
-                else {
-                    "adaptive": {"max_seeds": self.adaptive.max_seeds, "block": self.adaptive.block}
-                }
-            )
-        )
-
-
-def spec_from_record(record: dict[str, Any]) -> StudySpec:
-    """Read a stored spec back, whatever version of mnistlab stored it."""
-    version = record.get("version", 1)
-    source = Path(str(record.get("source") or "stored spec"))
-    if version == 1:  # before arms: one arm per model
-        keys = ("name", "description", "models", "seeds", "settings", "overrides")
-        document = {key: record[key] for key in keys if record.get(key) not in (None, {})}
-        document["thresholds"] = record.get("thresholds", list(DEFAULT_THRESHOLDS))
-        document["primary_threshold"] = record.get("primary_threshold", 0.95)
-    elif version == SPEC_RECORD_VERSION:
-        document = {k: v for k, v in record.items() if k not in ("version", "source")}
-    else:
-        raise ConfigError(
-            f"The stored spec of study {record.get('name')!r} has format version {version}, "
-            f"newer than this mnistlab reads ({SPEC_RECORD_VERSION}). Upgrade mnistlab."
-        )
-    return parse_spec(document, source)
-
 
 SPEC_KEYS = (
     "name",
@@ -352,34 +48,10 @@ SPEC_KEYS = (
     "adaptive",
     "strict",
 )
-_NAME_CHARACTERS = "-_."
 
 
 def _spec_error(path: Path, key: str, reason: str) -> ConfigError:
     return ConfigError(f"{path}: key '{key}': {reason}")
-
-
-def valid_name(name: Any) -> bool:
-    """A safe single path component: letters, digits, - _ or ., and not just dots."""
-    return (
-        isinstance(name, str)
-        and bool(name)
-        and all(c.isalnum() or c in _NAME_CHARACTERS for c in name)
-        and name.strip(".") != ""  # "." and ".." would name folders outside reports/
-    )
-
-
-def folder_name_problem(name: str) -> str | None:
-    """Why name cannot name a folder mnistlab makes (too many bytes), or None."""
-    size, limit = len(name.encode()), FOLDER_NAME_BYTES - FOLDER_SUFFIX_BYTES
-    if size <= limit:
-        return None
-    return (
-        f"is {size} bytes in UTF-8 ({len(name)} characters), and it names folders "
-        f"(reports/NAME/, mlartifacts/NAME/) whose names the file system limits to "
-        f"{FOLDER_NAME_BYTES} bytes, {limit} once mnistlab's suffixes are added. Shorten it "
-        f"to at most {limit} bytes."
-    )
 
 
 def _check_name_limits(path: Path, spec: StudySpec) -> None:
@@ -701,7 +373,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)
     _check_name_limits(path, spec)
-    size = len(json.dumps(spec.to_record()))
+    size = len(json.dumps(to_record(spec)))
     if size > MAX_RECORD_CHARACTERS:
         raise ConfigError(
             f"{path}: the spec is {size:,} characters once stored, more than the "
@@ -731,3 +403,9 @@ def load_spec(path: Path) -> StudySpec:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file. A study spec is TOML text.") from None
     return parse_spec(data, path)
+
+
+def spec_from_record(record: dict[str, Any]) -> StudySpec:
+    """Read a stored spec (spec.record.to_record) back, whatever version of mnistlab stored it."""
+    source = Path(str(record.get("source") or "stored spec"))
+    return parse_spec(record_document(record), source)
