@@ -16,6 +16,7 @@ from mnistlab.names import (
     verdict_metric_key,
     verdict_tag_key,
 )
+from mnistlab.report.render import MlflowLinks, ui_base
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
 from mnistlab.stats.verdicts import Verdict
@@ -107,6 +108,15 @@ def publish_report(store: Store, results: StudyResults, folder: Path) -> tuple[s
     store.log_run_metrics(run_id, metrics, step=0)
     store.set_run_tags(run_id, tags)
     return experiment.experiment_id, run_id
+
+
+def mlflow_links(store: Store, results: StudyResults) -> MlflowLinks | None:
+    """Where the report's links point: the experiment, its study run, each run, in the UI."""
+    experiment = store.find_experiment(results.study)
+    if experiment is None:
+        return None
+    run_id = store.study_run(experiment.experiment_id, results.study, create=False)
+    return MlflowLinks(ui_base(store.tracking_uri), experiment.experiment_id, run_id)
 
 
 def fetch_report(store: Store, study: str, folder: Path) -> Path:
