@@ -39,9 +39,7 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_the_page_fits_a_phone_links_into_mlflow_and_opens_on_a_forest_plot(
-    monkeypatch, tmp_path
-):
+def test_the_page_fits_a_phone_links_into_mlflow_and_opens_on_a_forest_plot(monkeypatch, tmp_path):
     results, paths = report(monkeypatch, tmp_path)
     html = paths.html.read_text()
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
