@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 STUDY ?= paper
 
-.PHONY: help install compare study report test test-slow test-all lint format ui bench clean
+.PHONY: help system-deps install compare study report test test-slow test-all lint format ui bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
+
+system-deps: ## Debian packages: a CJK font for names in figures and PDF, chromium for the browser test
+	@if command -v apt-get >/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-noto-cjk chromium; \
+	else echo "No apt-get: install a CJK font (Noto Sans CJK) and Chromium with your package manager."; fi
 
 install: $(STAMP) ## Create .venv and install mnistlab with its dev and ray extras
 

@@ -74,17 +74,24 @@ HEARTBEAT_TAG = "heartbeat"  # ms since the epoch, refreshed while the run train
 CLAIM_TAG = "claim"  # the task that made the run: its attempts share it (Ray retries)
 ATTEMPTS_TAG = "attempts"
 
-# What publish writes on a study's run: per variant and claim (by its measure's column) the
-# statistics and verdict, per arm its number of runs. Named here so that a spec's names can be
-# checked against MLflow's key limit when the spec is read, long before anything is written.
+# What publish writes on a study's run, as tags (a metric logged once would be a single-bar
+# chart of its own in the UI's Chart view): per variant and claim (by its measure's column) the
+# statistics and verdict, per arm its number of runs; the same table as VERDICTS_FILE. Named
+# here so that a spec's names can be checked against MLflow's key limit when the spec is read,
+# long before anything is written.
+VERDICTS_FILE = "verdicts.json"
 VERDICT_STATISTICS = ("estimate", "ci_low", "ci_high", "p_holm")
 # Written for a claim with a margin: the margin, the two one-sided TOST p-values, their Holm p
 # and the 1 - 2 alpha interval. No longer than the names above (the arm-name limit holds).
 EQUIVALENCE_STATISTICS = ("margin", "tost_lo", "tost_hi", "p_equiv", "ci90_lo", "ci90_hi")
 
 
-def verdict_metric_key(variant: str, column: str, statistic: str) -> str:
+def verdict_statistic_key(variant: str, column: str, statistic: str) -> str:
+    """A study run tag (up to mnistlab 0.x it was a metric of the same name)."""
     return f"{variant}/{column}/{statistic}"
+
+
+verdict_metric_key = verdict_statistic_key  # the older name
 
 
 def verdict_tag_key(variant: str, column: str) -> str:
@@ -102,8 +109,8 @@ def arm_count_key(arm: str) -> str:
 def study_run_keys(variant: str, column: str) -> list[str]:
     """Every key publish writes for one variant and claim."""
     return [
-        *(verdict_metric_key(variant, column, s) for s in VERDICT_STATISTICS),
-        *(verdict_metric_key(variant, column, s) for s in EQUIVALENCE_STATISTICS),
+        *(verdict_statistic_key(variant, column, s) for s in VERDICT_STATISTICS),
+        *(verdict_statistic_key(variant, column, s) for s in EQUIVALENCE_STATISTICS),
         verdict_tag_key(variant, column),
         claim_tag_key(variant, column),
     ]

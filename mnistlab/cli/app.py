@@ -311,10 +311,11 @@ def report(
         check_destination(out)  # before seconds of analysis and rendering
         store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
-        from mnistlab.report.publish import publish_report
+        from mnistlab.report.publish import mlflow_links, publish_report
 
         demo, demo_note = predict_test_set(results, store, data_dir)
-        paths = write_report(results, demo, demo_note, out, power_analysis(results))
+        links = mlflow_links(store, results)
+        paths = write_report(results, demo, demo_note, out, power_analysis(results), links)
         experiment_id, run_id = publish_report(store, results, paths.html.parent)
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
         typer.echo(

@@ -6,27 +6,96 @@ Every function returns a matplotlib Figure and draws nothing else; the report em
 from __future__ import annotations
 
 import io
+import re
+import warnings
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only, never a window
+
+from pathlib import Path  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mnistlab import names  # noqa: E402
 from mnistlab.stats.analysis import metric_series, trend_window  # noqa: E402
 
 WIDE = (7.0, 3.2)
+LABEL_POINTS = 8  # the smallest text in a figure: legible printed and on a phone
 SQUARE = (3.4, 3.2)
+
+
+# Latin first, then fonts that cover Chinese, Japanese and Korean arm names: matplotlib falls
+# back glyph by glyph along this list. Only installed families are named (no findfont noise).
+FONT_CHAIN = (
+    "DejaVu Sans",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "Noto Sans CJK TC",
+    "Noto Sans CJK KR",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+)
+DPI = 200  # sharp on a phone's screen when a figure is zoomed
+_registered = False
+# Characters a figure could not draw with any installed font (from matplotlib's warnings).
+missing_glyphs: set[str] = set()
+
+
+def _register_system_fonts() -> None:
+    """Make fonts installed after matplotlib built its font cache (fonts-noto-cjk) known."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if any(name in known for name in FONT_CHAIN[1:]):
+        return
+    for path in font_manager.findSystemFonts():
+        if re.search(r"CJK|WenQuanYi|wqy|DroidSansFallback", Path(path).name, re.IGNORECASE):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+
+
+def font_chain() -> list[str]:
+    _register_system_fonts()
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in FONT_CHAIN if name in known] or ["sans-serif"]
+
+
+def undrawable(text: str) -> set[str]:
+    """The characters of text that no font of the chain has a glyph for."""
+    from matplotlib.ft2font import FT2Font
+
+    wanted = {c for c in text if not c.isspace()}
+    if not wanted or all(ord(c) < 0x250 for c in wanted):
+        return set()  # Latin: DejaVu has it
+    covered: set[int] = set()
+    for name in font_chain():
+        path = font_manager.findfont(font_manager.FontProperties(family=name))
+        covered |= set(FT2Font(path).get_charmap())
+    return {c for c in wanted if ord(c) not in covered}
 
 
 def set_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.05)
-    plt.rcParams.update({"figure.dpi": 150, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+    plt.rcParams.update(
+        {
+            "figure.dpi": DPI,
+            "savefig.bbox": "tight",
+            "axes.titleweight": "bold",
+            "font.family": font_chain(),
+            "legend.fontsize": 8,
+        }
+    )
 
 
 def palette(arms: list[str]) -> dict[str, tuple]:
@@ -34,9 +103,24 @@ def palette(arms: list[str]) -> dict[str, tuple]:
     return dict(zip(arms, sns.color_palette("colorblind", len(arms)), strict=True))
 
 
+GLYPH_WARNING = re.compile(r"Glyph \d+ \((.+?)\) missing from font")
+
+
 def to_png(figure: Figure) -> bytes:
+    """The figure as PNG; characters no installed font could draw are kept in missing_glyphs
+    (the report says so once) instead of a warning per character."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.savefig(buffer, format="png", dpi=DPI)
+    for warning in caught:
+        found = GLYPH_WARNING.search(str(warning.message))
+        if found:
+            missing_glyphs.add(found.group(1))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     plt.close(figure)
     return buffer.getvalue()
 
@@ -80,8 +164,6 @@ def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) 
             ax.plot(run["step"], run["value"], color=colours[arm], alpha=0.18, lw=0.6)
         for arm in arms:
             draw_band(ax, bands[arm], colours[arm], arm)
-        if not zoom:
-            ax.legend(title="arm")
         ax.set(xlabel="step", ylabel="accuracy (evaluation subset)")
         if zoom:
             late = evals[evals["step"] >= evals["step"].max() / 2]["value"]
@@ -91,8 +173,24 @@ def accuracy_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) 
             )
             ax.set_title("second half, zoomed")
     axes[0].set_title("all steps")
-    figure.tight_layout()
+    _legend_below(figure, axes[0], "arm")
     return figure
+
+
+def _legend_below(figure: Figure, ax, title: str | None = None) -> None:  # noqa: ANN001
+    """One legend under the axes, outside them: it never covers a curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    figure.tight_layout()
+    if handles:
+        figure.legend(
+            handles,
+            labels,
+            title=title,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=min(len(labels), 4),
+            frameon=False,
+        )
 
 
 def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) -> Figure:
@@ -106,9 +204,8 @@ def loss_curves(history: pd.DataFrame, runs: pd.DataFrame, arms: list[str]) -> F
     colours = palette(arms)
     for arm in arms:
         draw_band(ax, mean_band(losses[losses["arm"] == arm], "smoothed", "sd"), colours[arm], arm)
-    ax.legend(title="arm")
     ax.set(yscale="log", xlabel="step", ylabel=f"train loss (rolling median of {window})")
-    figure.tight_layout()
+    _legend_below(figure, ax, "arm")
     return figure
 
 
@@ -125,9 +222,19 @@ def reached_curves(fractions: pd.DataFrame, arms: list[str]) -> Figure:
             ax.step(rows["step"], rows["fraction"], where="post", color=colours[arm], label=arm)
         ax.set(title=f"accuracy ≥ {threshold:g}", xlabel="step", ylim=(-0.03, 1.03))
     axes[0][0].set_ylabel("fraction of seeds")
-    axes[0][-1].legend(loc="lower right", frameon=True)
-    figure.tight_layout()
+    _legend_below(figure, axes[0][0], "arm")
     return figure
+
+
+def tie_offsets(values: pd.Series, step: float = 0.07) -> pd.Series:
+    """Horizontal offsets that spread equal values side by side (ties stay visible)."""
+    offsets = pd.Series(0.0, index=values.index)
+    for _, group in values.groupby(values.round(12), sort=False):
+        count = len(group)
+        if count > 1:
+            width = min(step, 0.6 / count)
+            offsets[group.index] = (np.arange(count) - (count - 1) / 2) * width
+    return offsets
 
 
 def paired_lines(
@@ -139,39 +246,118 @@ def paired_lines(
 ) -> Figure:
     """One value per seed and arm, with a grey line joining each seed's values across the arms.
 
-    Censored values (reached_column False) are drawn as open markers.
+    Seeds with equal values in an arm are spread side by side (with their count), so ties
+    stay visible. Censored values (reached_column False) are drawn as open markers.
     """
     figure, ax = plt.subplots(figsize=SQUARE)
-    wide = table.pivot_table(index="seed", columns="arm", values=column, aggfunc="last")
-    present = [arm for arm in arms if arm in wide]
-    for _, row in wide[present].iterrows():
-        ax.plot(range(len(present)), row.to_numpy(), color="0.6", lw=0.8, zorder=1)
+    rows = table[table["arm"].isin(arms)].drop_duplicates(["seed", "arm"], keep="last")
+    present = [arm for arm in arms if arm in set(rows["arm"])]
+    position = {arm: float(i) for i, arm in enumerate(present)}
+    rows = rows.assign(x=rows["arm"].map(position))
+    for arm in present:
+        mine = rows["arm"] == arm
+        rows.loc[mine, "x"] += tie_offsets(rows.loc[mine, column])
+    for _, seed_rows in rows.groupby("seed"):
+        seed_rows = seed_rows.sort_values("x")
+        ax.plot(seed_rows["x"], seed_rows[column], color="0.6", lw=0.8, zorder=1)
     colours = palette(arms)
-    for position, arm in enumerate(present):
-        rows = table[table["arm"] == arm]
+    censored_label = False
+    for arm in present:
+        mine = rows[rows["arm"] == arm]
         reached = (
-            rows[reached_column].astype(bool) if reached_column else pd.Series(True, rows.index)
+            mine[reached_column].astype(bool) if reached_column else pd.Series(True, mine.index)
         )
         ax.scatter(
-            np.full(int(reached.sum()), float(position)),
-            rows.loc[reached, column],
-            color=colours[arm],
-            zorder=2,
-            s=22,
+            mine.loc[reached, "x"], mine.loc[reached, column], color=colours[arm], zorder=2, s=22
         )
         if (~reached).any():
             ax.scatter(
-                np.full(int((~reached).sum()), float(position)),
-                rows.loc[~reached, column],
+                mine.loc[~reached, "x"],
+                mine.loc[~reached, column],
                 facecolors="white",
                 edgecolors=colours[arm],
                 zorder=2,
                 s=22,
-                label="not reached (censored)",
+                label=None if censored_label else "not reached (censored)",
             )
-            ax.legend(loc="best", fontsize="small")
+            censored_label = True
+        for value, group in mine.groupby(mine[column].round(12)):
+            if len(group) > 1:
+                ax.annotate(
+                    f"×{len(group)}",
+                    (group["x"].max(), value),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=LABEL_POINTS,
+                    color="0.3",
+                )
     ax.set_xticks(range(len(present)), present)
-    ax.set(xlim=(-0.4, len(present) - 0.6), ylabel=ylabel)
+    ax.set(xlim=(-0.5, len(present) - 0.5), ylabel=ylabel)
+    _legend_below(figure, ax)
+    return figure
+
+
+VERDICT_COLOURS = {
+    "supported": "#106b21",
+    "contradicted": "#a11111",
+    "equivalent": "#1a4f8a",
+    "inconclusive": "#8a6100",
+}
+
+
+def forest(rows: list[dict]) -> Figure:
+    """The verdicts at a glance: per claim a panel, per variant a row with the estimate and its
+    interval, the null line (0 for differences, 1 for ratios) and any margin;
+    coloured by verdict.
+
+    rows: dicts with claim, variant, kind ('ratio' or 'difference'), estimate, low, high,
+    margin (nan without one), tone and verdict.
+    """
+    claims = list(dict.fromkeys(r["claim"] for r in rows))
+    heights = [max(1, sum(r["claim"] == c for r in rows)) for c in claims]
+    figure, axes = plt.subplots(
+        len(claims),
+        1,
+        figsize=(WIDE[0], 0.75 + sum(0.42 * h + 0.55 for h in heights)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for ax, claim in zip(axes[:, 0], claims, strict=True):
+        mine = [r for r in rows if r["claim"] == claim]
+        ratio = mine[0]["kind"] == "ratio"
+        null = 1.0 if ratio else 0.0
+        ax.axvline(null, color="0.25", lw=1, zorder=1)
+        margin = mine[0].get("margin", float("nan"))
+        if margin is not None and np.isfinite(margin):
+            for edge in (1 / margin, margin) if ratio else (-margin, margin):
+                ax.axvline(edge, color="0.5", ls="--", lw=0.8, zorder=1)
+        for y, row in enumerate(mine):
+            colour = VERDICT_COLOURS.get(row["tone"], "0.3")
+            low, high = row["low"], row["high"]
+            if np.isfinite(low) and np.isfinite(high):
+                ax.plot([low, high], [y, y], color=colour, lw=2.2, solid_capstyle="butt", zorder=2)
+            if np.isfinite(row["estimate"]):
+                ax.plot(row["estimate"], y, "o", color=colour, ms=6, zorder=3)
+            ax.annotate(
+                row["verdict"],
+                (1.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=LABEL_POINTS,
+                color=colour,
+                fontweight="bold",
+            )
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
+        if ratio:
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g×"))
+        ax.set_yticks(range(len(mine)), [r["variant"] for r in mine])
+        ax.set_ylim(len(mine) - 0.5, -0.5)
+        ax.set_title(claim, loc="left", fontsize=9)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel("ratio variant / baseline" if ratio else "difference variant − baseline")
     figure.tight_layout()
     return figure
 
@@ -192,7 +378,7 @@ def digit_grid(
     width, height = columns * cell[0], rows * cell[1]
     figure = plt.figure(figsize=(width, height))
     lines = max((c.count("\n") + 1 for c in captions), default=1)
-    caption = lines * 7 * 1.25 / 72  # inches: 7-point text, 1.25 line spacing
+    caption = lines * LABEL_POINTS * 1.25 / 72  # inches: the text's points, 1.25 line spacing
     side = max(0.1, min(cell[0], cell[1] - caption) * 0.9)
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
@@ -201,7 +387,9 @@ def digit_grid(
         ax = figure.add_axes((left / width, bottom / height, side / width, side / height))
         ax.axis("off")
         ax.imshow(image, cmap="gray_r", interpolation="nearest")
-        ax.set_title(captions[index], fontsize=7, color="red" if wrong[index] else "black", pad=2)
+        ax.set_title(
+            captions[index], fontsize=LABEL_POINTS, color="red" if wrong[index] else "black", pad=2
+        )
     return figure
 
 
@@ -213,6 +401,5 @@ def power_curves(curves: pd.DataFrame, seeds_now: int, target: float) -> Figure:
     ax.axhline(target, color="0.4", ls="--", lw=0.8)
     ax.axvline(seeds_now, color="0.6", ls=":", lw=0.8)
     ax.set(xlabel="paired seeds", ylabel="power (Holm family)", ylim=(-0.02, 1.02))
-    ax.legend(fontsize="small", loc="lower right")
-    figure.tight_layout()
+    _legend_below(figure, ax)
     return figure

@@ -29,11 +29,54 @@ from mnistlab.report.tables import (
     verdict_rows,
 )
 from mnistlab.results.evidence import StudyResults
-from mnistlab.spec.measures import Measure
+from mnistlab.spec.measures import Measure, measure
 from mnistlab.stats.power import SEED_GRID, SIMULATIONS, TARGET_POWER
 from mnistlab.training.datasets import DATASETS
 
 MAX_MISCLASSIFIED = 40
+LOCAL_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
+SMALL_TABLE = 10  # a table of fewer rows is never split across PDF pages
+
+
+@dataclass(frozen=True)
+class MlflowLinks:
+    """Where the study lives in the MLflow UI: for the report's links."""
+
+    base: str  # the UI's address: the tracking server, or `make ui`'s for a local file
+    experiment_id: str
+    study_run_id: str | None = None
+
+    @property
+    def experiment(self) -> str:
+        # The Model training view: MLflow 3's UI would otherwise open on GenAI.
+        return f"{self.base}/#/experiments/{self.experiment_id}?workflowType=machine_learning"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.base}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    @property
+    def study_run(self) -> str | None:
+        return self.run(self.study_run_id) if self.study_run_id else None
+
+
+def ui_base(tracking_uri: str) -> str:
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return LOCAL_UI
+
+
+def display_store(tracking_uri: str, project: Path | None = None) -> str:
+    """The store as a reader should see it: a local file relative to the project (the folder
+    mnistlab runs in), never an absolute path of this machine; a server as it is."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return tracking_uri
+    path = Path(tracking_uri[len(prefix) :])
+    project = (project or Path.cwd()).resolve()
+    try:
+        return prefix + path.resolve().relative_to(project).as_posix()
+    except ValueError:
+        return f"{prefix}…/{path.name} (outside the project folder)"
 
 
 @dataclass
@@ -81,6 +124,45 @@ def claim_caption(measure: Measure, results: StudyResults) -> str:
 
 
 CLAIM_SLUGS = {"steps_to": "steps", "epoch_train_seconds": "time", "log_loss_spread": "noise"}
+
+
+def forest_rows(results: StudyResults) -> list[dict]:
+    """The verdicts table as the forest plot's rows, grouped by claim."""
+    directions = {c.metric: c.direction for c in results.spec.claims}
+    rows = []
+    for row, text in zip(results.verdicts.itertuples(), verdict_rows(results), strict=True):
+        claim = measure(row.claim)
+        rows.append(
+            {
+                "claim": f"{claim.title} (claimed: {directions.get(row.claim, '?')})",
+                "variant": row.variant,
+                "kind": row.estimate_kind,
+                "estimate": float(row.estimate),
+                "low": float(row.ci_low),
+                "high": float(row.ci_high),
+                "margin": float(getattr(row, "margin", float("nan"))),
+                "tone": text["tone"],
+                "verdict": text["verdict"],
+            }
+        )
+    return sorted(rows, key=lambda r: [x["claim"] for x in rows].index(r["claim"]))
+
+
+def forest_figure(results: StudyResults) -> Figure | None:
+    """The headline figure: every variant × claim, estimate and interval, coloured by verdict."""
+    if results.verdicts.empty:
+        return None
+    plots.set_style()
+    level = "the interval at the look's level" if results.design else "its 95% interval"
+    return Figure(
+        "forest",
+        "Every verdict at a glance",
+        f"One row per variant and claim: the estimate (dot) and {level} (bar), against the "
+        "line of no difference (0 for differences, 1 for ratios); dashed: a "
+        "claim's equivalence margin. Colour and label: the verdict (green supported, red "
+        "contradicted, blue equivalent, amber inconclusive).",
+        plots.to_png(plots.forest(forest_rows(results))),
+    )
 
 
 def study_figures(results: StudyResults) -> list[Figure]:
@@ -210,7 +292,7 @@ def setup_facts(results: StudyResults) -> dict[str, str]:
         f"Python {values('python_version')}",
         "Git commit": values("git_commit")
         + (" (with uncommitted changes)" if "true" in set(runs["git_dirty"]) else ""),
-        "MLflow store": f"{results.tracking_uri}, experiment '{results.study}'",
+        "MLflow store": f"{display_store(results.tracking_uri)}, experiment '{results.study}'",
     }
 
 
@@ -334,6 +416,9 @@ def render_html(
     generated: str,
     power: pd.DataFrame | None = None,
     power_figure: Figure | None = None,
+    links: MlflowLinks | None = None,
+    forest: Figure | None = None,
+    glyph_note: str = "",
 ) -> str:
     environment = Environment(
         loader=PackageLoader("mnistlab.report", "templates"), autoescape=select_autoescape(["html"])
@@ -369,6 +454,41 @@ def render_html(
         target_power=f"{TARGET_POWER:.0%}",
         power_figure=power_figure,
         design=results.design,
+        links=links,
+        local_ui=LOCAL_UI,
+        store=display_store(results.tracking_uri),
+        forest=forest,
+        glyph_note=glyph_note,
+        toc=TOC,
+        small_table=SMALL_TABLE,
+    )
+
+
+TOC = [
+    ("conclusion", "Conclusion"),
+    ("question", "The question"),
+    ("setup", "Setup"),
+    ("verdicts", "Verdicts"),
+    ("seeds", "How many seeds?"),
+    ("arms", "Results per arm"),
+    ("figures", "Figures"),
+    ("runs", "Every run"),
+    ("limits", "Limits of this study"),
+    ("checklist", "Reproducibility checklist"),
+    ("reproducing", "Reproducing it"),
+]
+
+
+def glyph_note(results: StudyResults) -> str:
+    """One sentence when a name in the study has characters no installed font can draw."""
+    names = [results.study, *results.spec.arm_names, results.spec.description or ""]
+    missing = sorted(plots.missing_glyphs | plots.undrawable("".join(names)))
+    if not missing:
+        return ""
+    return (
+        f"Some characters of this study's names ({' '.join(missing)}) have no glyph in the "
+        "fonts installed here and show as boxes in the figures and the PDF. Install a font "
+        "that covers them (`make system-deps` installs fonts-noto-cjk) and render again."
     )
 
 
@@ -423,14 +543,18 @@ def write_report(
     demo_note: str,
     out_dir: Path,
     power: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    links: MlflowLinks | None = None,
 ) -> ReportPaths:
     """Render and write index.html, report.pdf and the CSV tables under out_dir/<study>/.
 
     power: results.power_analysis(results), for the section "How many seeds?".
+    links: where the experiment, the study run and each run are in the MLflow UI.
     """
     from weasyprint import HTML
 
     folder = Path(out_dir) / results.study
+    plots.missing_glyphs.clear()
+    forest = forest_figure(results)
     figures = study_figures(results) if not results.runs.empty else []
     power_table, curves = power if power is not None else (pd.DataFrame(), pd.DataFrame())
     power_figure = None
@@ -446,7 +570,17 @@ def write_report(
         )
     figures += demo_figures(demo, results) if demo is not None else []
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    html = render_html(results, figures, demo_note, generated, power_table, power_figure)
+    html = render_html(
+        results,
+        figures,
+        demo_note,
+        generated,
+        power_table,
+        power_figure,
+        links,
+        forest,
+        glyph_note(results),
+    )
     pdf = HTML(string=html).write_pdf()  # rendered fully in memory before anything is written
     tables = {
         "runs.csv": results.runs,

@@ -31,6 +31,7 @@ from mnistlab.names import (
     EXPERIMENT_KIND,
     FAILURE_REASON_TAG,
     MODEL_ARTIFACTS,
+    NOTE_TAG,
     PREDICTIONS_FILE,
     ROLE_TAG,
     SPEC_TAG,
@@ -224,6 +225,26 @@ class Store:
         run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
         for call in batched_writes(self.client, run_id, tags=run_tags):
             with_lock_retry(call)
+
+    def log_new_params(self, run_id: str, params: dict[str, str]) -> list[str]:
+        """Log the params the run does not hold yet (MLflow refuses changing one); returns
+        the keys whose stored value differs (a spec changed since: its record says how)."""
+        held = with_lock_retry(lambda: self.client.get_run(run_id)).data.params
+        new = [Param(k, v) for k, v in params.items() if k not in held]
+        for call in batched_writes(self.client, run_id, params=new):
+            with_lock_retry(call)
+        return [k for k, v in params.items() if k in held and held[k] != v]
+
+    def log_json(self, run_id: str, value: Any, artifact_file: str) -> None:
+        with_lock_retry(lambda: self.client.log_dict(run_id, value, artifact_file))
+
+    def set_run_end(self, run_id: str, end_time: int) -> None:
+        """A study run's end: when its last run ended (it is FINISHED from the start)."""
+        with_lock_retry(lambda: self.client.set_terminated(run_id, "FINISHED", end_time))
+
+    def set_experiment_description(self, experiment_id: str, text: str) -> None:
+        """The experiment's description on its page in the UI (Markdown)."""
+        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, NOTE_TAG, text))
 
     def log_run_metrics(self, run_id: str, values: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)

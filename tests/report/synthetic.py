@@ -56,16 +56,19 @@ def history_of(run_id: str, steps_to_95: int, seconds_per_step: float, accuracy:
     return rows
 
 
-def synthetic_results(monkeypatch, claims: list[dict], values: dict[str, list[tuple]], name="syn"):
-    """StudyResults of a two-arm study 'base' vs 'var'.
+def synthetic_results(
+    monkeypatch, claims: list[dict], values: dict[str, list[tuple]], name="syn", arms=None
+):
+    """StudyResults of a two-arm study 'base' vs 'var' (or the two names in arms).
 
     values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy).
     """
+    base, var = arms or ("base", "var")
     spec = parse_spec(
         {
             "name": name,
-            "seeds": len(values["base"]),
-            "arms": {"base": {"model": "cnn2"}, "var": {"model": "cnn2", "lr": 0.002}},
+            "seeds": len(values[base]),
+            "arms": {base: {"model": "cnn2"}, var: {"model": "cnn2", "lr": 0.002}},
             "claims": claims,
         },
         Path(f"{name}.toml"),

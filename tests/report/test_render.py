@@ -47,7 +47,7 @@ def test_report_has_every_section_in_html_and_a_paginated_pdf(tmp_path, tiny_mni
     html = paths.html.read_text()
     for section in SECTIONS:
         assert section in html
-    assert html.count('<img src="data:image/png;base64,') == 6  # self-contained figures
+    assert html.count('<img src="data:image/png;base64,') == 7  # self-contained figures
     for run_id in results.runs["run_id"]:
         assert run_id in html
     assert demo is None and "The demo is missing" in html  # no MNIST here: said, not crashed

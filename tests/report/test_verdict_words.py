@@ -60,10 +60,11 @@ def test_each_verdict_renders_in_every_front_end(verdict, monkeypatch, capsys):
     sentences = conclusion.verdict_sentences(results)
     assert [v for v, _ in sentences] == [verdict, verdict] and all(t for _, t in sentences)
     # MLflow study run: tags and description
-    metrics, tags = publish.verdict_record(results)
+    tags, table = publish.verdict_record(results)
     assert tags["verdict/var/steps_to_0.95"] == str(verdict)
-    assert metrics["var/steps_to_0.95/margin"] == 5.0
-    assert metrics["var/steps_to_0.95/tost_lo"] == pytest.approx(1 / 2**7)
+    assert float(tags["var/steps_to_0.95/margin"]) == 5.0
+    assert float(tags["var/steps_to_0.95/tost_lo"]) == pytest.approx(1 / 2**7)
+    assert table[0]["verdict"] == str(verdict) and table[0]["margin"] == 5.0
     assert f"**{verdict}**" in publish.description(results)
     # CSV: the word survives a round trip and reads back as the same verdict
     buffer = io.StringIO()
@@ -93,6 +94,6 @@ def test_either_and_equivalent_questions_read_as_asked_in_every_front_end(monkey
     assert "equivalent within ±5% (ratio 1.05)" in html and "TOST p" in html
     text = publish.description(results)
     assert "**differs**" in text and "**equivalent within ±5% (ratio 1.05)**" in text
-    metrics, _ = publish.verdict_record(results)
-    assert metrics["var/seconds_per_step/margin"] == 1.05
-    assert {"var/seconds_per_step/ci90_lo", "var/seconds_per_step/p_equiv"} <= set(metrics)
+    tags, _ = publish.verdict_record(results)
+    assert float(tags["var/seconds_per_step/margin"]) == 1.05
+    assert {"var/seconds_per_step/ci90_lo", "var/seconds_per_step/p_equiv"} <= set(tags)

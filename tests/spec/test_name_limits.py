@@ -102,7 +102,7 @@ class RecordingStore:
 
 def test_publishing_a_record_mlflow_would_refuse_writes_nothing(tmp_path, monkeypatch):
     results = type("Results", (), {"study": "tiny"})()
-    monkeypatch.setattr(publish, "verdict_record", lambda r: ({"x" * 260: 1.0}, {}))
+    monkeypatch.setattr(publish, "verdict_record", lambda r: ({"x" * 260: "1"}, []))
     monkeypatch.setattr(publish, "description", lambda r: "a description")
     store = RecordingStore()
     with pytest.raises(TrackingError):

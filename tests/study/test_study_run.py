@@ -1,6 +1,7 @@
 """MLflow as the study's home: one study run per study holding the spec and the report, the
 training runs nested under it, and the report fetched back from the store alone."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,27 @@ def check_study_run(client: MlflowClient, tmp_path) -> str:
         assert {"arm", "model", "seed", "dataset"} <= set(run.data.tags)
     tags, metrics = study.data.tags, study.data.metrics
     assert tags["verdict/cnn3/steps_to_0.2"] == "inconclusive"
-    assert {"cnn3/epoch_train_seconds/estimate", "cnn3/steps_to_0.2/p_holm", "n/cnn2"} <= set(
-        metrics
-    )
-    assert metrics["n/cnn3"] == 2
+    assert {"cnn3/epoch_train_seconds/estimate", "cnn3/steps_to_0.2/p_holm", "n/cnn2"} <= set(tags)
+    assert float(tags["cnn3/epoch_train_seconds/estimate"]) > 0
+    assert tags["n/cnn3"] == "2"
+    # No verdict statistic is a metric: the Chart view opens on the training curves.
+    assert metrics == {}
     note = tags["mlflow.note.content"]
     assert "| claim |" in note and "mnistlab fetch-report tiny" in note
+    lines = note.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| claim |"))
+    assert set(lines[header + 1].replace("|", "").split()) == {"---"}  # a Markdown table
+    assert str(tmp_path) not in note  # no absolute local path
+    assert study.data.params["dataset"] == "mnist" and study.data.params["arms"] == "cnn2, cnn3"
+    assert study.info.end_time >= max(r.info.end_time for r in training)
+    described = client.get_experiment(experiment.experiment_id).tags["mlflow.note.content"]
+    assert "tiny (study)" in described and "study `tiny`" in described
+    verdicts = json.loads(
+        Path(
+            client.download_artifacts(study.info.run_id, "verdicts.json", str(tmp_path / "v"))
+        ).read_text()
+    )
+    assert {v["verdict"] for v in verdicts} <= {"inconclusive", "supported", "contradicted"}
     assert len(tags["spec_hash"]) == 16
     spec_files = {a.path for a in client.list_artifacts(study.info.run_id, "spec")}
     assert spec_files == {"spec/spec.json", "spec/spec.toml"}
