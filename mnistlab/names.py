@@ -12,6 +12,8 @@ TEST_ACCURACY = "test_accuracy"  # after each epoch, on the full test set
 TEST_LOSS = "test_loss"
 EPOCH_TRAIN_SECONDS = "epoch_train_seconds"  # per epoch, evaluation excluded
 EPOCH_SECONDS = "epoch_seconds"  # per epoch, everything included
+# The lr of each step's update: every step with an lr_schedule, else once, at step 0.
+LEARNING_RATE = "learning_rate"
 
 HISTORY = (
     TRAIN_LOSS,
