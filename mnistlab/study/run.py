@@ -199,11 +199,11 @@ def run_study(
     chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
     for device in sorted({c.device for c in spec.run_configs()}):
         resolve_device(device)  # no GPU where one is asked for: fail before anything is written
+    check_nets(spec)  # a net that cannot train: refused before the data and the store
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
     if data is None:  # missing or damaged data: fail before anything is written
         check_data_root(resolve_data_dir(data_dir), spec.dataset, data_source(data_dir))
         ensure_dataset(Path(data_root), spec.dataset, download=True)
-    check_nets(spec)  # a net that cannot train fails here, before anything is written
     store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()
     execution = chosen.execution if strict or spec.strict else None

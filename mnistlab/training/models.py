@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from mnistlab.errors import MnistlabError
-from mnistlab.training.registry import MODELS, model_factory, user_model_class
+from mnistlab.training.registry import MODELS, UserNetError, model_factory, user_model_class
 
 
 def conv_block(
@@ -121,6 +121,8 @@ def check_net(name: str, model_args: dict[str, Any], source: str = "", classes: 
     with torch.random.fork_rng(devices=[]):  # the probe leaves the RNG as it found it
         try:
             net = build_model(name, model_args, source)
+        except UserNetError:
+            raise
         except TypeError as error:
             cls = model_factory(name) if ":" not in name else None
             accepted = [p for p in inspect.signature(cls).parameters if p != "self"] if cls else []
