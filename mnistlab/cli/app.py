@@ -168,7 +168,7 @@ def train(
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
         from mnistlab.spec.limits import folder_name_problem
-        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig
+        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig, check_recipe
 
         if problem := folder_name_problem(experiment):
             raise ConfigError(f"--experiment: the experiment name {problem}")
@@ -198,6 +198,7 @@ def train(
 
         planned = PlannedRun(model.rpartition(":")[2] if ":" in model else model, config)
         resolve_device(config.device)  # no GPU where one is asked for: before anything else
+        check_recipe(config)
         check_net(config.model, config.model_args, config.model_source)
         loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
         store = open_store(tracking_uri)

@@ -18,7 +18,13 @@ from mnistlab.spec.limits import (
 )
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
 from mnistlab.spec.record import record_document, to_record
-from mnistlab.spec.run import ConfigError, RunConfig, is_user_model, locate_user_model
+from mnistlab.spec.run import (
+    ConfigError,
+    RunConfig,
+    check_recipe,
+    is_user_model,
+    locate_user_model,
+)
 from mnistlab.spec.study import (
     DEFAULT_THRESHOLDS,
     RESOLVED_SETTINGS,
@@ -386,6 +392,9 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
     )
     try:
         spec.planned_runs()
+        if not stored:  # a stored spec was checked when first read, and needs no torch now
+            for arm in spec.arms:
+                check_recipe(spec.arm_config(arm, spec.seeds[0]))
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)

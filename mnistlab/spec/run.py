@@ -167,15 +167,21 @@ def _check_recipe_names(config: RunConfig) -> None:
             )
     if config.lr_schedule_args and not config.lr_schedule:
         raise ConfigError("lr_schedule_args is set but lr_schedule is not: name the schedule too.")
+
+
+def check_recipe(config: RunConfig) -> None:
+    """The optimizer's and schedule's names, keywords and values, checked against torch's own
+    classes (training.recipe). Called where a spec is first read and before a run trains, but
+    not for a stored spec read back (analyze, report and power import no torch)."""
     if (
         config.optimizer != "Adam"
         or config.optimizer_args
         or config.lr_schedule
         or config.weight_decay
     ):
-        from mnistlab.training.recipe import check_recipe  # imports torch: only when asked
+        from mnistlab.training.recipe import check_recipe as check_against_torch
 
-        check_recipe(config)
+        check_against_torch(config)
 
 
 def _positive_int(name: str, value: Any) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 
 from mnistlab import names
 from mnistlab.errors import NonFiniteLossError
-from mnistlab.spec.run import ConfigError, RunConfig
+from mnistlab.spec.run import ConfigError, RunConfig, check_recipe
 from mnistlab.training.datasets import ImageData, to_float_images
 from mnistlab.training.models import build_model
 from mnistlab.training.recipe import build_optimizer, build_schedule
@@ -222,6 +222,7 @@ def train(
         raise ConfigError(
             f"The run is set up for dataset {config.dataset!r} but was given {data.dataset!r}."
         )
+    check_recipe(config)  # an unknown optimizer or keyword: one paragraph, before any work
     init_seed, order_seed = split_seed(config.seed)
 
     train_x = to_float_images(data.train_images[: config.train_size]).to(device)

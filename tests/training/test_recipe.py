@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistlab.spec.run import ConfigError, RunConfig
+from mnistlab.spec.run import ConfigError, RunConfig, check_recipe
 from mnistlab.training.datasets import to_float_images
 from mnistlab.training.loop import prepare_runtime, split_seed, train
 from mnistlab.training.models import build_model
@@ -78,7 +78,7 @@ def test_new_settings_at_their_defaults_keep_the_config_hash():
 )
 def test_a_bad_recipe_is_refused_with_the_fix(settings, phrases):
     with pytest.raises(ConfigError) as error:
-        RunConfig(**settings)
+        check_recipe(RunConfig(**settings))
     for phrase in phrases:
         assert phrase in str(error.value)
 
@@ -132,3 +132,13 @@ def test_each_setting_changes_the_losses_and_is_reproducible(tiny_mnist, setting
     again = train(RunConfig(**TINY, **settings), tiny_mnist).train_loss
     assert np.array_equal(first, again)
     assert not np.array_equal(first, default)
+
+
+def test_a_spec_with_a_bad_recipe_is_refused_before_the_store(tmp_path):
+    from tests.conftest import TWO_ARM_SPEC, invoke, refused
+
+    path = tmp_path / "s.toml"
+    path.write_text(TWO_ARM_SPEC + '\noptimizer = "SDG"\n')
+    result = invoke("study", str(path), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    refused(result, str(path), "'SDG' is not a class of torch.optim", "Did you mean SGD")
+    assert not (tmp_path / "m.db").exists()
