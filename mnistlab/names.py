@@ -12,6 +12,8 @@ TEST_ACCURACY = "test_accuracy"  # after each epoch, on the full test set
 TEST_LOSS = "test_loss"
 EPOCH_TRAIN_SECONDS = "epoch_train_seconds"  # per epoch, evaluation excluded
 EPOCH_SECONDS = "epoch_seconds"  # per epoch, everything included
+# The lr of each step's update: every step with an lr_schedule, else once, at step 0.
+LEARNING_RATE = "learning_rate"
 
 HISTORY = (
     TRAIN_LOSS,
@@ -38,6 +40,8 @@ PROTOCOL_TAG = "protocol_version"
 TF32_TAG = "tf32"
 CUDNN_DETERMINISTIC_TAG = "cudnn_deterministic"
 N_PARAMETERS_TAG = "n_parameters"
+MODEL_FILE_TAG = "model_file"  # a user's net: its source file, logged under MODEL_ARTIFACTS too
+MODEL_SHA256_TAG = "model_sha256"  # and the file's SHA-256, part of the config hash
 DIVERGED_TAG = "diverged"  # "true" when the loss ended above its start (training.divergence)
 CONTENDED_TAG = "contended"  # "true" when other runs shared the host while it trained
 FAILURE_REASON_TAG = "failure_reason"

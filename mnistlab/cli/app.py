@@ -128,13 +128,28 @@ DEFAULT = _run_defaults()
 @app.command()
 def train(
     model: Annotated[
-        str, typer.Option(help="Registered net name, e.g. cnn2 or cnn3.")
+        str,
+        typer.Option(help='Registered net name (cnn2, cnn3) or your own: "path/to/file.py:Class".'),
     ] = DEFAULT.model,
     seed: Annotated[int, typer.Option(help="Seeds initialisation and batch order.")] = DEFAULT.seed,
     dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = DEFAULT.dataset,
     epochs: int = DEFAULT.epochs,
     batch_size: int = DEFAULT.batch_size,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = DEFAULT.lr,
+    lr: Annotated[
+        float, typer.Option(help="Learning rate (the peak, with a schedule).")
+    ] = DEFAULT.lr,
+    optimizer: Annotated[
+        str, typer.Option(help="Any class of torch.optim, e.g. Adam, SGD, AdamW.")
+    ] = DEFAULT.optimizer,
+    weight_decay: float = DEFAULT.weight_decay,
+    lr_schedule: Annotated[
+        str,
+        typer.Option(help="Any class of torch.optim.lr_scheduler, stepped every step; '' = none."),
+    ] = DEFAULT.lr_schedule,
+    label_smoothing: float = DEFAULT.label_smoothing,
+    grad_clip: Annotated[
+        float, typer.Option(help="Clip the gradient norm to this; 0 = no clipping.")
+    ] = DEFAULT.grad_clip,
     eval_every: Annotated[
         int, typer.Option(help="Evaluate when step % this == 0.")
     ] = DEFAULT.eval_every,
@@ -153,7 +168,7 @@ def train(
     """Train one net on one seed and track it in MLflow."""
     with user_errors():
         from mnistlab.spec.limits import folder_name_problem
-        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig
+        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig, check_recipe
 
         if problem := folder_name_problem(experiment):
             raise ConfigError(f"--experiment: the experiment name {problem}")
@@ -164,6 +179,11 @@ def train(
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            lr_schedule=lr_schedule,
+            label_smoothing=label_smoothing,
+            grad_clip=grad_clip,
             eval_every=eval_every,
             eval_subset=eval_subset,
             train_size=train_size,
@@ -174,9 +194,12 @@ def train(
         from mnistlab.study.runner import tracked_train
         from mnistlab.training.datasets import load_dataset
         from mnistlab.training.loop import resolve_device
+        from mnistlab.training.models import check_net
 
-        planned = PlannedRun(model, config)
+        planned = PlannedRun(model.rpartition(":")[2] if ":" in model else model, config)
         resolve_device(config.device)  # no GPU where one is asked for: before anything else
+        check_recipe(config)
+        check_net(config.model, config.model_args, config.model_source)
         loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)

@@ -18,9 +18,16 @@ from mnistlab.spec.limits import (
 )
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
 from mnistlab.spec.record import record_document, to_record
-from mnistlab.spec.run import ConfigError, RunConfig
+from mnistlab.spec.run import (
+    ConfigError,
+    RunConfig,
+    check_recipe,
+    is_user_model,
+    locate_user_model,
+)
 from mnistlab.spec.study import (
     DEFAULT_THRESHOLDS,
+    RESOLVED_SETTINGS,
     RUN_SETTINGS,
     Adaptive,
     Arm,
@@ -135,7 +142,7 @@ def _arms_from_models(path: Path, data: dict[str, Any]) -> list[Arm]:
     ]
 
 
-def _arms_from_table(path: Path, table: Any) -> list[Arm]:
+def _arms_from_table(path: Path, table: Any, stored: bool = False) -> list[Arm]:
     if not isinstance(table, dict) or not table:
         raise _spec_error(
             path, "arms", 'must hold at least one arm table, e.g. [arms.base] model = "cnn2".'
@@ -149,14 +156,24 @@ def _arms_from_table(path: Path, table: Any) -> list[Arm]:
                 path, f"arms.{name}", 'needs a model, e.g. model = "cnn2", plus any run settings.'
             )
         model = body["model"]
-        if model not in MODELS:
+        if not isinstance(model, str) or (model not in MODELS and not is_user_model(model)):
             raise _spec_error(
                 path,
                 f"arms.{name}.model",
-                f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}.",
+                f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}, or your own "
+                'net as "path/to/file.py:ClassName" (relative to the spec) or '
+                '"package.module:ClassName".',
             )
         settings = {k: v for k, v in body.items() if k != "model"}
-        arms.append(Arm(name, model, _check_settings(path, f"arms.{name}", settings)))
+        allowed = RUN_SETTINGS + RESOLVED_SETTINGS if stored else RUN_SETTINGS
+        settings = _check_settings(path, f"arms.{name}", settings, allowed)
+        if is_user_model(model) and "model_sha256" not in settings:
+            try:
+                source, sha256 = locate_user_model(model, path.parent)
+            except ConfigError as error:
+                raise _spec_error(path, f"arms.{name}.model", str(error)) from None
+            settings |= {"model_sha256": sha256, "model_source": source}
+        arms.append(Arm(name, model, settings))
     return arms
 
 
@@ -286,8 +303,12 @@ def _refuse_identical_arms(path: Path, spec: StudySpec) -> None:
         seen[identity] = arm.name
 
 
-def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
-    """Validate a parsed TOML document; every error names the file, the key and the reason."""
+def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudySpec:
+    """Validate a parsed TOML document; every error names the file, the key and the reason.
+
+    stored: the document is a stored spec (spec_from_record): its user nets' files and hashes
+    were resolved when it was first read, and are taken as stored.
+    """
     for key in data:
         if key not in SPEC_KEYS:
             raise _spec_error(path, key, f"unknown key. Known keys: {', '.join(SPEC_KEYS)}.")
@@ -315,7 +336,9 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
             path, "overrides", "goes with models; put an arm's settings in its table."
         )
     arms = (
-        _arms_from_models(path, data) if "models" in data else _arms_from_table(path, data["arms"])
+        _arms_from_models(path, data)
+        if "models" in data
+        else _arms_from_table(path, data["arms"], stored)
     )
     names = [arm.name for arm in arms]
     baseline = data.get("baseline", names[0])
@@ -369,6 +392,9 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     )
     try:
         spec.planned_runs()
+        if not stored:  # a stored spec was checked when first read, and needs no torch now
+            for arm in spec.arms:
+                check_recipe(spec.arm_config(arm, spec.seeds[0]))
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)
@@ -408,4 +434,4 @@ def load_spec(path: Path) -> StudySpec:
 def spec_from_record(record: dict[str, Any]) -> StudySpec:
     """Read a stored spec (spec.record.to_record) back, whatever version of mnistlab stored it."""
     source = Path(str(record.get("source") or "stored spec"))
-    return parse_spec(record_document(record), source)
+    return parse_spec(record_document(record), source, stored=True)

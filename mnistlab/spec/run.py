@@ -10,7 +10,8 @@ import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError
@@ -39,17 +40,48 @@ class RunConfig:
     eval_every: int = 50
     eval_subset: int = 2000
     train_size: int = 60000
+    # The training recipe (training.recipe): any torch.optim optimizer and lr_scheduler by name.
+    optimizer: str = "Adam"
+    optimizer_args: dict[str, Any] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    lr_schedule: str = ""  # "" = a constant lr; else stepped once per training step
+    lr_schedule_args: dict[str, Any] = field(default_factory=dict)
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
+    model_args: dict[str, Any] = field(default_factory=dict)
+    # A user net ("path.py:Class" or "package.module:Class"): the SHA-256 of its source file,
+    # part of the identity (an edited file trains new runs), and where that file is.
+    model_sha256: str = ""
+    model_source: str = ""
     # Execution settings: recorded, but not part of the identity of a run.
     device: str = "auto"
     threads: int = 0  # 0 = leave torch's default
 
-    EXECUTION_FIELDS = ("device", "threads")
+    EXECUTION_FIELDS = ("device", "threads", "model_source")
     # Fields added after runs were stored: hashed only when they differ from the value every
     # older run implicitly had, so that those runs keep their config hash.
-    LATER_FIELDS = {"dataset": "mnist"}
+    LATER_FIELDS = {
+        "dataset": "mnist",
+        "optimizer": "Adam",
+        "optimizer_args": {},
+        "weight_decay": 0.0,
+        "lr_schedule": "",
+        "lr_schedule_args": {},
+        "label_smoothing": 0.0,
+        "grad_clip": 0.0,
+        "model_args": {},
+        "model_sha256": "",
+    }
 
     def __post_init__(self) -> None:
+        if is_user_model(self.model) and not self.model_sha256:
+            source, sha256 = locate_user_model(self.model, Path.cwd())
+            object.__setattr__(self, "model_source", source)
+            object.__setattr__(self, "model_sha256", sha256)
         validate_run_config(self)
+
+    def __hash__(self) -> int:  # the dict fields are not hashable; the identity is
+        return hash((self.config_hash(), self.device, self.threads))
 
     def identity(self) -> dict[str, Any]:
         """The settings that define the experiment, without where and how fast it ran."""
@@ -72,15 +104,98 @@ class RunConfig:
         return math.ceil(self.train_size / self.batch_size)
 
 
+def is_user_model(model: str) -> bool:
+    """A user's net ("path.py:Class" or "package.module:Class") rather than a registered name."""
+    return ":" in model
+
+
+def locate_user_model(model: str, base: Path) -> tuple[str, str]:
+    """The absolute path of a user net's source file and the file's SHA-256.
+
+    "path.py:Class" is relative to base (the spec's folder); "package.module:Class" is found
+    on the import path (its parent packages are imported, the module itself is not).
+    """
+    target, _, class_name = model.rpartition(":")
+    if not target or not class_name.isidentifier():
+        raise ConfigError(
+            f'model {model!r}: a user net is named as "path/to/file.py:ClassName" (relative '
+            'to the spec) or "package.module:ClassName".'
+        )
+    if target.endswith(".py"):
+        path = (base / target).resolve()
+        if not path.is_file():
+            raise ConfigError(
+                f"model {model!r}: no file {path} (a .py path is relative to the spec's folder)."
+            )
+    else:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec(target)
+        except (ImportError, ValueError) as error:
+            found, reason = None, f" ({error})"
+        else:
+            reason = ""
+        if found is None or not found.origin or not Path(found.origin).is_file():
+            raise ConfigError(
+                f"model {model!r}: no module {target!r} on the import path{reason}. Give a "
+                'file instead, "path/to/file.py:ClassName", relative to the spec.'
+            )
+        path = Path(found.origin).resolve()
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _non_negative(name: str, value: Any, below: float = math.inf) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < below):
+        bound = "below 1" if below == 1 else "finite"
+        raise ConfigError(f"{name} must be a number of 0 or more, {bound}, got {value!r}.")
+
+
+def _check_recipe_names(config: RunConfig) -> None:
+    for name in ("optimizer", "lr_schedule"):
+        if not isinstance(getattr(config, name), str):
+            raise ConfigError(
+                f"{name} must be a class name in quotes, got {getattr(config, name)!r}."
+            )
+    if not config.optimizer:
+        raise ConfigError('optimizer must name a class of torch.optim, e.g. "Adam" or "SGD".')
+    for name in ("optimizer_args", "lr_schedule_args", "model_args"):
+        value = getattr(config, name)
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{name} must be a table such as {{ momentum = 0.9 }}, got {value!r}."
+            )
+    if config.lr_schedule_args and not config.lr_schedule:
+        raise ConfigError("lr_schedule_args is set but lr_schedule is not: name the schedule too.")
+
+
+def check_recipe(config: RunConfig) -> None:
+    """The optimizer's and schedule's names, keywords and values, checked against torch's own
+    classes (training.recipe). Called where a spec is first read and before a run trains, but
+    not for a stored spec read back (analyze, report and power import no torch)."""
+    if (
+        config.optimizer != "Adam"
+        or config.optimizer_args
+        or config.lr_schedule
+        or config.weight_decay
+    ):
+        from mnistlab.training.recipe import check_recipe as check_against_torch
+
+        check_against_torch(config)
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a whole number of 1 or more, got {value!r}.")
 
 
 def validate_run_config(config: RunConfig) -> None:
-    if config.model not in MODELS:
+    if not isinstance(config.model, str) or (
+        config.model not in MODELS and not is_user_model(config.model)
+    ):
         raise ConfigError(
-            f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODELS))}."
+            f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODELS))}, or "
+            'your own net as "path/to/file.py:ClassName" or "package.module:ClassName".'
         )
     if config.dataset not in DATASETS:
         raise ConfigError(
@@ -111,6 +226,10 @@ def validate_run_config(config: RunConfig) -> None:
         or config.threads < 0
     ):
         raise ConfigError(f"threads must be 0 (torch's default) or more, got {config.threads!r}.")
+    _non_negative("weight_decay", config.weight_decay)
+    _non_negative("label_smoothing", config.label_smoothing, below=1)
+    _non_negative("grad_clip", config.grad_clip)
+    _check_recipe_names(config)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,15 @@ from typing import Any
 from mnistlab.spec.measures import HIGHER, LOWER, Measure, measure
 from mnistlab.spec.run import PlannedRun, RunConfig
 
+# What the parser fills in for an arm with a user's net (its file and the file's hash); kept in
+# the stored spec, so a study read back from the store needs neither the file nor its class.
+RESOLVED_SETTINGS = ("model_sha256", "model_source")
 # What a spec's [settings] and arm tables may set: the dataset is the study's, model and seed
 # the arm's and the grid's.
 RUN_SETTINGS = tuple(
-    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "seed", "dataset")
+    f.name
+    for f in dataclasses.fields(RunConfig)
+    if f.name not in ("model", "seed", "dataset", *RESOLVED_SETTINGS)
 )
 DEFAULT_THRESHOLDS = (0.90, 0.95, 0.97, 0.98)
 

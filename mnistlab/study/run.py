@@ -199,6 +199,7 @@ def run_study(
     chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
     for device in sorted({c.device for c in spec.run_configs()}):
         resolve_device(device)  # no GPU where one is asked for: fail before anything is written
+    check_nets(spec)  # a net that cannot train: refused before the data and the store
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
     if data is None:  # missing or damaged data: fail before anything is written
         check_data_root(resolve_data_dir(data_dir), spec.dataset, data_source(data_dir))
@@ -215,6 +216,15 @@ def run_study(
     claimed = _claimed(plan, outcomes)
     skipped = total - len(plan.todo) - len(plan.claimed)
     return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
+
+
+def check_nets(spec: StudySpec) -> None:
+    """Build each arm's net and run it on one batch (training.models.check_net)."""
+    from mnistlab.training.models import check_net
+
+    for arm in spec.arms:
+        config = spec.arm_config(arm, spec.seeds[0])
+        check_net(config.model, config.model_args, config.model_source)
 
 
 def _target(plan: StudyPlan, spec: StudySpec, tracking_uri: str, data_root: str) -> RunTarget:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -17,6 +18,9 @@ from mnistlab.names import (
     CUDNN_DETERMINISTIC_TAG,
     DATASET_TAG,
     DIVERGED_TAG,
+    MODEL_ARTIFACTS,
+    MODEL_FILE_TAG,
+    MODEL_SHA256_TAG,
     MODEL_TAG,
     N_PARAMETERS_TAG,
     NOTE_TAG,
@@ -51,7 +55,11 @@ def run_tags(planned: PlannedRun, study: str, device: str, threads: int) -> dict
         TF32_TAG: str(torch.backends.cuda.matmul.allow_tf32).lower(),
         CUDNN_DETERMINISTIC_TAG: str(torch.backends.cudnn.deterministic).lower(),
         **environment_tags(device, threads),
-    }
+    } | (
+        {MODEL_FILE_TAG: config.model_source, MODEL_SHA256_TAG: config.model_sha256}
+        if config.model_sha256
+        else {}
+    )
 
 
 def describe_run(planned: PlannedRun, result: RunResult) -> str:
@@ -112,6 +120,8 @@ def tracked_train(
                 features=data.train_images[: config.train_size].numpy(),
                 targets=data.train_labels[: config.train_size].numpy(),
             )
+            if config.model_source:  # a user's net: the exact file it was trained from
+                run.log_file(Path(config.model_source), MODEL_ARTIFACTS)
             result = train(config, data, sink=run, on_eval=on_eval, runtime=runtime)
             run.set_tags(
                 {

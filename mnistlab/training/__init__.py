@@ -1,8 +1,11 @@
 """Training one run without MLflow:
 
 - datasets.py: find, verify and load MNIST, Fashion-MNIST and KMNIST as tensors, once;
-- registry.py: every net's name (the only list; no torch needed to read it);
-- models.py: the paper's nets, and build_model by name;
+- registry.py: every net's name (the only list; no torch needed to read it), and users' nets
+  named by file or module;
+- models.py: the paper's nets (with their model_args), build_model, and check_net, which runs
+  a net on one batch before anything trains;
+- recipe.py: the optimizer and learning-rate schedule, by torch class name, checked;
 - loop.py: one run from a config to its metrics (through a sink; knows nothing of MLflow);
 - divergence.py: a run's final loss and whether it diverged (numpy only);
 - interrupts.py: SIGTERM ends the current run as Ctrl-C does.

@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from torch import Tensor, nn
 
 from mnistlab.errors import MnistlabError
-from mnistlab.training.registry import MODELS, model_factory
+from mnistlab.training.registry import MODELS, UserNetError, model_factory, user_model_class
 
 
-def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
-    """Conv 5x5 (stride 1, padding 2, size-preserving), ReLU, optional 2x2 max-pool.
+def conv_block(
+    in_channels: int, out_channels: int, pool: bool, batchnorm: bool = False
+) -> nn.Sequential:
+    """Conv 5x5 (stride 1, padding 2, size-preserving), [BatchNorm], ReLU, optional 2x2 max-pool.
 
     With pooling, the pool runs before the ReLU: both are monotone, so max(relu(x)) equals
     relu(max(x)) value for value and gradient for gradient, and the ReLU touches 4x fewer
     elements. The parameters (and state_dict keys) are the paper's.
     """
-    conv = nn.Conv2d(in_channels, out_channels, 5, 1, 2)
-    return (
-        nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU()) if pool else nn.Sequential(conv, nn.ReLU())
-    )
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 5, 1, 2)]
+    if batchnorm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.ReLU())
+
+
+def _head(features: int, dropout: float) -> nn.Module:
+    """The linear layer, with dropout before it when asked (the paper's has none)."""
+    linear = nn.Linear(features, 10)
+    return nn.Sequential(nn.Dropout(dropout), linear) if dropout else linear
+
+
+def _channels(channels: Sequence[int], count: int) -> list[int]:
+    widths = list(channels)
+    if len(widths) != count or not all(isinstance(c, int) and c > 0 for c in widths):
+        raise ValueError(f"channels must be {count} positive whole numbers, got {channels!r}")
+    return widths
 
 
 class CNN2(nn.Module):
-    """The paper's net: two conv blocks with pooling, then one linear layer (28,938 params)."""
+    """The paper's net: two conv blocks with pooling, then one linear layer (28,938 params).
 
-    def __init__(self) -> None:
+    model_args vary it: dropout (before the linear layer), batchnorm (after each conv) and
+    channels (the conv widths); the defaults are the paper's.
+    """
+
+    def __init__(
+        self, dropout: float = 0.0, batchnorm: bool = False, channels: Sequence[int] = (16, 32)
+    ) -> None:
         super().__init__()
-        self.conv1 = conv_block(1, 16, pool=True)
-        self.conv2 = conv_block(16, 32, pool=True)
-        self.out = nn.Linear(32 * 7 * 7, 10)
+        c1, c2 = _channels(channels, 2)
+        self.conv1 = conv_block(1, c1, pool=True, batchnorm=batchnorm)
+        self.conv2 = conv_block(c1, c2, pool=True, batchnorm=batchnorm)
+        self.out = _head(c2 * 7 * 7, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, 1, 28, 28) in [0, 1] -> logits (N, 10)."""
@@ -36,14 +63,23 @@ class CNN2(nn.Module):
 
 
 class CNN3(nn.Module):
-    """The paper's variant: a third conv block (no pool, 7x7 is odd) before the linear layer."""
+    """The paper's variant: a third conv block (no pool, 7x7 is odd) before the linear layer.
 
-    def __init__(self) -> None:
+    Takes the same model_args as CNN2, with three channel widths.
+    """
+
+    def __init__(
+        self,
+        dropout: float = 0.0,
+        batchnorm: bool = False,
+        channels: Sequence[int] = (16, 32, 64),
+    ) -> None:
         super().__init__()
-        self.conv1 = conv_block(1, 16, pool=True)
-        self.conv2 = conv_block(16, 32, pool=True)
-        self.conv3 = conv_block(32, 64, pool=False)
-        self.out = nn.Linear(64 * 7 * 7, 10)
+        c1, c2, c3 = _channels(channels, 3)
+        self.conv1 = conv_block(1, c1, pool=True, batchnorm=batchnorm)
+        self.conv2 = conv_block(c1, c2, pool=True, batchnorm=batchnorm)
+        self.conv3 = conv_block(c2, c3, pool=False, batchnorm=batchnorm)
+        self.out = _head(c3 * 7 * 7, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.out(self.conv3(self.conv2(self.conv1(x))).flatten(1))
@@ -53,18 +89,74 @@ class UnknownModelError(MnistlabError, ValueError):
     """A model name that is not in the registry."""
 
 
-def build_model(name: str) -> nn.Module:
-    """Instantiate a registered net; the caller seeds the RNG first."""
-    try:
-        factory = model_factory(name)
-    except KeyError:
-        known = ", ".join(sorted(MODELS))
-        raise UnknownModelError(
-            f"Unknown model {name!r}. Known models: {known}. "
-            "Pick one of those, or register a new class in mnistlab/training/registry.py."
-        ) from None
-    return factory()
+def build_model(name: str, model_args: dict[str, Any] | None = None, source: str = "") -> nn.Module:
+    """Instantiate a registered net, or a user's ("path.py:Class" at source); the caller seeds
+    the RNG first."""
+    if ":" in name:
+        factory = user_model_class(name, source)
+    else:
+        try:
+            factory = model_factory(name)
+        except KeyError:
+            known = ", ".join(sorted(MODELS))
+            raise UnknownModelError(
+                f"Unknown model {name!r}. Known models: {known}. Pick one of those, or name "
+                'your own as "path/to/file.py:ClassName".'
+            ) from None
+    return factory(**(model_args or {}))
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def check_net(name: str, model_args: dict[str, Any], source: str = "", classes: int = 10) -> int:
+    """Build the net and run it on one batch of the study's input shape (2, 1, 28, 28): it must
+    return logits (2, classes). Returns its parameter count; raises UnknownModelError with one
+    paragraph naming the class, what went wrong and what was expected."""
+    import inspect
+
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # the probe leaves the RNG as it found it
+        try:
+            net = build_model(name, model_args, source)
+        except UserNetError:
+            raise
+        except TypeError as error:
+            cls = model_factory(name) if ":" not in name else None
+            accepted = [p for p in inspect.signature(cls).parameters if p != "self"] if cls else []
+            hint = f" It accepts: {', '.join(accepted) or 'none'}." if cls else ""
+            raise UnknownModelError(
+                f"model {name!r} with model_args {model_args}: {error}.{hint}"
+            ) from None
+        except (ValueError, RuntimeError) as error:
+            raise UnknownModelError(
+                f"model {name!r} with model_args {model_args}: {error}."
+            ) from None
+        cls_name = type(net).__name__
+        if not isinstance(net, nn.Module):
+            raise UnknownModelError(
+                f"model {name!r}: {cls_name} is not a torch.nn.Module subclass."
+            )
+        net.eval()
+        try:
+            with torch.no_grad():
+                out = net(torch.zeros(2, 1, 28, 28))
+        except Exception as error:
+            raise UnknownModelError(
+                f"model {name!r}: {cls_name} raised {type(error).__name__} on one batch of "
+                f"images (2, 1, 28, 28): {error}. Its forward must take images (N, 1, 28, 28) "
+                f"and return logits (N, {classes})."
+            ) from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, classes):
+        got = (
+            f"a tensor of shape {tuple(out.shape)}"
+            if isinstance(out, torch.Tensor)
+            else f"a {type(out).__name__}"
+        )
+        raise UnknownModelError(
+            f"model {name!r}: {cls_name} returned {got} for images (2, 1, 28, 28); expected "
+            f"logits of shape (2, {classes}), one row of {classes} class scores per image."
+        )
+    return count_parameters(net)
