@@ -49,6 +49,8 @@ class RunConfig:
     label_smoothing: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
     model_args: dict[str, Any] = field(default_factory=dict)
+    # Random per-sample transforms of each training batch (training.augment); {} = none.
+    augment: dict[str, Any] = field(default_factory=dict)
     # A user net ("path.py:Class" or "package.module:Class"): the SHA-256 of its source file,
     # part of the identity (an edited file trains new runs), and where that file is.
     model_sha256: str = ""
@@ -71,6 +73,7 @@ class RunConfig:
         "grad_clip": 0.0,
         "model_args": {},
         "model_sha256": "",
+        "augment": {},
     }
 
     def __post_init__(self) -> None:
@@ -143,6 +146,32 @@ def locate_user_model(model: str, base: Path) -> tuple[str, str]:
             )
         path = Path(found.origin).resolve()
     return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+AUGMENT_KEYS = {
+    "translate": "pixels of shift, in x and y",
+    "rotate": "degrees of rotation either way",
+    "scale": "fraction of zoom either way, below 1",
+    "erase": "probability of erasing a rectangle, at most 1",
+}
+
+
+def augment_problem(augment: Any) -> str | None:
+    """Why an augment table is refused, in one paragraph; None when it is fine."""
+    accepted = "; ".join(f"{key} ({what})" for key, what in AUGMENT_KEYS.items())
+    if not isinstance(augment, dict):
+        return f"augment must be a table such as {{ translate = 2, rotate = 10 }}, got {augment!r}."
+    for key, value in augment.items():
+        if key not in AUGMENT_KEYS:
+            return f"augment has an unknown key {key!r}. The accepted keys are: {accepted}."
+        limit = 1.0 if key in ("scale", "erase") else math.inf
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not (0 <= value <= limit) or (key == "scale" and value >= 1):
+            return (
+                f"augment.{key} must be a number of 0 or more ({AUGMENT_KEYS[key]}), got "
+                f"{value!r}. The accepted keys are: {accepted}."
+            )
+    return None
 
 
 def _non_negative(name: str, value: Any, below: float = math.inf) -> None:
@@ -230,6 +259,8 @@ def validate_run_config(config: RunConfig) -> None:
     _non_negative("label_smoothing", config.label_smoothing, below=1)
     _non_negative("grad_clip", config.grad_clip)
     _check_recipe_names(config)
+    if problem := augment_problem(config.augment):
+        raise ConfigError(problem)
 
 
 @dataclass(frozen=True)

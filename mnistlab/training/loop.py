@@ -22,6 +22,7 @@ from torch import nn
 from mnistlab import names
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.spec.run import ConfigError, RunConfig, check_recipe
+from mnistlab.training.augment import build_augmenter
 from mnistlab.training.datasets import ImageData, to_float_images
 from mnistlab.training.models import build_model
 from mnistlab.training.recipe import build_optimizer, build_schedule
@@ -135,6 +136,11 @@ def split_seed(seed: int) -> tuple[int, int]:
     return int(init_seed), int(order_seed)
 
 
+def augment_seed(seed: int) -> int:
+    """A third seed from `seed`, for augmentation (the first two are split_seed's, unchanged)."""
+    return int(np.random.SeedSequence(seed).generate_state(3)[2])
+
+
 def _logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The model's logits for a chunk of images, without autograd.
 
@@ -242,6 +248,7 @@ def train(
     optimizer = build_optimizer(config, model.parameters())
     schedule = build_schedule(config, optimizer, total_steps)  # None: a constant lr
     order = torch.Generator().manual_seed(order_seed)
+    augmenter = build_augmenter(config.augment, augment_seed(config.seed))  # None: none
     # Losses stay on the device and are read in bulk at evaluations: no sync per step.
     losses = torch.empty(total_steps, dtype=torch.float32, device=device)
     step_wall_ms = np.empty(total_steps, dtype=np.int64)
@@ -279,7 +286,10 @@ def train(
         for index in range(steps_per_epoch):
             step = epoch * steps_per_epoch + index
             batch = permutation[index * config.batch_size : (index + 1) * config.batch_size]
-            loss = _loss(model(train_x[batch]), train_y[batch], config.label_smoothing)
+            images = train_x[batch]
+            if augmenter is not None:
+                images = augmenter(images)
+            loss = _loss(model(images), train_y[batch], config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
