@@ -1,6 +1,8 @@
 """Training one run without MLflow:
 
 - datasets.py: find, verify and load MNIST, Fashion-MNIST and KMNIST as tensors, once;
+- owndata.py: a user's own dataset as an .npz file, read and checked (not yet used by specs);
+- augment.py: seeded per-sample augmentation of training batches;
 - registry.py: every net's name (the only list; no torch needed to read it), and users' nets
   named by file or module;
 - models.py: the paper's nets (with their model_args), build_model, and check_net, which runs

@@ -110,9 +110,15 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def check_net(name: str, model_args: dict[str, Any], source: str = "", classes: int = 10) -> int:
-    """Build the net and run it on one batch of the study's input shape (2, 1, 28, 28): it must
-    return logits (2, classes). Returns its parameter count; raises UnknownModelError with one
+def check_net(
+    name: str,
+    model_args: dict[str, Any],
+    source: str = "",
+    classes: int = 10,
+    image_shape: tuple[int, int, int] = (1, 28, 28),
+) -> int:
+    """Build the net and run it on one batch of the study's input shape (2, *image_shape): it
+    must return logits (2, classes). Returns its parameter count; raises UnknownModelError with one
     paragraph naming the class, what went wrong and what was expected."""
     import inspect
 
@@ -140,14 +146,24 @@ def check_net(name: str, model_args: dict[str, Any], source: str = "", classes: 
                 f"model {name!r}: {cls_name} is not a torch.nn.Module subclass."
             )
         net.eval()
+        shape = (2, *image_shape)
+        built_in = ":" not in name
+        if built_in and (image_shape, classes) != ((1, 28, 28), 10):
+            raise UnknownModelError(
+                f"model {name!r}: the built-in nets were written for MNIST's images (1, 28, "
+                f"28) (C, H, W) and 10 classes, and this dataset has images {image_shape} and "
+                f'{classes} classes. Give your own net as "path/to/file.py:ClassName" whose '
+                f"forward takes images (N, {', '.join(map(str, image_shape))}) and returns "
+                f"logits (N, {classes})."
+            )
         try:
             with torch.no_grad():
-                out = net(torch.zeros(2, 1, 28, 28))
+                out = net(torch.zeros(shape))
         except Exception as error:
             raise UnknownModelError(
                 f"model {name!r}: {cls_name} raised {type(error).__name__} on one batch of "
-                f"images (2, 1, 28, 28): {error}. Its forward must take images (N, 1, 28, 28) "
-                f"and return logits (N, {classes})."
+                f"images {shape}: {error}. Its forward must take images (N, "
+                f"{', '.join(map(str, image_shape))}) and return logits (N, {classes})."
             ) from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, classes):
         got = (
@@ -156,7 +172,7 @@ def check_net(name: str, model_args: dict[str, Any], source: str = "", classes: 
             else f"a {type(out).__name__}"
         )
         raise UnknownModelError(
-            f"model {name!r}: {cls_name} returned {got} for images (2, 1, 28, 28); expected "
+            f"model {name!r}: {cls_name} returned {got} for images {shape}; expected "
             f"logits of shape (2, {classes}), one row of {classes} class scores per image."
         )
     return count_parameters(net)

@@ -1,0 +1,125 @@
+"""A user's own .npz dataset: read, checked, and refused in one paragraph when damaged."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab.training.datasets import DataError
+from mnistlab.training.models import UnknownModelError, check_net
+from mnistlab.training.owndata import read_npz
+
+
+def arrays(n_train=30, n_test=10, shape=(8, 8), classes=3, dtype=np.uint8):
+    rng = np.random.default_rng(0)
+    images = lambda n: (rng.random((n, *shape)) * 255).astype(dtype)  # noqa: E731
+    return {
+        "x_train": images(n_train),
+        "y_train": np.arange(n_train) % classes,
+        "x_test": images(n_test),
+        "y_test": np.arange(n_test) % classes,
+    }
+
+
+def saved(tmp_path, **values):
+    path = tmp_path / "own.npz"
+    np.savez(path, **values)
+    return path
+
+
+def test_a_tiny_dataset_is_read_with_its_shape_classes_sizes_and_hash(tmp_path):
+    path = saved(tmp_path, **arrays())
+    data = read_npz(path)
+    assert data.image_shape == (1, 8, 8) and data.classes == 3
+    assert (data.train_size, data.test_size) == (30, 10)
+    assert data.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert data.train_images.dtype == torch.float32 and data.train_images.max() <= 1
+    assert data.train_labels.dtype == torch.int64
+
+
+def test_float_three_channel_images_are_taken_as_they_are(tmp_path):
+    values = arrays(shape=(3, 6, 5), dtype=np.float64)
+    data = read_npz(saved(tmp_path, **values))
+    assert data.image_shape == (3, 6, 5)
+    assert torch.equal(data.test_images, torch.from_numpy(values["x_test"]).float())
+
+
+def test_an_edited_file_has_another_hash(tmp_path):
+    first = read_npz(saved(tmp_path, **arrays())).sha256
+    values = arrays()
+    values["y_train"][0] = 1
+    assert read_npz(saved(tmp_path, **values)).sha256 != first
+
+
+def damaged(kind):
+    values = arrays(dtype=np.float32)
+    if kind == "missing":
+        del values["y_test"]
+    elif kind == "lengths":
+        values["y_train"] = values["y_train"][:-1]
+    elif kind == "range":
+        values["y_test"][0] = 7
+    elif kind == "negative":
+        values["y_train"][0] = -1
+    elif kind == "nan":
+        values["x_train"][3, 2, 2] = np.nan
+    elif kind == "channels":
+        values["x_train"] = np.zeros((30, 2, 8, 8), np.float32)
+    elif kind == "shapes":
+        values["x_test"] = np.zeros((10, 9, 9), np.float32)
+    elif kind == "float labels":
+        values["y_train"] = values["y_train"].astype(float)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("kind", "phrase"),
+    [
+        ("missing", "missing y_test"),
+        ("lengths", "x_train holds 30 images but y_train 29 labels"),
+        ("range", "labels run from 0 to 7"),
+        ("negative", "labels run from -1"),
+        ("nan", "x_train holds 1 NaN"),
+        ("channels", "x_train has shape (30, 2, 8, 8)"),
+        ("shapes", "same image shape"),
+        ("float labels", "y_train has dtype float64"),
+    ],
+)
+def test_damaged_files_are_refused_in_one_paragraph(tmp_path, kind, phrase):
+    path = saved(tmp_path, **damaged(kind))
+    with pytest.raises(DataError) as error:
+        read_npz(path)
+    assert phrase in str(error.value) and str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_file_that_is_not_an_npz_is_refused(tmp_path):
+    path = tmp_path / "own.npz"
+    path.write_bytes(b"not a zip file at all")
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        read_npz(path)
+    with pytest.raises(DataError, match="no such file"):
+        read_npz(tmp_path / "absent.npz")
+
+
+def test_built_in_nets_say_they_do_not_fit_another_input_shape():
+    with pytest.raises(UnknownModelError, match=r"written for MNIST's images \(1, 28, 28\)"):
+        check_net("cnn2", {}, image_shape=(3, 32, 32), classes=10)
+    with pytest.raises(UnknownModelError, match="and 5 classes"):
+        check_net("cnn3", {}, classes=5)
+    assert check_net("cnn2", {}) > 0
+
+
+def test_an_own_net_is_checked_on_the_datasets_shape(tmp_path):
+    net = tmp_path / "net.py"
+    net.write_text(
+        "from torch import nn\n\n\nclass Flat(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.out = nn.Linear(3 * 8 * 8, 4)\n\n"
+        "    def forward(self, x):\n        return self.out(x.flatten(1))\n"
+    )
+    model = f"{net}:Flat"
+    assert check_net(model, {}, str(net), classes=4, image_shape=(3, 8, 8)) == 3 * 8 * 8 * 4 + 4
+    with pytest.raises(UnknownModelError, match=r"images \(2, 1, 28, 28\)"):
+        check_net(model, {}, str(net), classes=4)
