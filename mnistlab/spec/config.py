@@ -247,7 +247,13 @@ class StudySpec:
             return None
         from mnistlab.stats.sequential import SequentialDesign
 
-        return SequentialDesign(len(self.seeds), self.adaptive.block, self.adaptive.max_seeds)
+        tests = sum((c.direction != SAME) + (c.margin is not None) for c in self.claims)
+        return SequentialDesign(
+            len(self.seeds),
+            self.adaptive.block,
+            self.adaptive.max_seeds,
+            family=max(1, tests * len(self.variants)),
+        )
 
     def arm(self, name: str) -> Arm:
         return next(arm for arm in self.arms if arm.name == name)
@@ -700,6 +706,8 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)
+    if spec.adaptive is not None and spec.design().problem():
+        raise _spec_error(path, "adaptive", spec.design().problem())
     _check_name_limits(path, spec)
     size = len(json.dumps(spec.to_record()))
     if size > MAX_RECORD_CHARACTERS:
