@@ -93,13 +93,16 @@ def sign_test_p(successes: int, trials: int, alternative: str = "greater") -> fl
     return float(stats.binomtest(successes, trials, 0.5, alternative=alternative).pvalue)
 
 
+@functools.cache
 def _flipped_sets(n: int, exact: bool, random_patterns: int) -> tuple[np.ndarray, int, int]:
-    """The test's sign patterns as flipped sets: (membership (P, n) of the nonempty sets,
-    patterns flipping nothing, patterns in all) for sign_flip_p's exact or seeded patterns."""
+    """The test's sign patterns as flipped sets: (membership (P, n) of the nonempty sets, each
+    row divided by its size so that a product gives the set's mean; patterns flipping nothing;
+    patterns in all), for sign_flip_p's exact or seeded patterns."""
     blocks = [(patterns < 0) for patterns in _pattern_blocks(n, exact, random_patterns)]
     members = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     sizes = members.sum(1)
-    return members[sizes > 0], int((sizes == 0).sum()), len(members)
+    nonempty = members[sizes > 0].astype(np.float64) / sizes[sizes > 0, None]
+    return nonempty, int((sizes == 0).sum()), len(members)
 
 
 def sign_flip_interval(
@@ -127,7 +130,7 @@ def sign_flip_interval(
         return math.nan, math.nan
     exact = n <= exact_up_to
     members, empty, total = _flipped_sets(n, exact, random_patterns)
-    means = np.sort((members @ d) / members.sum(1))
+    means = np.sort(members @ d)
     adjust = 0 if exact else 1
     alpha = 1 - confidence
     # p_greater(delta) with k subset means <= delta; accepted when 2 p >= alpha (as the test).
