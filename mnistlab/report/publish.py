@@ -37,7 +37,7 @@ def description(results: StudyResults) -> str:
     if rows:
         margins = any(r["equivalence"] for r in rows)
         lines += [
-            "| claim | n | estimate | 95% CI | p (Holm) | verdict |"
+            "| claim | n | estimate | CI (its level) | p (Holm) | verdict |"
             + (" equivalence (margin, TOST p, 1 − 2α CI) |" if margins else ""),
             "|---|---|---|---|---|---|" + ("---|" if margins else ""),
         ]

@@ -706,8 +706,6 @@ def parse_spec(data: dict[str, Any], path: Path) -> StudySpec:
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
     _refuse_identical_arms(path, spec)
-    if spec.adaptive is not None and spec.design().problem():
-        raise _spec_error(path, "adaptive", spec.design().problem())
     _check_name_limits(path, spec)
     size = len(json.dumps(spec.to_record()))
     if size > MAX_RECORD_CHARACTERS:
@@ -738,4 +736,8 @@ def load_spec(path: Path) -> StudySpec:
         raise ConfigError(f"{path}: not valid TOML ({error}). Fix the syntax and retry.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file. A study spec is TOML text.") from None
-    return parse_spec(data, path)
+    spec = parse_spec(data, path)
+    # A new design that can never decide is refused; a stored one (spec_from_record) still reads.
+    if spec.adaptive is not None and spec.design().problem():
+        raise _spec_error(path, "adaptive", spec.design().problem())
+    return spec

@@ -94,15 +94,17 @@ def sign_test_p(successes: int, trials: int, alternative: str = "greater") -> fl
 
 
 @functools.cache
-def _flipped_sets(n: int, exact: bool, random_patterns: int) -> tuple[np.ndarray, int, int]:
-    """The test's sign patterns as flipped sets: (membership (P, n) of the nonempty sets, each
-    row divided by its size so that a product gives the set's mean; patterns flipping nothing;
-    patterns in all), for sign_flip_p's exact or seeded patterns."""
+def _flipped_sets(
+    n: int, exact: bool, random_patterns: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The test's sign patterns as flipped sets: (membership (P, n) of the nonempty sets, their
+    sizes, patterns flipping nothing, patterns in all), for sign_flip_p's exact or seeded
+    patterns. Sums then a division: a subset summing to exactly 0 has mean exactly 0."""
     blocks = [(patterns < 0) for patterns in _pattern_blocks(n, exact, random_patterns)]
     members = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     sizes = members.sum(1)
-    nonempty = members[sizes > 0].astype(np.float64) / sizes[sizes > 0, None]
-    return nonempty, int((sizes == 0).sum()), len(members)
+    nonempty = members[sizes > 0].astype(np.float64)
+    return nonempty, sizes[sizes > 0].astype(np.float64), int((sizes == 0).sum()), len(members)
 
 
 def sign_flip_interval(
@@ -129,8 +131,8 @@ def sign_flip_interval(
     if n < 2:
         return math.nan, math.nan
     exact = n <= exact_up_to
-    members, empty, total = _flipped_sets(n, exact, random_patterns)
-    means = np.sort(members @ d)
+    members, sizes, empty, total = _flipped_sets(n, exact, random_patterns)
+    means = np.sort((members @ d) / sizes)
     adjust = 0 if exact else 1
     alpha = 1 - confidence
     # p_greater(delta) with k subset means <= delta; accepted when 2 p >= alpha (as the test).
