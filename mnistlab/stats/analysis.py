@@ -50,6 +50,8 @@ def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
     An exact two-sided sign-flip test on n pairs cannot go below 2 / 2**n, and Holm multiplies
     the smallest of m p-values by m: a verdict needs 2 / 2**n * m < alpha.
     """
+    if alpha <= 0:
+        raise ValueError(f"no number of seeds reaches a verdict at alpha = {alpha}")
     n = 1
     while 2 / 2**n * max(1, family_size) >= alpha:
         n += 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnistlab.stats.analysis import ALPHA, decide
+from mnistlab.stats.analysis import ALPHA, OPEN, decide
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 
 
@@ -91,7 +91,16 @@ def sequential_decide(
         last = look == len(evidence_by_look) - 1
         if spent[look] == 0 and not last:
             continue  # a look that cannot decide spends nothing and decides nothing
-        rows = decide(evidence.iloc[open_rows], spent[look])
+        if spent[look] > 0:
+            rows = decide(evidence.iloc[open_rows], spent[look])
+        else:  # a design that can never decide (a stored one: new ones are refused)
+            rows = decide(evidence.iloc[open_rows], design.alpha)
+            rows = rows.assign(
+                verdict=[OPEN.get(q, Verdict.INCONCLUSIVE) for q in rows["question"]]
+                if "question" in rows
+                else Verdict.INCONCLUSIVE,
+                note=design.problem(),
+            )
         rows = rows.assign(
             look=look + 1,
             seeds_at_look=design.looks()[look],
