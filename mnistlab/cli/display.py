@@ -218,7 +218,7 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
         table = Table(
             title=f"Study {results.study}: {variant} against {results.baseline}", show_lines=True
         )
-        for column in ("claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"):
+        for column in ("claim", "n", "estimate", "CI (its level)", "p (Holm)", "verdict"):
             table.add_column(column)
         if margins:
             table.add_column("equivalence (margin, TOST p, 1 − 2α CI)")

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import math
 
-from mnistlab.report.tables import margin_words
+from mnistlab.report.tables import (
+    equivalence_level,
+    estimate_text,
+    interval_text,
+    level,
+    margin_words,
+)
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import measure, percent
 from mnistlab.stats.verdicts import Verdict
@@ -24,26 +30,37 @@ def number(value: float, digits: int = 3) -> str:
 
 
 def estimate_words(row) -> str:  # noqa: ANN001 - a verdicts row
-    unit = "×" if row.estimate_kind == "ratio" else ""
-    return (
-        f"{row.estimate_kind} {number(row.estimate, 4)}{unit}, 95% CI "
-        f"[{number(row.ci_low, 4)}, {number(row.ci_high, 4)}]"
-    )
+    """'ratio 1.2×, 95% CI [1.03×, 1.44×]' at the level the interval has; for censored pairs
+    the bounds on the median and the interval that allows for them; 'all 7 seeds equal'."""
+    confidence = getattr(row, "confidence", 0.95)
+    interval = interval_text(row)
+    if not interval.startswith("["):
+        return f"{estimate_text(row)} ({interval})"
+    kind = "CI for the median" if getattr(row, "censored_pairs", 0) else "CI"
+    return f"{estimate_text(row)}, {level(confidence)} {kind} {interval}"
 
 
 def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
     unit = "×" if row.estimate_kind == "ratio" else ""
-    return f"90% CI [{number(row.ci90_low, 4)}{unit}, {number(row.ci90_high, 4)}{unit}]"
+    return (
+        f"{equivalence_level(row)} CI [{number(row.ci90_low, 4)}{unit}, "
+        f"{number(row.ci90_high, 4)}{unit}]"
+    )
 
 
 def verdict_sentence(row) -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts row
     """(verdict, sentence) of one claim and variant; every Verdict has its wording."""
     verdict = Verdict(row.verdict)
+    dz = (
+        f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
+        if math.isfinite(getattr(row, "effect_size", math.nan))
+        else "no d_z: censored runs have no value to average"
+    )
+    holds = getattr(row, "beats_words", "") or f"{number(100 * row.p_beats, 3)}% of seeds"
     effect = (
-        f"the claim holds on {number(100 * row.p_beats, 3)}% of seeds; "
-        f"d_z = {number(row.effect_size, 2)}, a {row.magnitude} effect"
+        f"the claim holds on {holds}; {dz}"
         if isinstance(row.p_beats, float) and math.isfinite(row.p_beats)
-        else f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
+        else dz
     )
     look = (
         f" (decided at look {row.look}, {row.seeds_at_look} seeds)"
@@ -130,8 +147,8 @@ def clock_sentences(results: StudyResults) -> list[str]:
             "unclear": "the clock cannot separate them",
         }[pays_for_itself(row)]
         sentences.append(
-            f"To {threshold}: {outcome}; time ratio {row.variant}/{row.baseline} "
-            f"{number(row.estimate, 3)}× [{number(row.ci_low, 3)}, {number(row.ci_high, 3)}], "
+            f"To {threshold}: {outcome}; time ratio {row.variant}/{row.baseline}: "
+            f"{estimate_words(row).removeprefix('ratio ')}, "
             f"p = {number(row.p_value)} (descriptive){censored}."
         )
     return sentences
@@ -201,7 +218,13 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
     statuses = all_runs.groupby("status").size().to_dict() if not all_runs.empty else {}
     seconds = float(all_runs["train_seconds"].sum()) if not all_runs.empty else math.nan
     design = results.design
-    interval = "95% BCa bootstrap interval (scipy.stats.bootstrap, 9,999 resamples) of the mean per-seed difference"
+    interval = (
+        "95% interval of the mean per-seed difference (log ratio for ratios) that inverts the "
+        "exact sign-flip test: the shifts it does not reject, so it excludes 0 exactly when "
+        "p < 0.05; equivalence intervals at 1 - 2 alpha invert the two one-sided tests; with "
+        "censored pairs, an order-statistic interval of the median widened to the censoring "
+        "bounds"
+    )
     if design is not None:
         interval += (
             "; in this sequential study, at the confidence 1 - alpha spent at the deciding look"

@@ -49,7 +49,7 @@ def description(results: StudyResults) -> str:
     rows = verdict_rows(results)
     if rows:
         margins = any(r["equivalence"] for r in rows)
-        header = ["claim", "n", "estimate", "95% CI", "p (Holm)", "verdict"]
+        header = ["claim", "n", "estimate", "CI (its level)", "p (Holm)", "verdict"]
         header += ["equivalence (margin, TOST p, 1 − 2α CI)"] if margins else []
         lines += [
             "| " + " | ".join(header) + " |",

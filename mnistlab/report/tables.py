@@ -35,20 +35,62 @@ def format_number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def level(confidence: float) -> str:
+    """A confidence level as a label: 0.95 -> '95%', 0.9843 -> '98.4%'."""
+    if confidence is None or not np.isfinite(confidence):
+        return "95%"
+    return f"{100 * confidence:.3g}%"
+
+
+def _value(row, name: str, default: float = float("nan")) -> float:  # noqa: ANN001 - a row
+    value = getattr(row, name, default)
+    return default if value is None else value
+
+
+def interval_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a verdicts row
+    """The interval as shown, labelled with its level: '[a, b]', or what is known instead."""
+    note = getattr(row, "interval_note", "") or ""
+    if note and "all" in note and "equal" in note:
+        return note.split(":")[0]  # 'all 7 seeds equal'
+    unit = "×" if row.estimate_kind == "ratio" else ""
+
+    def end(value: float) -> str:
+        if np.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        return f"{format_number(value, digits)}{unit}"
+
+    return f"[{end(_value(row, 'ci_low'))}, {end(_value(row, 'ci_high'))}]"
+
+
+def estimate_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a verdicts row
+    """'ratio 1.2×', or for censored pairs the bounds on the median: 'median ratio 1.1× to
+    not reached'."""
+    unit = "×" if row.estimate_kind == "ratio" else ""
+    if getattr(row, "censored_pairs", 0) and not np.isfinite(_value(row, "estimate")):
+        low, high = _value(row, "median_low"), _value(row, "median_high")
+
+        def bound(value: float) -> str:
+            if np.isinf(value):
+                return "not reached" if value > 0 else "unbounded below"
+            return f"{format_number(value, digits)}{unit}"
+
+        median = bound(low) if low == high else (f"between {bound(low)} and {bound(high)}")
+        return f"median {row.estimate_kind} {median} ({row.censored_pairs} censored)"
+    return f"{row.estimate_kind} {format_number(row.estimate, digits)}{unit}"
+
+
 def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
     rows = []
     for row in results.verdicts.itertuples():
-        ratio = row.estimate_kind == "ratio"
         same = getattr(row, "question", "") == SAME
-        unit = "×" if ratio else ""
         rows.append(
             {
                 "variant": row.variant,
                 "statement": row.statement,
                 "n": str(row.n),
                 "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
-                "estimate": f"{row.estimate_kind} {format_number(row.estimate, 4)}{unit}",
-                "interval": f"[{format_number(row.ci_low, 4)}, {format_number(row.ci_high, 4)}]",
+                "estimate": estimate_text(row),
+                "interval": f"{level(_value(row, 'confidence', 0.95))} {interval_text(row)}",
                 # An equivalence question's only test is its TOST.
                 "p": format_number(row.p_equivalence if same else row.p_value),
                 "p_holm": format_number(
@@ -59,7 +101,8 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
                     else row.p_holm
                 ),
                 "effect": f"{format_number(row.effect_size, 2)} ({row.magnitude})",
-                "beats": f"{row.p_beats:.0%} [{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
+                "beats": f"{getattr(row, 'beats_words', '') or f'{row.p_beats:.0%}'} "
+                f"[{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
                 if np.isfinite(row.p_beats)
                 else "–",
                 "look": str(row.look) if "look" in row._fields else "",
@@ -95,10 +138,15 @@ def reading(row) -> str:  # noqa: ANN001 - a verdicts row
     if verdict == Verdict.NOT_EQUIVALENT and margin:
         unit = "×" if row.estimate_kind == "ratio" else ""
         return (
-            f"{verdict} within {margin} (90% CI [{format_number(row.ci90_low, 4)}{unit}, "
-            f"{format_number(row.ci90_high, 4)}{unit}])"
+            f"{verdict} within {margin} ({equivalence_level(row)} CI "
+            f"[{format_number(row.ci90_low, 4)}{unit}, {format_number(row.ci90_high, 4)}{unit}])"
         )
     return str(verdict)
+
+
+def equivalence_level(row) -> str:  # noqa: ANN001 - a verdicts row
+    """The level of the interval TOST inverts: 1 - 2 alpha at the alpha the decision used."""
+    return level(_value(row, "equivalence_confidence", 0.9))
 
 
 def equivalence_cell(row) -> str:  # noqa: ANN001 - a verdicts row
@@ -111,6 +159,6 @@ def equivalence_cell(row) -> str:  # noqa: ANN001 - a verdicts row
     unit = "×" if row.estimate_kind == "ratio" else ""
     return (
         f"{margin}; TOST p {format_number(lower)} (above −m), {format_number(upper)} (below +m), "
-        f"Holm {format_number(row.p_equivalence_holm)}; 90% CI "
+        f"Holm {format_number(row.p_equivalence_holm)}; {equivalence_level(row)} CI "
         f"[{format_number(row.ci90_low, 4)}{unit}, {format_number(row.ci90_high, 4)}{unit}]"
     )

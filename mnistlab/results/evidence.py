@@ -294,6 +294,15 @@ def analyse(store: Store, study: str) -> StudyResults:
                 "for an exact paired test to reach p < 0.05): those verdicts are inconclusive "
                 "by construction. Run more seeds."
             )
+        tied = measured[(measured["n"] >= needed) & (measured["informative"] < needed)]
+        for row in tied.itertuples():
+            notes.append(
+                f"{row.variant}, {row.claim}: {row.n} paired seeds, but {row.n - row.informative} "
+                f"tied, and ties do not move an exact test: {row.informative} untied seed(s) "
+                f"cannot reach p < 0.05 with {hypotheses(verdicts)} test(s) under Holm, so this "
+                f"study cannot reach a verdict on it as it stands; it needs "
+                f"{needed - row.informative} more untied seed(s)."
+            )
     if not table.empty:
         mixed = [
             f"{label} ({', '.join(sorted(set(table[column].astype(str))))})"

@@ -428,7 +428,11 @@ def load_spec(path: Path) -> StudySpec:
         raise ConfigError(f"{path}: not valid TOML ({error}). Fix the syntax and retry.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file. A study spec is TOML text.") from None
-    return parse_spec(data, path)
+    spec = parse_spec(data, path)
+    # A new design that can never decide is refused; a stored one (spec_from_record) still reads.
+    if spec.adaptive is not None and spec.design().problem():
+        raise _spec_error(path, "adaptive", spec.design().problem())
+    return spec
 
 
 def spec_from_record(record: dict[str, Any]) -> StudySpec:

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from mnistlab.spec.measures import HIGHER, LOWER, Measure, measure
+from mnistlab.spec.measures import HIGHER, LOWER, SAME, Measure, measure
 from mnistlab.spec.run import PlannedRun, RunConfig
 
 # What the parser fills in for an arm with a user's net (its file and the file's hash); kept in
@@ -117,7 +117,13 @@ class StudySpec:
             return None
         from mnistlab.stats.sequential import SequentialDesign
 
-        return SequentialDesign(len(self.seeds), self.adaptive.block, self.adaptive.max_seeds)
+        tests = sum((c.direction != SAME) + (c.margin is not None) for c in self.claims)
+        return SequentialDesign(
+            len(self.seeds),
+            self.adaptive.block,
+            self.adaptive.max_seeds,
+            family=max(1, tests * len(self.variants)),
+        )
 
     def arm(self, name: str) -> Arm:
         return next(arm for arm in self.arms if arm.name == name)

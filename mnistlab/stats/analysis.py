@@ -22,7 +22,12 @@ from statsmodels.stats.proportion import proportion_confint
 
 from mnistlab import names
 from mnistlab.spec.measures import EITHER, HIGHER, LOWER, SAME, Measure
-from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_p, sign_test_p
+from mnistlab.stats.signflip import (
+    STUDY_PATTERNS,
+    sign_flip_interval,
+    sign_flip_p,
+    sign_test_p,
+)
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.divergence import final_loss
 
@@ -45,6 +50,8 @@ def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
     An exact two-sided sign-flip test on n pairs cannot go below 2 / 2**n, and Holm multiplies
     the smallest of m p-values by m: a verdict needs 2 / 2**n * m < alpha.
     """
+    if alpha <= 0:
+        raise ValueError(f"no number of seeds reaches a verdict at alpha = {alpha}")
     n = 1
     while 2 / 2**n * max(1, family_size) >= alpha:
         n += 1
@@ -177,13 +184,24 @@ class PairedTest:
     ci_high: float
     p_value: float
     effect_size: float  # Cohen's d_z: mean difference / SD of differences
+    interval_note: str = ""  # why there is no interval, when there is none
+
+
+def all_equal_note(n: int) -> str:
+    """What is known instead of a zero-width interval when every difference is the same."""
+    return f"all {n} seeds equal: no spread to form an interval from"
 
 
 def paired_test(differences: np.ndarray, seed: int = 0, confidence: float = 0.95) -> PairedTest:
-    """Bootstrap interval (BCa, 95% by default) and an exact two-sided sign-flip test.
+    """An exact two-sided sign-flip test and the interval that inverts it (95% by default).
 
     differences: shape (n,). Exact for n <= 16 (all 2**n sign patterns), else 100,000
-    seeded random sign patterns (signflip.sign_flip_p). Fewer than 2 pairs give NaN interval and p-value.
+    seeded random sign patterns (signflip.sign_flip_p). The interval is the set of shifts the
+    test does not reject at 1 - confidence (signflip.sign_flip_interval), so it excludes 0
+    exactly when p < 1 - confidence; the mean, the estimate, is where that test is centred.
+    Fewer than 2 pairs give NaN interval and p-value; when every difference is equal there is
+    no interval (NaN, with interval_note), since [x, x] would claim a certainty no n gives.
+    seed: unused, kept for callers of the former bootstrap interval.
     """
     d = np.asarray(differences, dtype=np.float64)
     n = len(d)
@@ -194,11 +212,11 @@ def paired_test(differences: np.ndarray, seed: int = 0, confidence: float = 0.95
     effect = mean / sd if sd > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
     if sd == 0:
         p_value = 1.0 if mean == 0 else 2.0 / 2**n  # every sign pattern but two is less extreme
-        return PairedTest(n, mean, mean, mean, min(1.0, p_value), effect)
+        return PairedTest(n, mean, math.nan, math.nan, min(1.0, p_value), effect, all_equal_note(n))
     # scipy.stats.permutation_test gives the same p-value (tested) but takes a second per test
     # at a few hundred pairs; the vectorised one takes milliseconds.
     p_value = float(sign_flip_p(d, random_patterns=STUDY_PATTERNS)[0])
-    low, high = bootstrap_interval(d, confidence, random_state=np.random.default_rng(seed))
+    low, high = sign_flip_interval(d, confidence, random_patterns=STUDY_PATTERNS)
     return PairedTest(n, mean, low, high, p_value, effect)
 
 
@@ -228,32 +246,91 @@ def magnitude(effect_size: float) -> str:
     return next(word for bound, word in MAGNITUDES if abs(effect_size) < bound)
 
 
-def probability_of_beating(differences: np.ndarray, direction: int) -> tuple[float, float, float]:
-    """P(the claim holds on a seed) and its 95% Wilson score interval.
+@dataclass(frozen=True)
+class Beats:
+    """On how many seeds the claim held: strict wins, ties, unknown (censored) and the share
+    of seeds with its 95% Wilson interval (bounds, when some signs are unknown)."""
 
-    A seed counts when its difference goes the claimed way (direction +1: higher); a tie
-    counts one half. Wilson rather than a bootstrap: when every seed agrees, a bootstrap of
-    the share collapses to [1, 1], which no finite number of seeds can justify.
+    wins: int
+    ties: int
+    unknown: int
+    n: int
+    share: float  # wins / n: what happened, never a tie counted as half a win
+    low: float
+    high: float
+
+    def words(self) -> str:
+        """'8 of 10 seeds, 2 tied', 'at least 7 of 10 seeds (2 censored, sign unknown)'."""
+        text = f"{'at least ' if self.unknown else ''}{self.wins} of {self.n} seeds"
+        extra = [f"{self.ties} tied"] if self.ties else []
+        if self.unknown:
+            extra.append(f"{self.unknown} censored, sign unknown")
+        return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def probability_of_beating(signs: np.ndarray, direction: int) -> Beats:
+    """On how many seeds the claim holds, from the per-seed signs (or differences).
+
+    A seed counts when its difference goes the claimed way (direction +1: higher); a tie is
+    a tie, not half a win, and a NaN (a censored pair whose sign the bound does not decide)
+    is unknown. The share is wins / n with its 95% Wilson score interval; with unknowns, the
+    interval runs from Wilson's low end for the wins alone to its high end had every unknown
+    been a win. Wilson rather than a bootstrap: when every seed agrees, a bootstrap of the
+    share collapses to [1, 1], which no finite number of seeds can justify.
     """
-    d = np.asarray(differences, dtype=np.float64)
-    if len(d) == 0:
-        return math.nan, math.nan, math.nan
-    wins = float(((np.sign(d) * direction + 1) / 2).sum())  # 1, 0.5 or 0 per seed
-    low, high = proportion_confint(wins, len(d), alpha=0.05, method="wilson")
-    return wins / len(d), float(low), float(high)
+    s = np.sign(np.asarray(signs, dtype=np.float64))
+    n = len(s)
+    if n == 0:
+        return Beats(0, 0, 0, 0, math.nan, math.nan, math.nan)
+    unknown = int(np.isnan(s).sum())
+    wins = int((s == direction).sum())
+    ties = int((s == 0).sum())
+    low, _ = proportion_confint(wins, n, alpha=0.05, method="wilson")
+    _, high = proportion_confint(wins + unknown, n, alpha=0.05, method="wilson")
+    return Beats(wins, ties, unknown, n, wins / n, float(low), float(high))
 
 
 def censored_signs(pairs: pd.DataFrame, reached: pd.DataFrame) -> np.ndarray:
     """Per seed, the sign of variant - baseline where it is known despite censoring, else NaN.
 
-    A censored value (threshold never reached) is only a lower bound: if the censored run is
-    already the larger one, the sign is known; otherwise it is not.
+    A censored value (threshold never reached by the last evaluation) is a strict lower bound:
+    the run would have needed more. If the censored run is already at least as large as the
+    other, reached, run, it is known to be slower (a censored tie is no tie); otherwise the
+    sign is not known, nor when both are censored.
     """
     b, v = pairs["baseline"].to_numpy(float), pairs["variant"].to_numpy(float)
     rb, rv = reached["baseline"].to_numpy(bool), reached["variant"].to_numpy(bool)
     signs = np.sign(v - b)
+    signs = np.where(rb & ~rv & (v >= b), 1.0, signs)  # the variant is the slower
+    signs = np.where(~rb & rv & (b >= v), -1.0, signs)  # the baseline is
     unknown = (~rb & ~rv) | (rb & ~rv & (v < b)) | (~rb & rv & (v > b))
     return np.where(unknown, np.nan, signs)
+
+
+def censored_bounds(
+    differences: np.ndarray, reached: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) each seed's true difference can be, variant - baseline on the test's
+    scale: a censored variant only raises it (up to inf), a censored baseline only lowers it."""
+    d = np.asarray(differences, dtype=np.float64)
+    rb, rv = reached["baseline"].to_numpy(bool), reached["variant"].to_numpy(bool)
+    return np.where(rb, d, -np.inf), np.where(rv, d, np.inf)
+
+
+def censored_median(
+    low: np.ndarray, high: np.ndarray, confidence: float
+) -> tuple[float, float, float, float]:
+    """(median low, median high, interval low, interval high) of the median per-seed difference
+    when each is only known to lie in [low_i, high_i]: the median lies between the medians of
+    the bounds, and the order-statistic (sign-test) interval of the median is widened to the
+    bounds, so it covers at least its level. An end the bounds leave open is -inf or inf."""
+    lows, highs = np.sort(low), np.sort(high)
+    n = len(lows)
+    if n == 0:
+        return (math.nan,) * 4
+    rank = int(stats.binom.ppf((1 - confidence) / 2, n, 0.5))  # 1-based rank of the low end
+    ci = (-math.inf, math.inf) if rank < 1 else (float(lows[rank - 1]), float(highs[n - rank]))
+    return float(np.median(lows)), float(np.median(highs)), *ci
 
 
 def censored_sign_test(signs: np.ndarray, direction: int) -> tuple[float, int]:
@@ -282,8 +359,9 @@ def tost(differences: np.ndarray, margin: float) -> tuple[float, float]:
     d = np.asarray(differences, dtype=np.float64)
     if len(d) < 2:
         return math.nan, math.nan
-    p_above_lower = sign_flip_p(d + margin, "greater")[0]
-    p_below_upper = sign_flip_p(d - margin, "less")[0]
+    # As many patterns as the difference test (exact up to 16 pairs): one test, one precision.
+    p_above_lower = sign_flip_p(d + margin, "greater", random_patterns=STUDY_PATTERNS)[0]
+    p_below_upper = sign_flip_p(d - margin, "less", random_patterns=STUDY_PATTERNS)[0]
     return float(p_above_lower), float(p_below_upper)
 
 
@@ -332,11 +410,20 @@ def paired_evidence(
     """Per (variant, claim) paired statistics against the baseline, before any decision.
 
     Returns one row per (variant, claim): variant, baseline, claim, statement, metric, n,
-    baseline_mean, variant_mean, estimate_kind, estimate (difference, or ratio for log-scale
-    measures), ci_low, ci_high (BCa at `confidence`), p_value, effect_size (d_z), magnitude, p_beats with
-    p_beats_low/high, censored_pairs, test, margin, p_equivalence, ci90_low/high, direction
-    (+1 claimed higher, -1 lower) and evidence (the way the data point: +1, -1 or 0).
+    baseline_mean, variant_mean, estimate_kind, estimate (mean difference, or the ratio of
+    geometric means for log-scale measures: where the test is centred), ci_low, ci_high (the
+    inverted sign-flip test at `confidence`, the level the decision uses) with confidence and
+    interval_note, p_value, effect_size (d_z), magnitude, p_beats with p_beats_low/high and
+    wins, ties, unknown_signs, beats_words, informative (pairs that can move the test: not
+    tied), censored_pairs, test, margin, p_equivalence, ci90_low/high (the interval TOST
+    inverts, at equivalence_confidence = 1 - 2 (1 - confidence)), direction (+1 claimed
+    higher, -1 lower) and evidence (the way the data point: +1, -1 or 0).
+
+    With censored pairs there is no mean: estimate and d_z are NaN, median_low/median_high
+    bound the median per-seed difference (ratio), and ci_low/ci_high are the order-statistic
+    interval of that median widened to the censoring bounds (inf: open).
     """
+    alpha = 1 - confidence
     rows = []
     for variant in variants:
         for claim in claims:
@@ -349,6 +436,8 @@ def paired_evidence(
             to_scale = np.exp if measure.log_scale else (lambda x: x)
             evidence = int(np.sign(test.mean_difference)) if test.n else 0
             kind, censored = "exact sign-flip", 0
+            signs = np.sign(d)
+            median_bounds = (math.nan, math.nan)
             reached_column = f"reached_{measure.threshold:g}" if measure.threshold else ""
             if reached_column in table:
                 reached = paired_values(table, reached_column, baseline, variant).astype(
@@ -358,17 +447,33 @@ def paired_evidence(
                 if censored:
                     signs = censored_signs(pairs, reached)
                     p_value, evidence = censored_sign_test(signs, direction or 1)
-                    test = dataclasses.replace(test, p_value=p_value)
+                    *median_bounds, low, high = censored_median(
+                        *censored_bounds(d, reached), confidence
+                    )
+                    test = dataclasses.replace(
+                        test,
+                        p_value=p_value,
+                        mean_difference=math.nan,
+                        effect_size=math.nan,
+                        ci_low=low,
+                        ci_high=high,
+                        interval_note=(
+                            f"{censored} of {test.n} pairs censored: no mean; the median per-seed "
+                            f"{'ratio' if measure.log_scale else 'difference'} and its "
+                            "order-statistic interval, widened to what the censored runs allow"
+                        ),
+                    )
                     kind = "exact sign test (censored pairs)"
+            informative = int(np.count_nonzero(signs[~np.isnan(signs)]) + np.isnan(signs).sum())
             margin = claim.margin
             tost_p, ci90 = (math.nan, math.nan), (math.nan, math.nan)
             if margin is not None and not censored:
                 tost_p = tost(d, margin_on_test_scale(measure, margin))
-                ci90 = bootstrap_interval(d, 1 - 2 * ALPHA)
+                ci90 = sign_flip_interval(d, 1 - 2 * alpha, random_patterns=STUDY_PATTERNS)
             p_equivalence = max(tost_p)
             if claim.direction == SAME:
                 test = dataclasses.replace(test, p_value=math.nan)  # its only test is the TOST
-            beats = probability_of_beating(d, direction) if direction else (math.nan,) * 3
+            beats = probability_of_beating(signs, direction) if direction else None
             rows.append(
                 {
                     "variant": variant,
@@ -385,12 +490,21 @@ def paired_evidence(
                     "estimate": float(to_scale(test.mean_difference)),
                     "ci_low": float(to_scale(test.ci_low)),
                     "ci_high": float(to_scale(test.ci_high)),
+                    "confidence": confidence,
+                    "interval_note": test.interval_note,
+                    "median_low": float(to_scale(median_bounds[0])),
+                    "median_high": float(to_scale(median_bounds[1])),
                     "p_value": test.p_value,
                     "effect_size": test.effect_size,
                     "magnitude": magnitude(test.effect_size),
-                    "p_beats": beats[0],
-                    "p_beats_low": beats[1],
-                    "p_beats_high": beats[2],
+                    "p_beats": beats.share if beats else math.nan,
+                    "p_beats_low": beats.low if beats else math.nan,
+                    "p_beats_high": beats.high if beats else math.nan,
+                    "wins": beats.wins if beats else 0,
+                    "ties": int((signs == 0).sum()),
+                    "unknown_signs": int(np.isnan(signs).sum()),
+                    "beats_words": beats.words() if beats else "",
+                    "informative": informative,
                     "censored_pairs": censored,
                     "test": kind,
                     "margin": math.nan if margin is None else margin,
@@ -399,6 +513,7 @@ def paired_evidence(
                     "p_tost_upper": tost_p[1],
                     "ci90_low": float(to_scale(ci90[0])),
                     "ci90_high": float(to_scale(ci90[1])),
+                    "equivalence_confidence": 1 - 2 * alpha,
                     "direction": direction,
                     "question": claim.direction,
                     "evidence": evidence,
@@ -536,6 +651,15 @@ def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, s
         + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
         + f", Holm-corrected p = {row.p_equivalence_holm:.3g}"
     )
+    informative = int(getattr(row, "informative", row.n))
+    if informative < min_seeds and not within and question != SAME:
+        tied = row.n - informative
+        return still_open, (
+            f"{row.n} paired seeds, {tied} of them tied: ties do not move an exact test, so its "
+            f"smallest p is 2/2^{informative} = {2 / 2**informative:.3g}, and with {family_size} "
+            f"test(s) under Holm it cannot get below {alpha:.3g}; a verdict needs "
+            f"{min_seeds - informative} more untied seed(s)"
+        )
     if question == SAME:
         if within:
             return EQUIVALENT, equivalent_note
@@ -561,7 +685,10 @@ def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, s
             if within:
                 note += ", though it lies within the margin (practically equivalent)"
             return SUPPORTED, note + censored
-        return CONTRADICTED, "the difference is significant but opposite to the claim" + censored
+        note = "the difference is significant but opposite to the claim"
+        if within:
+            note += ", though it lies within the margin (practically equivalent)"
+        return CONTRADICTED, note + censored
     if within:
         return EQUIVALENT, equivalent_note
     return still_open, (f"Holm-corrected p = {row.p_holm:.3g} is not below {alpha:.3g}" + censored)

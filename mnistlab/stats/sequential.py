@@ -2,7 +2,9 @@
 decided, keeping the family-wise false-verdict rate at alpha over all looks.
 
 Alpha is spent over the planned looks with the Lan-DeMets Pocock-type function
-alpha * ln(1 + (e - 1) * t), t = seeds so far / max_seeds. At look k the claims still open
+alpha * ln(1 + (e - 1) * t), t = seeds so far / max_seeds, at the looks that can decide:
+a look where 2 / 2**n times the family is not below its share spends nothing and passes it
+on (SequentialDesign.spent), and a design where no look can decide is refused. At look k the claims still open
 are tested with the study's own exact tests and Holm's correction at the alpha spent at that
 look; a claim once decided stays decided. By the union bound over looks the chance of any
 false verdict is at most the sum of the spent increments, alpha. A reported p is Holm's p
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnistlab.stats.analysis import ALPHA, decide
+from mnistlab.stats.analysis import ALPHA, OPEN, decide
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 
 
@@ -27,18 +29,49 @@ class SequentialDesign:
     block: int  # seeds added per look
     max_seeds: int  # never more
     alpha: float = ALPHA
+    family: int = 1  # hypotheses under Holm (difference and equivalence tests)
 
     def looks(self) -> list[int]:
         """Seeds at each planned look: first, first + block, ..., max_seeds."""
         counts = list(range(self.first, self.max_seeds, self.block))
         return [*counts, self.max_seeds]
 
+    def can_decide(self, seeds: int, alpha: float) -> bool:
+        """Whether a look at `seeds` pairs spending `alpha` can give any verdict: the exact
+        test's smallest p, 2 / 2**seeds, times the family (Holm's first step) is below it."""
+        return 2 / 2**seeds * max(1, self.family) < alpha
+
     def spent(self) -> list[float]:
-        """Alpha spent at each look (the increments of the spending function; they sum to alpha)."""
-        cumulative = [
-            self.alpha * math.log(1 + (math.e - 1) * n / self.max_seeds) for n in self.looks()
-        ]
-        return list(np.diff([0.0, *cumulative]))
+        """Alpha spent at each look; they sum to alpha when the design can decide at all.
+
+        The Pocock-type function's increments, except that a look which cannot reach a
+        verdict with what it would spend (can_decide) spends nothing and passes its share on
+        to the next look that can; the last look's share, if it cannot use it, goes back to
+        the last look that spent. Fixed by the design, never by the data.
+        """
+        looks = self.looks()
+        cumulative = [self.alpha * math.log(1 + (math.e - 1) * n / self.max_seeds) for n in looks]
+        cumulative[-1] = self.alpha  # exactly, whatever the rounding
+        spent, last = [0.0] * len(looks), 0.0
+        for index, (seeds, total) in enumerate(zip(looks, cumulative, strict=True)):
+            if self.can_decide(seeds, total - last):
+                spent[index], last = total - last, total
+        spending = [i for i, a in enumerate(spent) if a > 0]
+        if spending and last < self.alpha:
+            spent[spending[-1]] += self.alpha - last
+        return spent
+
+    def problem(self) -> str:
+        """Why the design can never reach a verdict ('' when it can)."""
+        if any(self.spent()):
+            return ""
+        needed = next(n for n in range(1, 64) if self.can_decide(n, self.alpha))
+        return (
+            f"no look can reach a verdict: with {self.family} test(s) under Holm the exact "
+            f"test's smallest p at the last look, 2/2^{self.max_seeds} = "
+            f"{2 / 2**self.max_seeds:.3g}, times {self.family} is not below alpha = "
+            f"{self.alpha:g}. Raise max_seeds to at least {needed}."
+        )
 
 
 def sequential_decide(
@@ -55,15 +88,29 @@ def sequential_decide(
     final: dict[int, pd.Series] = {}
     open_rows = list(range(len(evidence_by_look[0]))) if evidence_by_look else []
     for look, evidence in enumerate(evidence_by_look):
-        rows = decide(evidence.iloc[open_rows], spent[look])
+        last = look == len(evidence_by_look) - 1
+        if spent[look] == 0 and not last:
+            continue  # a look that cannot decide spends nothing and decides nothing
+        if spent[look] > 0:
+            rows = decide(evidence.iloc[open_rows], spent[look])
+        else:  # a design that can never decide (a stored one: new ones are refused)
+            rows = decide(evidence.iloc[open_rows], design.alpha)
+            rows = rows.assign(
+                verdict=[OPEN.get(q, Verdict.INCONCLUSIVE) for q in rows["question"]]
+                if "question" in rows
+                else Verdict.INCONCLUSIVE,
+                note=design.problem(),
+            )
         rows = rows.assign(
             look=look + 1,
             seeds_at_look=design.looks()[look],
             alpha_spent=spent[look],
-            p_sequential=np.minimum(1.0, rows["p_holm"] * design.alpha / spent[look]),
+            p_sequential=np.minimum(1.0, rows["p_holm"] * design.alpha / spent[look])
+            if spent[look] > 0
+            else 1.0,
         )
         for index, row in zip(open_rows, rows.itertuples(index=False), strict=True):
-            if Verdict(row.verdict).decided or look == len(evidence_by_look) - 1:
+            if Verdict(row.verdict).decided or last:
                 final[index] = pd.Series(row._asdict())
         open_rows = [i for i in open_rows if i not in final]
         if not open_rows:

@@ -9,6 +9,7 @@ estimate of it that is some hundred times faster than scipy's at 250 pairs.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 from scipy import stats
@@ -90,3 +91,54 @@ def sign_test_p(successes: int, trials: int, alternative: str = "greater") -> fl
     if trials == 0:
         return 1.0
     return float(stats.binomtest(successes, trials, 0.5, alternative=alternative).pvalue)
+
+
+@functools.cache
+def _flipped_sets(
+    n: int, exact: bool, random_patterns: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The test's sign patterns as flipped sets: (membership (P, n) of the nonempty sets, their
+    sizes, patterns flipping nothing, patterns in all), for sign_flip_p's exact or seeded
+    patterns. Sums then a division: a subset summing to exactly 0 has mean exactly 0."""
+    blocks = [(patterns < 0) for patterns in _pattern_blocks(n, exact, random_patterns)]
+    members = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    sizes = members.sum(1)
+    nonempty = members[sizes > 0].astype(np.float64)
+    return nonempty, sizes[sizes > 0].astype(np.float64), int((sizes == 0).sum()), len(members)
+
+
+def sign_flip_interval(
+    differences: np.ndarray,
+    confidence: float = 0.95,
+    exact_up_to: int = EXACT_UP_TO,
+    random_patterns: int = STUDY_PATTERNS,
+) -> tuple[float, float]:
+    """The shifts delta that sign_flip_p(differences - delta) does not reject at 1 - confidence.
+
+    The inverted test, so the interval excludes a value exactly when the test rejects it
+    (Hartigan 1969). Flipping the signs of a set F of the shifted differences moves the sum
+    by -2 * sum over F of (x_i - delta), so the pattern is at least as extreme upwards as the
+    observed sum exactly when the mean of x over F is at most delta: the one-sided p of a shift
+    counts the subset means on either side of it, and the interval's ends are order statistics
+    of the 2**n - 1 subset means (of the seeded random patterns' sets above exact_up_to, with
+    the test's (count + 1) / (R + 1)). Two-sided: rejected when min(1, 2 min(p_greater, p_less))
+    < 1 - confidence, as sign_flip_p reports it. The estimate at the interval's centre of the
+    test is the mean: there the observed sum is 0, the median of the symmetric null, and p = 1.
+    An end that the patterns cannot reach is -inf or inf.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    n = len(d)
+    if n < 2:
+        return math.nan, math.nan
+    exact = n <= exact_up_to
+    members, sizes, empty, total = _flipped_sets(n, exact, random_patterns)
+    means = np.sort((members @ d) / sizes)
+    adjust = 0 if exact else 1
+    alpha = 1 - confidence
+    # p_greater(delta) with k subset means <= delta; accepted when 2 p >= alpha (as the test).
+    k = np.arange(len(means) + 1)
+    accepted = np.minimum(1.0, 2 * ((empty + k + adjust) / (total + adjust))) >= alpha
+    first = int(np.argmax(accepted))  # fewest subset means at or below an accepted shift
+    low = -math.inf if first == 0 else float(means[first - 1])
+    high = math.inf if first == 0 else float(means[len(means) - first])
+    return low, high

@@ -1,5 +1,6 @@
 """The statistics that decide, each against an independent computation on tiny inputs."""
 
+import itertools
 import math
 
 import numpy as np
@@ -78,13 +79,29 @@ def test_holm_matches_statsmodels_and_the_hand_computation(m):
     assert np.isnan(holm(with_gap)[-1]) and holm(with_gap)[:-1] == pytest.approx(holm(p))
 
 
-def test_bca_intervals_are_scipys():
+def test_the_interval_is_the_inverted_sign_flip_test_by_brute_force():
+    # Independent of signflip.py: every shift tried is a subset mean (where the acceptance set
+    # can end), every p by enumerating all 2**n sign patterns with itertools.
     d = np.array([0.3, -0.1, 0.5, 0.2, 0.9, 0.4, 0.0, 0.6])
+    candidates = sorted(
+        {sum(c) / k for k in range(1, 9) for c in itertools.combinations(d.tolist(), k)}
+    )
+
+    def p_by_hand(delta):
+        y = d - delta
+        observed = y.sum()
+        sums = [
+            sum(s * v for s, v in zip(signs, y, strict=True))
+            for signs in itertools.product((1, -1), repeat=8)
+        ]
+        up = sum(x >= observed - 1e-12 for x in sums) / 256
+        down = sum(x <= observed + 1e-12 for x in sums) / 256
+        return min(1.0, 2 * min(up, down))
+
+    accepted = [c for c in candidates if p_by_hand(c) >= 0.05]
     ours = paired_test(d)
-    theirs = stats.bootstrap(
-        (d,), np.mean, method="BCa", confidence_level=0.95, random_state=np.random.default_rng(0)
-    ).confidence_interval
-    assert (ours.ci_low, ours.ci_high) == pytest.approx((theirs.low, theirs.high))
+    assert (ours.ci_low, ours.ci_high) == pytest.approx((min(accepted), max(accepted)))
+    assert ours.ci_low <= ours.mean_difference <= ours.ci_high and p_by_hand(d.mean()) == 1.0
 
 
 def test_power_agrees_with_the_t_tests_closed_form_on_normal_data():
@@ -172,12 +189,13 @@ def test_a_claim_with_censored_pairs_uses_the_sign_test_and_says_so():
 
 
 def test_effect_in_plain_terms():
-    share, low, high = probability_of_beating(np.array([1.0, 2, -1, 0]), direction=1)
-    assert share == 0.625  # 2 wins, 1 tie, 1 loss
+    beats = probability_of_beating(np.array([1.0, 2, -1, 0]), direction=1)
+    share = beats.share
+    assert share == 0.5 and beats.ties == 1  # 2 wins, 1 tie, 1 loss: a tie is no half win
     z = stats.norm.ppf(0.975)  # Wilson's interval by hand
     centre = (share + z**2 / 8) / (1 + z**2 / 4)
     half = z * math.sqrt(share * (1 - share) / 4 + z**2 / 64) / (1 + z**2 / 4)
-    assert (low, high) == pytest.approx((centre - half, centre + half))
+    assert (beats.low, beats.high) == pytest.approx((centre - half, centre + half))
     assert [magnitude(x) for x in (0.1, -0.3, 0.6, 2.0)] == [
         "negligible",
         "small",
