@@ -440,8 +440,14 @@ def paired_evidence(
             median_bounds = (math.nan, math.nan)
             reached_column = f"reached_{measure.threshold:g}" if measure.threshold else ""
             if reached_column in table:
-                reached = paired_values(table, reached_column, baseline, variant).astype(
-                    {"baseline": bool, "variant": bool}
+                # On the seeds that have both values: contended runs' times are blanked, their
+                # reached flags are not.
+                reached = (
+                    paired_values(table, reached_column, baseline, variant)
+                    .set_index("seed")
+                    .reindex(pairs["seed"])
+                    .reset_index()
+                    .astype({"baseline": bool, "variant": bool})
                 )
                 censored = int((~reached["baseline"] | ~reached["variant"]).sum())
                 if censored:

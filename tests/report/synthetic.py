@@ -57,11 +57,17 @@ def history_of(run_id: str, steps_to_95: int, seconds_per_step: float, accuracy:
 
 
 def synthetic_results(
-    monkeypatch, claims: list[dict], values: dict[str, list[tuple]], name="syn", arms=None
+    monkeypatch,
+    claims: list[dict],
+    values: dict[str, list[tuple]],
+    name="syn",
+    arms=None,
+    contended: set[str] = frozenset(),
 ):
     """StudyResults of a two-arm study 'base' vs 'var' (or the two names in arms).
 
-    values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy).
+    values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy); contended: the
+    run names (arm-sSEED) that shared the machine with another run.
     """
     base, var = arms or ("base", "var")
     spec = parse_spec(
@@ -88,7 +94,7 @@ def synthetic_results(
                     seed=seed,
                     config_hash=hashes[arm],
                     start_time=seed,
-                    **TAGS,
+                    **{**TAGS, "contended": f"{arm}-s{seed}" in contended},
                 )
             )
             history += history_of(run_id, steps, seconds, accuracy, rng)

@@ -58,3 +58,25 @@ def test_timing_claims_use_only_runs_that_ran_alone(tmp_path, tiny_mnist, store_
         "base-s0" in note and "left out of every timing claim" in note for note in results.notes
     )
     assert not any("left out" in note for note in alone.notes)
+
+
+def test_contended_runs_leave_a_censored_timing_claim_their_clean_seeds(monkeypatch):
+    """A contended run's times are blanked but its reached flags are not: the two must be
+    paired on the same seeds (this crashed analyze with a broadcast error), and the claim is
+    tested on the seeds whose two runs both ran alone."""
+    from tests.report.synthetic import synthetic_results
+
+    base = [(400 + 50 * (s % 3), 0.01, 0.97) for s in range(8)]
+    var = [(300 + 50 * (s % 2), 0.012, 0.975) for s in range(7)] + [(2000, 0.012, 0.975)]
+    results = synthetic_results(
+        monkeypatch,
+        [{"metric": "seconds_to:0.95", "direction": "lower"}],
+        {"base": base, "var": var},
+        contended={"var-s0", "base-s3"},
+    )
+    row = results.verdicts.iloc[0]
+    assert row["n"] == 6  # seeds 0 and 3 left out
+    assert row["censored_pairs"] == 1  # seed 7: var never reached 95% in its 1,000 steps
+    # Censored at 12 s, past the baseline's time: known to be the slower, a loss, not unknown.
+    assert row["wins"] == 5 and row["unknown_signs"] == 0 and row["informative"] == 6
+    assert any("shared this machine" in note for note in results.notes)
