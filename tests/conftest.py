@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -290,3 +291,15 @@ def statuses(uri: str, experiment: str = "tiny") -> dict[str, list[str]]:
     for run in training_runs(uri, experiment):
         found.setdefault(run.info.run_name, []).append(run.info.status)
     return found
+
+
+def tiny_table(differences: dict[str, list[float]], base: float = 10.0) -> pd.DataFrame:
+    """A run table of arms base and var over len(differences) seeds: each metric is base for
+    the baseline and base + the seed's difference for the variant."""
+    rows = []
+    for seed in range(len(next(iter(differences.values())))):
+        rows.append({"arm": "base", "seed": seed, **{m: base for m in differences}})
+        rows.append(
+            {"arm": "var", "seed": seed, **{m: base + d[seed] for m, d in differences.items()}}
+        )
+    return pd.DataFrame(rows)

@@ -29,7 +29,7 @@ from mnistlab.stats.analysis import (
 from mnistlab.stats.power import power_curve, study_power
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
 from mnistlab.stats.signflip import sign_flip_p
-from tests.conftest import holm_by_hand
+from tests.conftest import holm_by_hand, tiny_table
 
 
 @pytest.mark.parametrize("n", [3, 7, 12, 16])
@@ -112,16 +112,6 @@ def test_power_agrees_with_the_t_tests_closed_form_on_normal_data():
     ours = power_curve(d, (10, 20, 40), simulations=3000)[:, 0]
     closed = [TTestPower().power(effect, n, 0.05) for n in (10, 20, 40)]
     assert ours == pytest.approx(closed, abs=0.04)
-
-
-def tiny_table(differences: dict[str, list[float]], base: float = 10.0) -> pd.DataFrame:
-    rows = []
-    for seed in range(len(next(iter(differences.values())))):
-        rows.append({"arm": "base", "seed": seed, **{m: base for m in differences}})
-        rows.append(
-            {"arm": "var", "seed": seed, **{m: base + d[seed] for m, d in differences.items()}}
-        )
-    return pd.DataFrame(rows)
 
 
 def test_equivalence_on_constructed_data():

@@ -16,16 +16,7 @@ from mnistlab.spec.run import ConfigError
 from mnistlab.spec.study import Claim
 from mnistlab.stats.analysis import compare_arms
 from mnistlab.stats.verdicts import Verdict
-
-
-def tiny_table(differences: dict[str, list[float]], base: float = 10.0) -> pd.DataFrame:
-    rows = []
-    for seed in range(len(next(iter(differences.values())))):
-        rows.append({"arm": "base", "seed": seed, **{m: base for m in differences}})
-        rows.append(
-            {"arm": "var", "seed": seed, **{m: base + d[seed] for m, d in differences.items()}}
-        )
-    return pd.DataFrame(rows)
+from tests.conftest import tiny_table
 
 
 def mean_statistic(x, axis):
