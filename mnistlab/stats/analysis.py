@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -363,25 +362,6 @@ def tost(differences: np.ndarray, margin: float) -> tuple[float, float]:
     p_above_lower = sign_flip_p(d + margin, "greater", random_patterns=STUDY_PATTERNS)[0]
     p_below_upper = sign_flip_p(d - margin, "less", random_patterns=STUDY_PATTERNS)[0]
     return float(p_above_lower), float(p_below_upper)
-
-
-def bootstrap_interval(
-    differences: np.ndarray, confidence: float, random_state: int | np.random.Generator = 0
-) -> tuple[float, float]:
-    """BCa bootstrap interval of the mean difference (percentile where BCa degenerates)."""
-    d = np.asarray(differences, dtype=np.float64)
-    if len(d) < 2 or np.ptp(d) == 0:
-        mean = float(d.mean()) if len(d) else math.nan
-        return mean, mean
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # BCa warns on degenerate resamples
-            interval = stats.bootstrap(
-                (d,), np.mean, confidence_level=confidence, method=method, random_state=random_state
-            ).confidence_interval
-        if math.isfinite(interval.low) and math.isfinite(interval.high):
-            break
-    return float(interval.low), float(interval.high)
 
 
 def margin_words(measure: Measure, margin: float | None) -> str:
