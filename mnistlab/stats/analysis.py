@@ -23,9 +23,11 @@ from mnistlab import names
 from mnistlab.spec.measures import EITHER, HIGHER, LOWER, SAME, Measure
 from mnistlab.stats.signflip import (
     STUDY_PATTERNS,
+    can_decide,
     sign_flip_interval,
     sign_flip_p,
     sign_test_p,
+    smallest_p_words,
 )
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.divergence import final_loss
@@ -52,7 +54,7 @@ def min_seeds_for_verdict(family_size: int, alpha: float = ALPHA) -> int:
     if alpha <= 0:
         raise ValueError(f"no number of seeds reaches a verdict at alpha = {alpha}")
     n = 1
-    while 2 / 2**n * max(1, family_size) >= alpha:
+    while not can_decide(n, family_size, alpha):
         n += 1
     return n
 
@@ -641,8 +643,8 @@ def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, s
     if informative < min_seeds and not within and question != SAME:
         tied = row.n - informative
         return still_open, (
-            f"{row.n} paired seeds, {tied} of them tied: ties do not move an exact test, so its "
-            f"smallest p is 2/2^{informative} = {2 / 2**informative:.3g}, and with {family_size} "
+            f"{row.n} paired seeds, {tied} of them tied: ties do not move an exact test, so "
+            f"{smallest_p_words(informative)}, and with {family_size} "
             f"test(s) under Holm it cannot get below {alpha:.3g}; a verdict needs "
             f"{min_seeds - informative} more untied seed(s)"
         )

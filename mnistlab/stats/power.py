@@ -20,7 +20,7 @@ from mnistlab.stats.analysis import (
     paired_differences,
     paired_values,
 )
-from mnistlab.stats.signflip import sign_flip_p
+from mnistlab.stats.signflip import sign_flip_p, smallest_p_words
 
 TARGET_POWER = 0.8
 SIMULATIONS = 1000
@@ -119,7 +119,7 @@ def detectable_note(n: int, sd: float, family_size: int, alpha: float = ALPHA) -
     needed = min_seeds_for_verdict(family_size, alpha)
     if n < needed:
         return (
-            f"none at n = {n}: the exact test's smallest p, 2/2^{n} = {2 / 2**n:.3g}, times "
+            f"none at n = {n}: {smallest_p_words(n)}, times "
             f"{family_size} test(s) under Holm is not below {alpha:g}; no effect, however large, "
             f"can be detected before {needed} seeds"
         )

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mnistlab.stats.analysis import ALPHA, OPEN, decide
+from mnistlab.stats.signflip import can_decide, smallest_p_words
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 
 
@@ -39,7 +40,7 @@ class SequentialDesign:
     def can_decide(self, seeds: int, alpha: float) -> bool:
         """Whether a look at `seeds` pairs spending `alpha` can give any verdict: the exact
         test's smallest p, 2 / 2**seeds, times the family (Holm's first step) is below it."""
-        return 2 / 2**seeds * max(1, self.family) < alpha
+        return can_decide(seeds, self.family, alpha)
 
     def spent(self) -> list[float]:
         """Alpha spent at each look; they sum to alpha when the design can decide at all.
@@ -67,9 +68,8 @@ class SequentialDesign:
             return ""
         needed = next(n for n in range(1, 64) if self.can_decide(n, self.alpha))
         return (
-            f"no look can reach a verdict: with {self.family} test(s) under Holm the exact "
-            f"test's smallest p at the last look, 2/2^{self.max_seeds} = "
-            f"{2 / 2**self.max_seeds:.3g}, times {self.family} is not below alpha = "
+            f"no look can reach a verdict: with {self.family} test(s) under Holm, at the last "
+            f"look {smallest_p_words(self.max_seeds)}, times {self.family} is not below alpha = "
             f"{self.alpha:g}. Raise max_seeds to at least {needed}."
         )
 

@@ -142,3 +142,20 @@ def sign_flip_interval(
     low = -math.inf if first == 0 else float(means[first - 1])
     high = math.inf if first == 0 else float(means[len(means) - first])
     return low, high
+
+
+def smallest_p(pairs: int) -> float:
+    """The smallest two-sided p an exact sign-flip test on `pairs` untied pairs can give: only
+    the all-one-way pattern and its mirror are that extreme, 2 of 2**pairs."""
+    return 2 / 2**pairs
+
+
+def can_decide(pairs: int, family: int, alpha: float) -> bool:
+    """Whether `pairs` untied pairs can reach any verdict with `family` tests under Holm at
+    alpha: Holm's first step multiplies the smallest p by the family."""
+    return smallest_p(pairs) * max(1, family) < alpha
+
+
+def smallest_p_words(pairs: int) -> str:
+    """The rule above in words, for the notes that explain why no verdict is possible."""
+    return f"the exact test's smallest p, 2/2^{pairs} = {smallest_p(pairs):.3g}"

@@ -232,3 +232,15 @@ def test_contradiction_is_reported_when_the_data_go_the_other_way():
     table = tiny_table({"test_accuracy": [-0.01 - 0.001 * i for i in range(8)]})
     (row,) = compare_arms(table, "base", ["var"], [Claim("test_accuracy", "higher")]).itertuples()
     assert row.verdict == CONTRADICTED and row.p_beats == 0
+
+
+def test_the_smallest_exact_p_decides_how_many_seeds_a_verdict_needs():
+    """By hand: 7 pairs give 2/128 = 0.0156, times 3 tests = 0.047 < 0.05; 6 pairs 0.094."""
+    from mnistlab.stats.analysis import min_seeds_for_verdict
+    from mnistlab.stats.signflip import can_decide, sign_flip_p, smallest_p
+
+    assert smallest_p(7) == 2 / 128
+    assert can_decide(7, 3, 0.05) and not can_decide(6, 3, 0.05)
+    assert [min_seeds_for_verdict(m) for m in (1, 3, 4, 6, 7)] == [6, 7, 8, 8, 9]
+    # The rule is the test's own: all seven pairs one way give exactly that p.
+    assert sign_flip_p(np.ones(7), "two-sided")[0] == pytest.approx(smallest_p(7))
