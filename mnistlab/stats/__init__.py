@@ -1,2 +1,10 @@
-"""Pure statistics on per-seed numbers: exact tests, paired estimates, multiplicity, decisions,
-sequential looks and power."""
+"""Pure statistics on per-seed numbers (no torch, no MLflow):
+
+- signflip.py: the exact paired sign-flip test (vectorised), the interval that inverts it, and
+  the smallest p it can give (how many seeds a verdict needs);
+- analysis.py: features of a run's histories, paired estimates and tests per claim, Holm over
+  the family, and the decision each row gets;
+- verdicts.py: every verdict word, with its tone and whether it settles the question;
+- sequential.py: adaptive seeds: looks, alpha spent only where a look can decide, decisions;
+- power.py: power curves and seeds needed, at the observed effect or one the user names.
+"""
