@@ -26,7 +26,9 @@ def test_smoke_study_then_report_writes_html_and_pdf_with_every_section(
         assert section in html
     assert "Ten random test digits" in html and "Misclassified digits of cnn3" in html
     # Six study figures, the power curves and the two digit figures.
-    assert html.count('<img src="data:image/png;base64,') == 9 and 'id="power"' in html
+    assert (
+        html.count('<img src="data:image/png;base64,') == 10 and 'id="power"' in html
+    )  # 9 figures and the forest plot
     pdf = PdfReader(tmp_path / "reports" / "smoke" / "report.pdf")
     assert len(pdf.pages) >= 4
     assert "inconclusive" in " ".join(page.extract_text() for page in pdf.pages)
