@@ -42,6 +42,8 @@ def default_tracking_uri() -> str:
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """--tracking-uri, else $MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if sqlite_file.is_in_memory(uri):
+        return uri  # no file to make absolute: open_store refuses it by name
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         # Absolute, so that worker processes started elsewhere write to the same file.
         uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
@@ -56,7 +58,8 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
-def _is_lock_error(error: Exception) -> bool:
+def _is_lock_error(error: object) -> bool:
+    """An error (or a log line) saying SQLite's lock is held by another connection."""
     return "database is locked" in str(error) or "database table is locked" in str(error)
 
 
@@ -100,7 +103,7 @@ class _LockWaitFilter(logging.Filter):
         text = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             text += str(record.exc_info[1])
-        return not ("database is locked" in text or "database table is locked" in text)
+        return not _is_lock_error(text)
 
 
 def quiet_lock_waits() -> None:

@@ -44,7 +44,6 @@ from mnistlab.store.connect import (
     check_sqlite_path,
     connect_client,
     creation_lock,
-    default_tracking_uri,
     open_error,
     quiet_lock_waits,
     resolve_tracking_uri,
@@ -94,7 +93,7 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
     create=False (commands that only read): a SQLite file that does not exist is an error,
     never created.
     """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    uri = resolve_tracking_uri(uri)
     if sqlite_file.is_in_memory(uri):
         raise TrackingError(
             f"{uri} is an in-memory SQLite database: it disappears when the command ends, and "
@@ -102,7 +101,6 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
             f"sqlite:///{DEFAULT_STORE_FILE}) or a tracking server (--tracking-uri "
             "http://HOST:5000)."
         )
-    uri = resolve_tracking_uri(uri)
     path = sqlite_path(uri)
     if path is not None:
         check_sqlite_path(uri, path, create)
