@@ -50,7 +50,7 @@ def is_outage(error: BaseException) -> bool:
 
 
 def _say_if_locked(error: BaseException, waited: float) -> None:
-    if _is_lock_error(error):  # type: ignore[arg-type]
+    if _is_lock_error(error):
         say_store_busy(waited)
 
 
