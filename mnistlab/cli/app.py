@@ -199,8 +199,14 @@ def train(
         planned = PlannedRun(model.rpartition(":")[2] if ":" in model else model, config)
         resolve_device(config.device)  # no GPU where one is asked for: before anything else
         check_recipe(config)
-        check_net(config.model, config.model_args, config.model_source)
-        loaded = load_dataset(data_dir, dataset)  # before the store: bad data leaves no store
+        from mnistlab.training.owndata import check_run_data
+
+        # before the store: bad data leaves no store
+        loaded = load_dataset(data_dir, config.dataset_source or dataset)
+        check_run_data(config, loaded)  # an .npz file: train_size and eval_subset fit it
+        shape = tuple(loaded.train_images.shape[1:]) if loaded.sha256 else (1, 28, 28)
+        classes = int(loaded.train_labels.max()) + 1 if loaded.sha256 else 10
+        check_net(config.model, config.model_args, config.model_source, classes, shape)
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
         store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI

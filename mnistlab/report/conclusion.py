@@ -15,6 +15,7 @@ from mnistlab.report.tables import (
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import measure, percent
 from mnistlab.stats.verdicts import Verdict
+from mnistlab.training.owndata import provenance
 
 SUPPORTED, CONTRADICTED, EQUIVALENT = Verdict.SUPPORTED, Verdict.CONTRADICTED, Verdict.EQUIVALENT
 INCONCLUSIVE, NOT_EQUIVALENT = Verdict.INCONCLUSIVE, Verdict.NOT_EQUIVALENT
@@ -274,7 +275,9 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
         ),
         (
             "Dataset",
-            f"{results.dataset_title}, checked against published checksums before training",
+            provenance(results.spec.dataset, results.spec.dataset_sha256)
+            if results.spec.dataset_sha256
+            else f"{results.dataset_title}, checked against published checksums before training",
         ),
         ("Not filled in", ", ".join(unknown) if unknown else "nothing: every field above is known"),
     ]

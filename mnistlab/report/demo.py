@@ -12,13 +12,14 @@ import numpy as np
 from mnistlab.results.evidence import StudyResults
 from mnistlab.store.store import Store
 from mnistlab.training.datasets import DataError, load_test_set
+from mnistlab.training.owndata import own_test_set
 
 DEMO_IMAGES = 10
 
 
 @dataclass
 class Demo:
-    images: np.ndarray  # (N, 28, 28) uint8: the whole test set
+    images: np.ndarray  # (N, 28, 28) uint8: the whole test set; an .npz's float (N, C, H, W)
     labels: np.ndarray  # (N,)
     predictions: dict[str, np.ndarray]  # arm -> (N,) predicted labels, in the spec's arm order
     chosen: np.ndarray  # (DEMO_IMAGES,) indices drawn at random, seeded with `seed`
@@ -34,7 +35,11 @@ def predict_test_set(
     predicted again from their weights, which needs torch.
     """
     try:
-        images, labels = load_test_set(data_dir, results.spec.dataset)
+        spec = results.spec
+        if spec.dataset_sha256:  # an .npz file: the one the runs used, or the reason it is not
+            images, labels = own_test_set(spec.dataset, spec.dataset_source, spec.dataset_sha256)
+        else:
+            images, labels = load_test_set(data_dir, spec.dataset)
     except DataError as error:
         return None, f"The demo is missing: {error}"
     first_seed = int(results.runs["seed"].min())

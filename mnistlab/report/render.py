@@ -31,7 +31,8 @@ from mnistlab.report.tables import (
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import Measure, measure
 from mnistlab.stats.power import SEED_GRID, SIMULATIONS, TARGET_POWER
-from mnistlab.training.datasets import DATASETS
+from mnistlab.training.datasets import dataset_info
+from mnistlab.training.owndata import display_images
 
 MAX_MISCLASSIFIED = 40
 LOCAL_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
@@ -213,7 +214,7 @@ def study_figures(results: StudyResults) -> list[Figure]:
 def demo_figures(demo: Demo, results: StudyResults) -> list[Figure]:
     """The paper's demo drawn: random test images with each arm's prediction, and one
     run's mistakes."""
-    noun = DATASETS[results.spec.dataset].noun
+    noun = dataset_info(results.spec.dataset).noun
     predictions, labels, chosen = demo.predictions, demo.labels, demo.chosen
     captions = [
         f"true {labels[i]}\n" + "\n".join(f"{arm}: {p[i]}" for arm, p in predictions.items())
@@ -228,7 +229,9 @@ def demo_figures(demo: Demo, results: StudyResults) -> list[Figure]:
             f"{demo.seed}), with the label and each arm's prediction from its seed-{demo.seed} "
             "run; red marks a mistake by any arm.",
             plots.to_png(
-                plots.digit_grid(demo.images[chosen], captions, wrong, columns=5, cell=(1.3, 2.0))
+                plots.digit_grid(
+                    display_images(demo.images[chosen]), captions, wrong, columns=5, cell=(1.3, 2.0)
+                )
             ),
         )
     ]
@@ -244,7 +247,7 @@ def demo_figures(demo: Demo, results: StudyResults) -> list[Figure]:
                 f"the first {len(shown)} are shown as true → predicted.",
                 plots.to_png(
                     plots.digit_grid(
-                        demo.images[shown],
+                        display_images(demo.images[shown]),
                         [f"{labels[i]} → {predictions[shown_arm][i]}" for i in shown],
                         [False] * len(shown),
                     )

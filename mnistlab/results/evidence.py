@@ -37,7 +37,7 @@ from mnistlab.stats.sequential import SequentialDesign, sequential_decide
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
-from mnistlab.training.datasets import DATASETS
+from mnistlab.training.datasets import dataset_info
 from mnistlab.training.divergence import DIVERGENCE_RULE
 
 
@@ -106,7 +106,7 @@ class StudyResults:
 
     @property
     def dataset_title(self) -> str:
-        return DATASETS[self.spec.dataset].title
+        return dataset_info(self.spec.dataset).title
 
     @property
     def family_size(self) -> int:

@@ -17,6 +17,7 @@ from mnistlab.spec.limits import (
     valid_name,
 )
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
+from mnistlab.spec.owndata import check_sizes, resolve_dataset
 from mnistlab.spec.record import record_document, to_record
 from mnistlab.spec.run import (
     ConfigError,
@@ -36,6 +37,7 @@ from mnistlab.spec.study import (
     paper_claims,
 )
 from mnistlab.training.datasets import DATASETS
+from mnistlab.training.owndata import is_own_dataset
 from mnistlab.training.registry import MODELS
 
 SPEC_KEYS = (
@@ -54,6 +56,8 @@ SPEC_KEYS = (
     "claims",
     "adaptive",
     "strict",
+    "dataset_sha256",  # these two: resolved from an .npz dataset, in a stored spec only
+    "dataset_source",
 )
 
 
@@ -321,9 +325,12 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
             path, "name", "must be a name of letters, digits, - _ or . (not just dots)."
         )
     dataset = data.get("dataset", "mnist")
-    if dataset not in DATASETS:
+    if dataset not in DATASETS and not is_own_dataset(dataset):
         raise _spec_error(
-            path, "dataset", f"unknown dataset {dataset!r}. Known: {', '.join(DATASETS)}."
+            path,
+            "dataset",
+            f"unknown dataset {dataset!r}. Known: {', '.join(DATASETS)}, or your own images "
+            'as an .npz file relative to the spec, "data/my_images.npz".',
         )
     if "models" in data and "arms" in data:
         raise _spec_error(path, "arms", "give either arms or models (one arm per model), not both.")
@@ -348,6 +355,7 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         )
     seeds = _parse_seeds(path, data["seeds"])
     settings = _check_settings(path, "settings", data.get("settings", {}))
+    own_data, own = resolve_dataset(path, data, settings, stored)
     thresholds = data.get("thresholds", list(DEFAULT_THRESHOLDS))
     if (
         not isinstance(thresholds, list)
@@ -389,6 +397,7 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         source=str(path),
         adaptive=adaptive,
         strict=data.get("strict", False),
+        **own_data,
     )
     try:
         spec.planned_runs()
@@ -397,6 +406,8 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
                 check_recipe(spec.arm_config(arm, spec.seeds[0]))
     except ConfigError as error:  # impossible values, e.g. batch_size = 0
         raise ConfigError(f"{path}: {error}") from None
+    if own is not None:
+        check_sizes(path, spec, own)
     _refuse_identical_arms(path, spec)
     _check_name_limits(path, spec)
     size = len(json.dumps(to_record(spec)))

@@ -43,6 +43,11 @@ def to_record(spec: StudySpec) -> dict[str, Any]:
         }
         | ({"strict": True} if spec.strict else {})
         | (
+            {"dataset_sha256": spec.dataset_sha256, "dataset_source": spec.dataset_source}
+            if spec.dataset_sha256
+            else {}
+        )
+        | (
             {}
             if spec.adaptive is None
             else {"adaptive": {"max_seeds": spec.adaptive.max_seeds, "block": spec.adaptive.block}}

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError
-from mnistlab.training.datasets import DATASETS
+from mnistlab.training.datasets import DATASETS, DataError
+from mnistlab.training.owndata import is_own_dataset, locate_own_dataset
 from mnistlab.training.registry import MODELS
 
 # Bump when the training procedure changes in a way that changes results for the same config,
@@ -55,11 +56,15 @@ class RunConfig:
     # part of the identity (an edited file trains new runs), and where that file is.
     model_sha256: str = ""
     model_source: str = ""
+    # An .npz dataset (training.owndata): the file's SHA-256, part of the identity (a changed
+    # file trains new runs), and where the file is.
+    dataset_sha256: str = ""
+    dataset_source: str = ""
     # Execution settings: recorded, but not part of the identity of a run.
     device: str = "auto"
     threads: int = 0  # 0 = leave torch's default
 
-    EXECUTION_FIELDS = ("device", "threads", "model_source")
+    EXECUTION_FIELDS = ("device", "threads", "model_source", "dataset_source")
     # Fields added after runs were stored: hashed only when they differ from the value every
     # older run implicitly had, so that those runs keep their config hash.
     LATER_FIELDS = {
@@ -74,6 +79,7 @@ class RunConfig:
         "model_args": {},
         "model_sha256": "",
         "augment": {},
+        "dataset_sha256": "",
     }
 
     def __post_init__(self) -> None:
@@ -81,6 +87,13 @@ class RunConfig:
             source, sha256 = locate_user_model(self.model, Path.cwd())
             object.__setattr__(self, "model_source", source)
             object.__setattr__(self, "model_sha256", sha256)
+        if is_own_dataset(self.dataset) and not self.dataset_sha256:
+            try:
+                source, sha256 = locate_own_dataset(self.dataset, Path.cwd())
+            except DataError as error:
+                raise ConfigError(str(error)) from None
+            object.__setattr__(self, "dataset_source", source)
+            object.__setattr__(self, "dataset_sha256", sha256)
         validate_run_config(self)
 
     def __hash__(self) -> int:  # the dict fields are not hashable; the identity is
@@ -226,9 +239,11 @@ def validate_run_config(config: RunConfig) -> None:
             f"Unknown model {config.model!r}. Known models: {', '.join(sorted(MODELS))}, or "
             'your own net as "path/to/file.py:ClassName" or "package.module:ClassName".'
         )
-    if config.dataset not in DATASETS:
+    own_data = is_own_dataset(config.dataset)  # its sizes are checked against the file
+    if config.dataset not in DATASETS and not own_data:
         raise ConfigError(
-            f"Unknown dataset {config.dataset!r}. Known datasets: {', '.join(DATASETS)}."
+            f"Unknown dataset {config.dataset!r}. Known datasets: {', '.join(DATASETS)}, or "
+            'your own as an .npz file, "path/to/data.npz".'
         )
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
         raise ConfigError(f"seed must be a whole number of 0 or more, got {config.seed!r}.")
@@ -240,9 +255,9 @@ def validate_run_config(config: RunConfig) -> None:
         or not (0 < config.lr < math.inf)
     ):
         raise ConfigError(f"lr must be a positive finite number such as 0.001, got {config.lr!r}.")
-    if config.eval_subset > 10000:
+    if config.eval_subset > 10000 and not own_data:
         raise ConfigError(f"eval_subset is at most 10000 (the test set), got {config.eval_subset}.")
-    if config.train_size > 60000:
+    if config.train_size > 60000 and not own_data:
         raise ConfigError(f"train_size is at most 60000 (the train set), got {config.train_size}.")
     if not isinstance(config.device, str) or not (
         config.device in ("auto", "cpu", "cuda")

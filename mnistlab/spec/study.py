@@ -15,12 +15,14 @@ from mnistlab.spec.run import PlannedRun, RunConfig
 # What the parser fills in for an arm with a user's net (its file and the file's hash); kept in
 # the stored spec, so a study read back from the store needs neither the file nor its class.
 RESOLVED_SETTINGS = ("model_sha256", "model_source")
+# The study's dataset, and for an .npz file what the parser resolves: its hash and path.
+DATASET_FIELDS = ("dataset", "dataset_sha256", "dataset_source")
 # What a spec's [settings] and arm tables may set: the dataset is the study's, model and seed
 # the arm's and the grid's.
 RUN_SETTINGS = tuple(
     f.name
     for f in dataclasses.fields(RunConfig)
-    if f.name not in ("model", "seed", "dataset", *RESOLVED_SETTINGS)
+    if f.name not in ("model", "seed", *DATASET_FIELDS, *RESOLVED_SETTINGS)
 )
 DEFAULT_THRESHOLDS = (0.90, 0.95, 0.97, 0.98)
 
@@ -83,6 +85,8 @@ class StudySpec:
     source: str = ""
     adaptive: Adaptive | None = None
     strict: bool = False  # reuse a finished run only at the same device and thread count
+    dataset_sha256: str = ""  # an .npz dataset: the file's SHA-256 and absolute path, as
+    dataset_source: str = ""  # resolved when the spec was first read
 
     @property
     def all_seeds(self) -> tuple[int, ...]:
@@ -129,8 +133,17 @@ class StudySpec:
         return next(arm for arm in self.arms if arm.name == name)
 
     def arm_config(self, arm: Arm, seed: int) -> RunConfig:
+        own = (
+            {"dataset_sha256": self.dataset_sha256, "dataset_source": self.dataset_source}
+            if self.dataset_sha256
+            else {}
+        )
         return RunConfig(
-            model=arm.model, seed=seed, dataset=self.dataset, **{**self.settings, **arm.settings}
+            model=arm.model,
+            seed=seed,
+            dataset=self.dataset,
+            **own,
+            **{**self.settings, **arm.settings},
         )
 
     def planned_runs(self, seeds: tuple[int, ...] | None = None) -> list[PlannedRun]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from mnistlab.names import (
     CONFIG_HASH_TAG,
+    DATASET_FILE_TAG,
+    DATASET_SHA256_TAG,
     DATASET_TAG,
     DEVICE_TAG,
     NOTE_TAG,
@@ -50,6 +52,7 @@ from mnistlab.training.datasets import (
     resolve_data_dir,
 )
 from mnistlab.training.loop import resolve_device
+from mnistlab.training.owndata import check_unchanged, is_own_dataset, shape_and_classes
 
 __all__ = ["StudyError", "StudyObserver", "StudyReport", "plan_study", "run_study"]
 
@@ -160,6 +163,11 @@ def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
             SPEC_HASH_TAG: hashlib.sha256(record.encode()).hexdigest()[:16],
             STUDY_TAG: spec.name,
             DATASET_TAG: spec.dataset,
+            **(
+                {DATASET_FILE_TAG: spec.dataset_source, DATASET_SHA256_TAG: spec.dataset_sha256}
+                if spec.dataset_sha256
+                else {}
+            ),
             NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
             f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`.",
         },
@@ -201,7 +209,9 @@ def run_study(
         resolve_device(device)  # no GPU where one is asked for: fail before anything is written
     check_nets(spec)  # a net that cannot train: refused before the data and the store
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
-    if data is None:  # missing or damaged data: fail before anything is written
+    if is_own_dataset(spec.dataset):  # an .npz file, gone or changed since the spec was read
+        check_unchanged(spec.dataset, spec.dataset_source, spec.dataset_sha256, "the spec")
+    elif data is None:  # missing or damaged data: fail before anything is written
         check_data_root(resolve_data_dir(data_dir), spec.dataset, data_source(data_dir))
         ensure_dataset(Path(data_root), spec.dataset, download=True)
     store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
@@ -222,9 +232,12 @@ def check_nets(spec: StudySpec) -> None:
     """Build each arm's net and run it on one batch (training.models.check_net)."""
     from mnistlab.training.models import check_net
 
+    shape, classes = (
+        shape_and_classes(spec.dataset_source) if spec.dataset_sha256 else ((1, 28, 28), 10)
+    )
     for arm in spec.arms:
         config = spec.arm_config(arm, spec.seeds[0])
-        check_net(config.model, config.model_args, config.model_source)
+        check_net(config.model, config.model_args, config.model_source, classes, shape)
 
 
 def _target(plan: StudyPlan, spec: StudySpec, tracking_uri: str, data_root: str) -> RunTarget:
@@ -233,7 +246,7 @@ def _target(plan: StudyPlan, spec: StudySpec, tracking_uri: str, data_root: str)
         plan.experiment_id,
         spec.name,
         data_root,
-        spec.dataset,
+        spec.dataset_source or spec.dataset,  # an .npz file: workers load it by its path
         plan.study_run_id,
         plan.planned_at,
     )

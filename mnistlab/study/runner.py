@@ -16,6 +16,8 @@ from mnistlab.names import (
     CLAIM_TAG,
     CONFIG_HASH_TAG,
     CUDNN_DETERMINISTIC_TAG,
+    DATASET_FILE_TAG,
+    DATASET_SHA256_TAG,
     DATASET_TAG,
     DIVERGED_TAG,
     MODEL_ARTIFACTS,
@@ -43,22 +45,30 @@ from mnistlab.training.models import count_parameters
 
 def run_tags(planned: PlannedRun, study: str, device: str, threads: int) -> dict[str, str]:
     config = planned.config
-    return {
-        STUDY_TAG: study,
-        ARM_TAG: planned.arm,
-        MODEL_TAG: config.model,
-        SEED_TAG: str(config.seed),
-        DATASET_TAG: config.dataset,
-        CONFIG_HASH_TAG: config.config_hash(),
-        PROTOCOL_TAG: str(PROTOCOL_VERSION),
-        # Pinned by train.configure_torch; recorded so a reader need not trust the code.
-        TF32_TAG: str(torch.backends.cuda.matmul.allow_tf32).lower(),
-        CUDNN_DETERMINISTIC_TAG: str(torch.backends.cudnn.deterministic).lower(),
-        **environment_tags(device, threads),
-    } | (
-        {MODEL_FILE_TAG: config.model_source, MODEL_SHA256_TAG: config.model_sha256}
-        if config.model_sha256
-        else {}
+    return (
+        {
+            STUDY_TAG: study,
+            ARM_TAG: planned.arm,
+            MODEL_TAG: config.model,
+            SEED_TAG: str(config.seed),
+            DATASET_TAG: config.dataset,
+            CONFIG_HASH_TAG: config.config_hash(),
+            PROTOCOL_TAG: str(PROTOCOL_VERSION),
+            # Pinned by train.configure_torch; recorded so a reader need not trust the code.
+            TF32_TAG: str(torch.backends.cuda.matmul.allow_tf32).lower(),
+            CUDNN_DETERMINISTIC_TAG: str(torch.backends.cudnn.deterministic).lower(),
+            **environment_tags(device, threads),
+        }
+        | (
+            {MODEL_FILE_TAG: config.model_source, MODEL_SHA256_TAG: config.model_sha256}
+            if config.model_sha256
+            else {}
+        )
+        | (
+            {DATASET_FILE_TAG: config.dataset_source, DATASET_SHA256_TAG: config.dataset_sha256}
+            if config.dataset_sha256
+            else {}
+        )
     )
 
 
@@ -111,11 +121,15 @@ def tracked_train(
         with run:
             if claim_since is not None:
                 claim(store, run, experiment_id, claim_since)
-            train_md5 = data.info.checksums[next(iter(data.info.checksums))][1]
+            if data.sha256:  # an .npz dataset: its file and hash
+                digest, source = data.sha256, data.dataset
+            else:
+                digest = data.info.checksums[next(iter(data.info.checksums))][1]
+                source = str(data.info.raw_dir(data.root))
             run.log_dataset(
-                name=f"{config.dataset}-train",
-                digest=f"{train_md5[:8]}-{config.train_size}",
-                source=str(data.info.raw_dir(data.root)),
+                name=f"{Path(config.dataset).name}-train",
+                digest=f"{digest[:8]}-{config.train_size}",
+                source=source,
                 context="training",
                 features=data.train_images[: config.train_size].numpy(),
                 targets=data.train_labels[: config.train_size].numpy(),

@@ -111,7 +111,8 @@ class DataError(MnistlabError):
 
 @dataclass(frozen=True)
 class ImageData:
-    """A dataset as uint8 images (N, 28, 28) and int64 labels (N,)."""
+    """A dataset as uint8 images (N, 28, 28) and int64 labels (N,); an .npz dataset
+    (training.owndata) as float images (N, C, H, W), with its file's SHA-256."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -119,13 +120,18 @@ class ImageData:
     test_labels: torch.Tensor
     root: Path
     dataset: str = "mnist"
+    sha256: str = ""  # an .npz dataset's file hash; "" for the built-in datasets
 
     @property
     def info(self) -> DatasetInfo:
-        return DATASETS[self.dataset]
+        return dataset_info(self.dataset)
 
 
 def dataset_info(name: str) -> DatasetInfo:
+    from mnistlab.training.owndata import is_own_dataset, own_dataset_info
+
+    if is_own_dataset(name):
+        return own_dataset_info(name)
     if name not in DATASETS:
         raise DataError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}.")
     return DATASETS[name]
@@ -431,6 +437,10 @@ def load_dataset(
     """
     import torch
 
+    from mnistlab.training.owndata import is_own_dataset, load_own
+
+    if is_own_dataset(dataset):  # a user's .npz file, by its path
+        return load_own(dataset)
     info = dataset_info(dataset)
     root = _checked_root(data_dir, dataset, download, verify)
 
@@ -470,7 +480,12 @@ def load_mnist(
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], as the paper's ToTensor gives."""
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], as the paper's ToTensor gives.
+
+    Float images (an .npz dataset's, already (N, C, H, W)) are returned as they are."""
     import torch
+
+    if images.is_floating_point():
+        return images
 
     return images.unsqueeze(1).to(torch.float32).div_(255.0)

@@ -25,6 +25,7 @@ from mnistlab.spec.run import ConfigError, RunConfig, check_recipe
 from mnistlab.training.augment import build_augmenter
 from mnistlab.training.datasets import ImageData, to_float_images
 from mnistlab.training.models import build_model
+from mnistlab.training.owndata import check_run_data
 from mnistlab.training.recipe import build_optimizer, build_schedule
 
 # Metrics go to the store at most this often (and at each epoch's end), so a run's curves
@@ -224,7 +225,8 @@ def train(
     sink = sink or NullSink()
     runtime = runtime or prepare_runtime(config)
     device, threads = runtime.device, runtime.threads
-    if data.dataset != config.dataset:
+    check_run_data(config, data)  # an .npz dataset: its hash and sizes
+    if data.dataset != config.dataset and not data.sha256:
         raise ConfigError(
             f"The run is set up for dataset {config.dataset!r} but was given {data.dataset!r}."
         )

@@ -1,11 +1,15 @@
-"""A user's own dataset as one .npz file (issue 23, item 5, first part: reading and checking).
+"""A user's own dataset as one .npz file: `dataset = "data/my_digits.npz"` in a spec.
 
 The file holds x_train, y_train, x_test, y_test: images as uint8 (0-255) or floats (taken as
 they are), shaped (N, H, W) or (N, C, H, W) with 1 or 3 channels, and integer labels 0..K-1.
 read_npz checks all of it and returns the images as float tensors (N, C, H, W), the labels,
 the file's SHA-256 and what was read from it: shape, class count and sizes. Every problem is
-one paragraph naming the file, the array and the fix. Not yet wired into specs: a study's
-`dataset` still names a built-in dataset.
+one paragraph naming the file, the array and the fix.
+
+The spec's path is relative to the spec and resolved when the spec is read; the file's SHA-256
+is part of every run's identity (RunConfig.dataset_sha256), and whoever loads the file later
+(a worker, Ray, the report's demo) checks that it still has that hash. torch is imported only
+where images are loaded, so that reading a stored spec needs none.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from mnistlab.training.datasets import DataError
+from mnistlab.training.datasets import DataError, DatasetInfo, ImageData
+
+if TYPE_CHECKING:
+    import torch
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -50,6 +57,8 @@ class OwnData:
 
 
 def _images(path: Path, key: str, array: np.ndarray) -> torch.Tensor:
+    import torch
+
     def refuse(problem: str) -> DataError:
         return DataError(
             f"{path}: {key} {problem}. Images are uint8 (0-255) or floats, shaped (N, H, W) "
@@ -75,6 +84,8 @@ def _images(path: Path, key: str, array: np.ndarray) -> torch.Tensor:
 
 
 def _labels(path: Path, key: str, array: np.ndarray) -> torch.Tensor:
+    import torch
+
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
         raise DataError(
             f"{path}: {key} has dtype {array.dtype} and shape {tuple(array.shape)}; labels are "
@@ -136,4 +147,141 @@ def read_npz(path: Path | str) -> OwnData:
         x_test,
         y_test,
         classes,
+    )
+
+
+SUFFIX = ".npz"
+
+
+def is_own_dataset(name: Any) -> bool:
+    """A spec's dataset that names an .npz file rather than a built-in dataset."""
+    return isinstance(name, str) and name.lower().endswith(SUFFIX)
+
+
+def own_dataset_info(name: str) -> DatasetInfo:
+    """What a report says of an .npz dataset: its file name, and images in general."""
+    return DatasetInfo(name, Path(name).name, "", "images", {})
+
+
+def file_sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def locate_own_dataset(name: str, base: Path) -> tuple[str, str]:
+    """(absolute path, SHA-256) of the .npz file `name`, relative to base (the spec's folder)."""
+    path = (base / name).resolve()
+    if not path.is_file():
+        raise DataError(
+            f"dataset {name!r}: no file {path}. An .npz dataset's path is relative to the "
+            "spec's folder; put the file there or give its path."
+        )
+    return str(path), file_sha256(path)
+
+
+def check_unchanged(name: str, source: str, sha256: str, who: str = "the runs") -> Path:
+    """The file at source, refused (DataError) when it is gone or no longer has the SHA-256
+    that `who` were trained with."""
+    path = Path(source or name)
+    if not path.is_file():
+        raise DataError(
+            f"dataset {name!r}: the file {path} is gone; {who} used it with SHA-256 "
+            f"{sha256[:12]}. Put that file back at {path} to use it here."
+        )
+    now = file_sha256(path)
+    if sha256 and now != sha256:
+        raise DataError(
+            f"dataset {name!r}: the file {path} has changed since {who} used it (SHA-256 now "
+            f"{now[:12]}, then {sha256[:12]}). Restore the file {who} used, or run the study "
+            "again to train new runs on the new file."
+        )
+    return path
+
+
+def size_problem(train_size: int, eval_subset: int, own: OwnData) -> str | None:
+    """Why train_size or eval_subset asks for more images than the file holds; None if not."""
+    for name, asked, held, split in (
+        ("train_size", train_size, own.train_size, "train"),
+        ("eval_subset", eval_subset, own.test_size, "test"),
+    ):
+        if asked > held:
+            return (
+                f"{name} is {asked}, but {own.path.name} holds {held} {split} images. Set "
+                f"{name} to {held} or less (leave train_size out to train on all of them)."
+            )
+    return None
+
+
+def load_own(path: Path | str, sha256: str = "") -> ImageData:
+    """The .npz file as ImageData: float images (N, C, H, W), its SHA-256 in .sha256. With
+    sha256, a file that no longer has it is refused (check_unchanged)."""
+    if sha256:
+        check_unchanged(str(path), str(path), sha256)
+    own = read_npz(path)
+    return ImageData(
+        own.train_images,
+        own.train_labels,
+        own.test_images,
+        own.test_labels,
+        own.path.parent,
+        str(path),
+        own.sha256,
+    )
+
+
+def check_run_data(config: Any, data: ImageData) -> None:
+    """A run of config (spec.run.RunConfig) may train on data: for an .npz dataset, the file
+    it loaded has the run's SHA-256 and holds train_size and eval_subset images."""
+    if not (config.dataset_sha256 or data.sha256):
+        return
+    if data.sha256 != config.dataset_sha256:
+        raise DataError(
+            f"dataset {config.dataset!r}: the run is set up for the file with SHA-256 "
+            f"{config.dataset_sha256[:12] or '(none)'}, but the data loaded from {data.dataset} "
+            f"has {data.sha256[:12] or '(none)'}. The file changed after the study was read: "
+            "restore it, or run the study again to train runs on the new file."
+        )
+    held_train, held_test = len(data.train_labels), len(data.test_labels)
+    for name, asked, held in (
+        ("train_size", config.train_size, held_train),
+        ("eval_subset", config.eval_subset, held_test),
+    ):
+        if asked > held:
+            raise DataError(
+                f"dataset {config.dataset!r}: {name} is {asked}, but the file holds {held} "
+                f"such images. Set {name} to {held} or less (--{name.replace('_', '-')})."
+            )
+
+
+def shape_and_classes(source: str) -> tuple[tuple[int, int, int], int]:
+    """((C, H, W), classes) of the .npz file at source, for probing nets before training."""
+    own = read_npz(source)
+    return own.image_shape, own.classes
+
+
+def own_test_set(name: str, source: str, sha256: str) -> tuple[np.ndarray, np.ndarray]:
+    """The test images as float (N, C, H, W) and labels (N,) of the file the runs used; a
+    DataError when it is gone or changed (the report then says so instead of a demo)."""
+    check_unchanged(name, source, sha256)
+    own = read_npz(source)
+    return own.test_images.numpy(), own.test_labels.numpy()
+
+
+def display_images(images: np.ndarray) -> np.ndarray:
+    """Images as imshow draws them: (N, H, W) grey, or (N, H, W, 3) colour scaled to [0, 1];
+    MNIST's uint8 (N, 28, 28) pass unchanged."""
+    if images.ndim != 4:
+        return images
+    if images.shape[1] == 1:
+        return images[:, 0]
+    colour = np.moveaxis(images, 1, -1).astype(np.float32)
+    low = colour.min(axis=(1, 2, 3), keepdims=True)
+    high = colour.max(axis=(1, 2, 3), keepdims=True)
+    return (colour - low) / np.maximum(high - low, 1e-12)  # floats need not lie in [0, 1]
+
+
+def provenance(dataset: str, sha256: str) -> str:
+    """The report's words for where the data came from."""
+    return (
+        f"{Path(dataset).name} (your .npz file, SHA-256 {sha256[:12]}), checked against that "
+        "hash wherever it was loaded"
     )
