@@ -123,3 +123,74 @@ def test_an_own_net_is_checked_on_the_datasets_shape(tmp_path):
     assert check_net(model, {}, str(net), classes=4, image_shape=(3, 8, 8)) == 3 * 8 * 8 * 4 + 4
     with pytest.raises(UnknownModelError, match=r"images \(2, 1, 28, 28\)"):
         check_net(model, {}, str(net), classes=4)
+
+
+COLOUR_NET = """
+from torch import nn
+
+class Colour(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(3 * 6 * 5, 3)
+
+    def forward(self, x):
+        return self.out(x.flatten(1))
+"""
+
+
+def test_a_three_channel_file_loads_by_path_and_trains_in_the_loop(tmp_path, monkeypatch):
+    from mnistlab.spec.run import RunConfig
+    from mnistlab.training.datasets import load_dataset
+    from mnistlab.training.loop import train
+
+    path = saved(tmp_path, **arrays(shape=(3, 6, 5), dtype=np.float32))
+    (tmp_path / "net.py").write_text(COLOUR_NET)
+    monkeypatch.chdir(tmp_path)  # a RunConfig made by hand resolves its files from here
+    data = load_dataset(None, str(path))  # no data folder is needed or looked at
+    assert data.train_images.shape == (30, 3, 6, 5) and data.sha256 == read_npz(path).sha256
+    config = RunConfig(
+        model="net.py:Colour",
+        dataset="own.npz",
+        train_size=30,
+        eval_subset=10,
+        batch_size=10,
+        eval_every=1,
+        device="cpu",
+        threads=1,
+    )
+    assert config.dataset_sha256 == data.sha256
+    result = train(config, data)
+    assert len(result.test_accuracy) > 0 and np.isfinite(result.train_loss).all()
+
+
+def test_a_run_refuses_data_of_another_hash_or_too_few_images(tmp_path, monkeypatch):
+    import dataclasses
+
+    from mnistlab.spec.run import RunConfig
+    from mnistlab.training.owndata import check_run_data, load_own
+
+    path = saved(tmp_path, **arrays())
+    monkeypatch.chdir(tmp_path)
+    config = RunConfig(dataset="own.npz", train_size=30, eval_subset=10)
+    check_run_data(config, load_own(path))
+    with pytest.raises(DataError, match="train_size is 31, but the file holds 30"):
+        check_run_data(dataclasses.replace(config, train_size=31), load_own(path))
+    np.savez(path, **arrays(n_train=31))
+    with pytest.raises(DataError, match="file changed after the study was read"):
+        check_run_data(config, load_own(path))
+    with pytest.raises(DataError, match="has changed since the runs used it"):
+        load_own(path, config.dataset_sha256)
+
+
+def test_images_are_drawn_grey_or_in_colour_scaled_to_one():
+    from mnistlab.training.owndata import display_images
+
+    grey = np.zeros((2, 1, 4, 5), np.float32)
+    assert display_images(grey).shape == (2, 4, 5)
+    colour = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5) - 7
+    shown = display_images(colour)
+    assert shown.shape == (2, 4, 5, 3)
+    assert shown[0, 0, 0, 0] == 0 and shown[0].max() == 1  # each image on its own range
+    assert shown[1, 1, 2, 1] == pytest.approx((colour[1, 1, 1, 2] - colour[1].min()) / 59)
+    mnist = np.zeros((3, 28, 28), np.uint8)
+    assert display_images(mnist) is mnist
