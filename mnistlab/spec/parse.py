@@ -17,6 +17,7 @@ from mnistlab.spec.limits import (
     valid_name,
 )
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
+from mnistlab.spec.netargs import model_args_problem
 from mnistlab.spec.owndata import check_sizes, resolve_dataset
 from mnistlab.spec.record import record_document, to_record
 from mnistlab.spec.run import (
@@ -307,6 +308,16 @@ def _refuse_identical_arms(path: Path, spec: StudySpec) -> None:
         seen[identity] = arm.name
 
 
+def _check_model_args(path: Path, spec: StudySpec) -> None:
+    """A registered net's model_args against its signature (spec.netargs)."""
+    for arm in spec.arms:
+        args = spec.arm_config(arm, spec.seeds[0]).model_args
+        if problem := model_args_problem(arm.model, args):
+            own = "model_args" in arm.settings
+            key = f"arms.{arm.name}.model_args" if own else "settings.model_args"
+            raise _spec_error(path, key, problem)
+
+
 def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudySpec:
     """Validate a parsed TOML document; every error names the file, the key and the reason.
 
@@ -408,6 +419,8 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         raise ConfigError(f"{path}: {error}") from None
     if own is not None:
         check_sizes(path, spec, own)
+    if not stored:
+        _check_model_args(path, spec)
     _refuse_identical_arms(path, spec)
     _check_name_limits(path, spec)
     size = len(json.dumps(to_record(spec)))

@@ -137,8 +137,37 @@ def test_wrong_model_args_name_the_accepted_ones(tmp_path):
         .replace("nets/net.py:Tiny", "cnn2")
         .replace("hidden = 8", "dropot = 1")
     )
-    with pytest.raises(UnknownModelError, match="It accepts: dropout, batchnorm, channels"):
-        check_nets(load_spec(path))
+    with pytest.raises(ConfigError) as error:  # at spec read, before any net is built
+        load_spec(path)
+    assert "key 'arms.mine.model_args': model 'cnn2' takes no argument 'dropot'" in str(error.value)
+    assert "It accepts: dropout, batchnorm, channels." in str(error.value)
+
+
+def test_model_args_for_a_registered_net_without_arguments_are_refused_at_spec_read(
+    tmp_path, monkeypatch
+):
+    from torch import nn
+
+    from mnistlab.training import registry
+
+    class Fixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+
+    monkeypatch.setitem(registry.MODELS, "fixed", Fixed)
+    monkeypatch.setitem(registry.MODELS, "open", lambda **kwargs: Fixed())
+    path = tmp_path / "s.toml"
+    text = 'name = "x"\nseeds = 2\n[settings]\nmodel_args = { width = 3 }\n'
+    path.write_text(text + '[arms.a]\nmodel = "fixed"\n[arms.b]\nmodel = "cnn2"\n')
+    with pytest.raises(ConfigError) as error:
+        load_spec(path)
+    assert str(error.value) == (
+        f"{path}: key 'settings.model_args': model 'fixed' takes no argument 'width'. It takes "
+        'no arguments. Remove or correct it, or name your own net as "path/to/file.py:'
+        'ClassName" to pass others.'
+    )
+    path.write_text(text + '[arms.a]\nmodel = "open"\n[arms.b]\nmodel = "open"\nlr = 0.1\n')
+    assert load_spec(path).arm_config(load_spec(path).arms[0], 0).model_args == {"width": 3}
 
 
 def test_a_user_net_trains_tracked_with_its_file_and_analyses_without_it(
