@@ -42,6 +42,7 @@ CUDNN_DETERMINISTIC_TAG = "cudnn_deterministic"
 N_PARAMETERS_TAG = "n_parameters"
 MODEL_FILE_TAG = "model_file"  # a user's net: its source file, logged under MODEL_ARTIFACTS too
 MODEL_SHA256_TAG = "model_sha256"  # and the file's SHA-256, part of the config hash
+DIFFERENCES_TAG = "differences"  # the study run: each variant against the baseline, in words
 DATASET_FILE_TAG = "dataset_file"  # an .npz dataset: its file (also on the study run)
 DATASET_SHA256_TAG = "dataset_sha256"  # and the file's SHA-256, part of the config hash
 DIVERGED_TAG = "diverged"  # "true" when the loss ended above its start (training.divergence)

@@ -195,6 +195,8 @@ def print_summary(results) -> None:  # noqa: ANN001 - a results.StudyResults
     if not results.summary.empty:
         typer.echo(f"{results.study} on {results.dataset_title}")
         typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
+    for arm, words in results.differences.items():  # what each comparison is about
+        typer.echo(f"{arm} against {results.baseline}: {words}")
 
 
 # Terminal colour per verdict tone (stats.verdicts.TONES): every verdict has a tone.

@@ -45,6 +45,8 @@ def description(results: StudyResults) -> str:
         f"Study **{results.study}**: {', '.join(results.variants) or 'no variant'} against "
         f"{results.baseline} on {results.dataset_title}; seeds per arm {seeds or 'none'}.",
         "",
+        *[f"- **{arm}** against {results.baseline}: {w}" for arm, w in results.differences.items()],
+        "",
     ]
     rows = verdict_rows(results)
     if rows:

@@ -29,6 +29,7 @@ from mnistlab.report.tables import (
     verdict_rows,
 )
 from mnistlab.results.evidence import StudyResults
+from mnistlab.spec.describe import study_recipes
 from mnistlab.spec.measures import Measure, measure
 from mnistlab.stats.power import SEED_GRID, SIMULATIONS, TARGET_POWER
 from mnistlab.training.datasets import dataset_info
@@ -277,6 +278,11 @@ def setup_facts(results: StudyResults) -> dict[str, str]:
     return {
         "Dataset": results.dataset_title,
         "Arms": "; ".join(describe_arm(results, arm) for arm in spec.arm_names),
+        **{f"{arm} against {spec.baseline}": words for arm, words in results.differences.items()},
+        **{
+            f"Recipe of {arm}": words
+            for arm, words in study_recipes(spec, results.parameters).items()
+        },
         "Seeds per arm": ", ".join(
             f"{arm}: {n}" for arm, n in runs.groupby("arm").size().loc[results.arms].items()
         ),

@@ -16,6 +16,7 @@ import pandas as pd
 from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.names import ROLE_TAG
+from mnistlab.spec.describe import study_differences
 from mnistlab.spec.measures import LOWER, SAME, TIMING
 from mnistlab.spec.parse import spec_from_record
 from mnistlab.spec.study import Claim, StudySpec
@@ -105,6 +106,19 @@ class StudyResults:
         return self.spec.primary_threshold
 
     @property
+    def parameters(self) -> dict[str, int]:
+        """Arm -> its net's parameter count, as its runs logged it (arms without one left out)."""
+        if self.runs.empty or "n_parameters" not in self.runs:  # tables made by hand
+            return {}
+        counts = self.runs[self.runs["n_parameters"] > 0].groupby("arm")["n_parameters"].first()
+        return {str(arm): int(n) for arm, n in counts.items()}
+
+    @property
+    def differences(self) -> dict[str, str]:
+        """Variant -> what it changes against the baseline, in words (spec.describe)."""
+        return study_differences(self.spec, self.parameters)
+
+    @property
     def dataset_title(self) -> str:
         return dataset_info(self.spec.dataset).title
 
@@ -142,6 +156,7 @@ def _run_rows(runs: list[StoredRun], arm_by_hash: dict[str, str]) -> pd.DataFram
                 "contended": tags.get("contended", "false") == "true",
                 "diverged": tags.get("diverged", "false") == "true",
                 "failure_reason": tags.get("failure_reason", ""),
+                "n_parameters": int(tags.get(names.N_PARAMETERS_TAG) or 0),
                 "executor": tags.get("executor", ""),
                 "threads": tags.get("threads", ""),
                 "device": tags.get("device", ""),

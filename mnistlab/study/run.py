@@ -22,6 +22,7 @@ from mnistlab.names import (
     DATASET_SHA256_TAG,
     DATASET_TAG,
     DEVICE_TAG,
+    DIFFERENCES_TAG,
     NOTE_TAG,
     PARENT_TAG,
     ROLE_TAG,
@@ -31,6 +32,7 @@ from mnistlab.names import (
     STUDY_TAG,
     THREADS_TAG,
 )
+from mnistlab.spec.describe import differences_text, study_differences
 from mnistlab.spec.record import to_record
 from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.spec.study import StudySpec
@@ -168,8 +170,12 @@ def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
                 if spec.dataset_sha256
                 else {}
             ),
+            DIFFERENCES_TAG: differences_text(spec),
             NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
-            f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`.",
+            f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`."
+            + "".join(
+                f"\n\n- **{arm}**: {words}" for arm, words in study_differences(spec).items()
+            ),
         },
     )
     return run_id
