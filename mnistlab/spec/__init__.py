@@ -6,5 +6,8 @@
 - measures.py: what a claim's metric names (steps_to:ACC, epoch_train_seconds, ...);
 - parse.py: reading a spec from TOML or from its stored record, every key checked;
 - record.py: the spec's stored form (to_record) and older stored formats read back;
-- limits.py: the limits names meet (characters, MLflow key and tag length, folder bytes).
+- limits.py: the limits names meet (characters, MLflow key and tag length, folder bytes);
+- owndata.py: an .npz dataset resolved when a spec is read (its hash, path and sizes);
+- netargs.py: a registered net's model_args checked against its signature;
+- describe.py: an arm in words (its recipe, what it changes against the baseline).
 """
