@@ -109,8 +109,9 @@ def data(
         from mnistlab.training.datasets import load_dataset
 
         loaded = load_dataset(data_dir, dataset)
+        where = loaded.dataset if loaded.sha256 else loaded.info.raw_dir(loaded.root)
         typer.echo(
-            f"{loaded.info.title} verified in {loaded.info.raw_dir(loaded.root)}: "
+            f"{loaded.info.title} verified in {where}: "
             f"{len(loaded.train_labels)} train and {len(loaded.test_labels)} test images."
         )
 
