@@ -91,6 +91,13 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
     if not isinstance(table, dict):
         raise _spec_error(path, where, "must be a table of run settings.")
     for key, value in table.items():
+        if key == "dataset":  # every arm trains on the same data, so that seeds pair
+            raise _spec_error(
+                path,
+                f"{where}.{key}",
+                "the dataset is the study's, the same for every arm: set dataset = ... at the "
+                'top of the spec (before any [table]), e.g. dataset = "data/my_images.npz".',
+            )
         if key not in allowed:
             raise _spec_error(
                 path, f"{where}.{key}", f"unknown setting. Known: {', '.join(allowed)}."

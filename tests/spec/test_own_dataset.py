@@ -166,3 +166,14 @@ def test_a_study_trains_on_the_file_tags_it_and_refuses_it_once_changed(tmp_path
     write_data(tmp_path / "data" / "own.npz", seed=1)
     with pytest.raises(DataError, match="has changed since the spec used it"):
         run_study(spec, uri, force=True)
+
+
+def test_a_dataset_in_settings_or_an_arm_is_sent_to_the_top_of_the_spec(tmp_path):
+    text = SPEC.replace('dataset = "data/own.npz"\n', "")
+    for where, key in (("threads = 1", "settings"), ("lr = 0.01", "arms.fast")):
+        path = write_study(tmp_path, text.replace(where, f'{where}\ndataset = "data/own.npz"'))
+        with pytest.raises(ConfigError) as error:
+            load_spec(path)
+        assert f"key '{key}.dataset': the dataset is the study's" in str(error.value)
+        assert "at the top of the spec" in str(error.value)
+        (tmp_path / "data" / "own.npz").unlink()
