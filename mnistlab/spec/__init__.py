@@ -6,5 +6,6 @@
 - measures.py: what a claim's metric names (steps_to:ACC, epoch_train_seconds, ...);
 - parse.py: reading a spec from TOML or from its stored record, every key checked;
 - record.py: the spec's stored form (to_record) and older stored formats read back;
-- limits.py: the limits names meet (characters, MLflow key and tag length, folder bytes).
+- limits.py: the limits names meet (characters, MLflow key and tag length, folder bytes);
+- ranking.py: a spec's ranking request (compare = "all-pairs" or [ranking]), checked.
 """

@@ -17,6 +17,7 @@ from mnistlab.spec.limits import (
     valid_name,
 )
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
+from mnistlab.spec.ranking import parse_ranking
 from mnistlab.spec.record import record_document, to_record
 from mnistlab.spec.run import (
     ConfigError,
@@ -54,6 +55,8 @@ SPEC_KEYS = (
     "claims",
     "adaptive",
     "strict",
+    "compare",
+    "ranking",
 )
 
 
@@ -389,6 +392,7 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         source=str(path),
         adaptive=adaptive,
         strict=data.get("strict", False),
+        ranking=parse_ranking(path, data, names, claims),
     )
     try:
         spec.planned_runs()
