@@ -400,7 +400,9 @@ def power_rows(power: pd.DataFrame) -> list[dict[str, str]]:
                 "test": f"{row.variant}: {row.claim}",
                 "n": str(row.n),
                 "observed": f"{format_number(row.observed, 4)}{unit}",
-                "power_now": f"{row.power_now:.0%}" if np.isfinite(row.power_now) else "–",
+                "power_now": f"{row.power_now:.0%} ± {row.power_now_se:.1%}"
+                if np.isfinite(row.power_now)
+                else "–",
                 "needed": str(row.seeds_needed)
                 if row.seeds_needed is not None and np.isfinite(row.seeds_needed)
                 else f"> {SEED_GRID[-1]}",
