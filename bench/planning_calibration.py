@@ -66,6 +66,10 @@ def main() -> None:
                 "effect_dz": args.effect,
                 "family": args.family,
                 "true_power_by_seeds": {str(c): round(p, 4) for c, p in sorted(powers.items())},
+                "true_power_12_to_16": {
+                    str(c): round(true_power(c, args.effect, args.family, 10_000), 4)
+                    for c in range(11, 17)
+                },
                 "true_seeds_for_80": needed,
                 "seconds": time.perf_counter() - start,
             },

@@ -2,7 +2,7 @@
 
 A pilot's SD is itself an estimate: planned at it, half the pilots understate the spread, and
 studies sized from them fall short of the promised power (from 10-seed pilots at d_z = 1 the
-median true power was 0.76; tests/integration/test_planning_calibration.py). So the plan uses
+median true power was 0.73; bench/planning_calibration.py). So the plan uses
 an upper confidence bound of the SD (Browne 1995's "upper confidence limit" approach): the
 pilot's centred differences are scaled to the bound s * sqrt((n - 1) / chi2_{1 - level, n - 1})
 (so their resampled population has that SD, its shape kept), shifted to the effect, and
@@ -11,7 +11,8 @@ resampled through the study's exact test with Holm (power.power_curve). The boun
 
 A Monte Carlo power is only an estimate: a count counts as enough only when its power minus
 1.645 Monte Carlo standard errors reaches the target, so the simulation's own noise cannot
-give a count whose power is just below it (the paper study's 8 seeds at an exact 0.797).
+give a count whose power is just below it (issue 24: the paper study's 8 seeds, whose
+power under its own model is 0.797, passed as enough).
 """
 
 from __future__ import annotations

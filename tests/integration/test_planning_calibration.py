@@ -9,7 +9,7 @@ import pytest
 from mnistlab.stats.planning import simulate_pilots, true_power
 
 pytestmark = pytest.mark.slow
-PILOTS = 30  # per pilot size: the medians sit far above 0.80, so few pilots settle it
+PILOTS = 20  # per pilot size: the medians sit far above 0.80 (0.95 to 0.99), so few settle it
 
 
 @pytest.mark.parametrize("pilot_seeds", [5, 10, 20])
