@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mnistlab.names import ranking_tag_key
+from mnistlab.spec.limits import MLFLOW_KEY_LIMIT
 from mnistlab.spec.measures import HIGHER, LOWER, UnknownMeasure, measure
 from mnistlab.spec.run import ConfigError
 from mnistlab.spec.study import Claim, RankBy
@@ -61,6 +63,17 @@ def parse_ranking(
             "claims alone: a ranking read at its last look would not keep its error rate. "
             "Remove [adaptive] (give seeds = COUNT) or the ranking.",
         )
+    for arm in arm_names:
+        key_name = ranking_tag_key("mean_rank", arm)
+        if len(key_name) > MLFLOW_KEY_LIMIT:
+            raise _error(
+                path,
+                f"arms.{arm}",
+                f"the arm name is {len(arm)} characters, and the ranking writes it under the "
+                f"MLflow key '{key_name[:30]}...', {len(key_name)} characters, over MLflow's "
+                f"limit of {MLFLOW_KEY_LIMIT}. Shorten the arm name to at most "
+                f"{MLFLOW_KEY_LIMIT - len(key_name) + len(arm)} characters.",
+            )
     if table is None:
         ordered = [c for c in claims if c.direction in (HIGHER, LOWER)]
         if not ordered:

@@ -87,3 +87,11 @@ def test_a_ranking_with_an_adaptive_design_is_refused(tmp_path):
         "seeds = 5", "seeds = 5\n[adaptive]\nmax_seeds = 20\nblock = 5\n", 1
     )
     assert_refused(tmp_path, text, "compare", "[adaptive]")
+
+
+def test_an_arm_name_too_long_for_the_rankings_mlflow_keys_is_refused_when_read(tmp_path):
+    long = "a" * 240  # fits "n/ARM" (the baseline's only key), not "ranking/mean_rank/ARM"
+    text = 'compare = "all-pairs"\n' + THREE.replace("[arms.base]", f"[arms.{long}]").replace(
+        'name = "three"', f'name = "three"\nbaseline = "{long}"'
+    )
+    assert_refused(tmp_path, text, f"arms.{long}", "Shorten the arm name to at most 232")
