@@ -9,7 +9,7 @@ import pytest
 from mnistlab.stats.planning import simulate_pilots, true_power
 
 pytestmark = pytest.mark.slow
-PILOTS = 20  # per pilot size: the medians sit far above 0.80 (0.95 to 0.99), so few settle it
+PILOTS = 60  # per pilot size; the medians sit far above 0.80 (0.95 to 0.99)
 
 
 @pytest.mark.parametrize("pilot_seeds", [5, 10, 20])
@@ -18,5 +18,5 @@ def test_median_true_power_of_the_planned_studies_is_at_least_80_percent(pilot_s
     powers = {c: true_power(c, 1.0, 3, studies=4000) for c in set(plans) if c}
     achieved = np.array([powers[c] if c else 1.0 for c in plans])
     assert np.median(achieved) >= 0.80, (plans, achieved)
-    # and the plans are honest about the cost: never fewer than the exact test's floor
-    assert plans.min() >= 7  # 2/2^7 * 3 < 0.05: the fewest seeds any verdict needs
+    # never fewer than the exact test's floor (0: more than the grid's 60 seeds)
+    assert plans[plans > 0].min() >= 7  # 2/2^7 * 3 < 0.05: the fewest seeds any verdict needs
