@@ -292,6 +292,13 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
             ),
         )
     out.print(grid)
+    from mnistlab.spec.measures import SAME
+
+    if any(c.direction == SAME and c.margin is not None for c in results.spec.claims):
+        out.print(
+            "An equivalence claim's power and seeds are its two one-sided tests': the chance to "
+            "show the difference within its margin when the true difference is 0 (or its effect)."
+        )
     if sized:
         out.print(
             "Seeds for the effect: planned with the spread at its 80% upper confidence bound, "
