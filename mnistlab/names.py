@@ -121,3 +121,13 @@ def study_run_keys(variant: str, column: str) -> list[str]:
         verdict_tag_key(variant, column),
         claim_tag_key(variant, column),
     ]
+
+
+# The study run's ranking (stats.ranking), when the spec asks for one: a few tags (the order,
+# Friedman's p, each arm's mean rank) and every pair's statistics in RANKING_FILE.
+RANKING_FILE = "ranking.json"
+
+
+def ranking_tag_key(*parts: str) -> str:
+    """'ranking/order', 'ranking/mean_rank/ARM'."""
+    return "/".join(("ranking", *parts))

@@ -323,6 +323,10 @@ def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
         _, results = _results(study_name, tracking_uri)
         print_summary(results)
         print_verdicts(results)
+        from mnistlab.cli.ranking_display import print_ranking
+        from mnistlab.results.ranking import ranking_gap, study_ranking
+
+        print_ranking(study_ranking(results), ranking_gap(results))
 
 
 @app.command()
@@ -342,11 +346,13 @@ def report(
         store, results = _results(study_name, tracking_uri)
         print_verdicts(results)
         from mnistlab.report.publish import mlflow_links, publish_report
+        from mnistlab.results.ranking import study_ranking
 
+        ranking = study_ranking(results)
         demo, demo_note = predict_test_set(results, store, data_dir)
         links = mlflow_links(store, results)
-        paths = write_report(results, demo, demo_note, out, power_analysis(results), links)
-        experiment_id, run_id = publish_report(store, results, paths.html.parent)
+        paths = write_report(results, demo, demo_note, out, power_analysis(results), links, ranking)
+        experiment_id, run_id = publish_report(store, results, paths.html.parent, ranking)
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
         typer.echo(
             f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "

@@ -245,6 +245,13 @@ def print_verdicts(results) -> None:  # noqa: ANN001 - a results.StudyResults
         out.print(labelled("Note:", "yellow", note))
 
 
+def seeds_text(seeds) -> str:  # noqa: ANN001 - a count, or None/NaN: more than the grid
+    """A planned number of seeds, or '> 60' when the grid's largest count is not enough."""
+    from mnistlab.stats.power import SEED_GRID
+
+    return str(int(seeds)) if seeds is not None and seeds == seeds else f"> {SEED_GRID[-1]}"
+
+
 def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResults, power_analysis's table
     """Per claim: power now, seeds needed for 80% power, the effect the current n detects, and
     the seeds for a named effect where one was asked for."""
@@ -267,7 +274,9 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
             f"{row.variant}: {row.claim}",
             str(row.n),
             f"{row.observed:.4g}{unit}",
-            f"{row.power_now:.0%}",
+            f"{row.power_now:.0%} ± {row.power_now_se:.1%}"
+            if row.power_now == row.power_now
+            else "–",
             str(int(needed)) if needed is not None and needed == needed else f"> {SEED_GRID[-1]}",
             f"{row.detectable:.4g}{unit}"
             if row.detectable == row.detectable
@@ -276,18 +285,34 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
                 [
                     "–"
                     if row.effect != row.effect
-                    else f"{row.seeds_for_effect or f'> {SEED_GRID[-1]}'} (at {row.effect:g}{unit})"
+                    else f"{seeds_text(row.seeds_for_effect)} (at {row.effect:g}{unit}; "
+                    f"the pilot's error allows {seeds_text(row.seeds_for_effect_low)} to "
+                    f"{seeds_text(row.seeds_for_effect_high)})"
                 ]
                 if sized
                 else []
             ),
         )
     out.print(grid)
+    from mnistlab.spec.measures import SAME
+
+    if any(c.direction == SAME and c.margin is not None for c in results.spec.claims):
+        out.print(
+            "An equivalence claim's power and seeds are its two one-sided tests': the chance to "
+            "show the difference within its margin when the true difference is 0 (or its effect)."
+        )
+    if sized:
+        out.print(
+            "Seeds for the effect: planned with the spread at its 80% upper confidence bound, "
+            "so that a study sized from a noisy pilot still reaches the power (the pilot's SD "
+            "is itself an estimate); the range: the plans at its 10% and 90% bounds."
+        )
     out.print(
         f"Power: the chance that a study of that many seeds decides the claim the way the "
         f"observed effect points, with the study's exact tests and Holm over its "
-        f"{results.family_size} test(s), from resampled seeds. Detectable now: the smallest "
-        "effect this n finds with 80% power."
+        f"{results.family_size} test(s), from resampled seeds, ± its Monte Carlo standard "
+        "error; a count is enough only when its power clears 80% beyond that error. "
+        "Detectable now: the smallest effect this n finds with 80% power."
     )
     for note in dict.fromkeys(n for n in table["note"] if n):
         out.print(labelled("Note:", "yellow", note))

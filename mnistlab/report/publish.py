@@ -9,6 +9,7 @@ from pathlib import Path
 from mnistlab.names import (
     EQUIVALENCE_STATISTICS,
     NOTE_TAG,
+    RANKING_FILE,
     REPORT_ARTIFACTS,
     VERDICT_STATISTICS,
     VERDICTS_FILE,
@@ -17,9 +18,12 @@ from mnistlab.names import (
     verdict_statistic_key,
     verdict_tag_key,
 )
+from mnistlab.report.ranking import markdown as ranking_markdown
+from mnistlab.report.ranking import ranking_record
 from mnistlab.report.render import MlflowLinks, display_store, ui_base
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
+from mnistlab.stats.ranking import Ranking
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.connect import check_loggable
 from mnistlab.store.store import Store
@@ -154,8 +158,10 @@ def study_end(store: Store, experiment_id: str, results: StudyResults) -> int | 
     return max(ends) if ends else None
 
 
-def publish_report(store: Store, results: StudyResults, folder: Path) -> tuple[str, str]:
-    """Write the report in `folder` and its verdicts to the study run.
+def publish_report(
+    store: Store, results: StudyResults, folder: Path, ranking: Ranking | None = None
+) -> tuple[str, str]:
+    """Write the report in `folder` and its verdicts (and ranking, if any) to the study run.
 
     Returns (experiment id, study run id).
 
@@ -166,10 +172,16 @@ def publish_report(store: Store, results: StudyResults, folder: Path) -> tuple[s
     experiment = store.find_experiment(results.study)
     run_id = store.study_run(experiment.experiment_id, results.study)
     tags, table = verdict_record(results)
-    tags = {**tags, NOTE_TAG: description(results)}
+    note = description(results)
+    if ranking is not None:
+        ranking_tags, ranking_document = ranking_record(ranking)
+        tags, note = {**tags, **ranking_tags}, "\n".join([note, *ranking_markdown(ranking)])
+    tags = {**tags, NOTE_TAG: note}
     check_loggable({}, tags)  # before the first write: all of it is written, or none
     store.log_files(run_id, folder, REPORT_ARTIFACTS)
     store.log_json(run_id, table, VERDICTS_FILE)
+    if ranking is not None:
+        store.log_json(run_id, ranking_document, RANKING_FILE)
     store.set_run_tags(run_id, tags)
     store.log_new_params(run_id, study_params(results))
     end = study_end(store, experiment.experiment_id, results)

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mnistlab.errors import MnistlabError
 from mnistlab.report import conclusion, plots
 from mnistlab.report.demo import Demo
+from mnistlab.report.ranking_section import ranking_context, with_ranking
 from mnistlab.report.tables import (
     asks_the_papers_question,
     format_number,
@@ -32,6 +33,7 @@ from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.describe import study_recipes
 from mnistlab.spec.measures import Measure, measure
 from mnistlab.stats.power import SEED_GRID, SIMULATIONS, TARGET_POWER
+from mnistlab.stats.ranking import Ranking
 from mnistlab.training.datasets import dataset_info
 from mnistlab.training.owndata import display_images
 
@@ -407,7 +409,9 @@ def power_rows(power: pd.DataFrame) -> list[dict[str, str]]:
                 "test": f"{row.variant}: {row.claim}",
                 "n": str(row.n),
                 "observed": f"{format_number(row.observed, 4)}{unit}",
-                "power_now": f"{row.power_now:.0%}" if np.isfinite(row.power_now) else "–",
+                "power_now": f"{row.power_now:.0%} ± {row.power_now_se:.1%}"
+                if np.isfinite(row.power_now)
+                else "–",
                 "needed": str(row.seeds_needed)
                 if row.seeds_needed is not None and np.isfinite(row.seeds_needed)
                 else f"> {SEED_GRID[-1]}",
@@ -428,7 +432,9 @@ def render_html(
     links: MlflowLinks | None = None,
     forest: Figure | None = None,
     glyph_note: str = "",
+    ranking: dict | None = None,
 ) -> str:
+    """The page; ranking: report.ranking_section.ranking_context, when the spec asks for one."""
     environment = Environment(
         loader=PackageLoader("mnistlab.report", "templates"), autoescape=select_autoescape(["html"])
     )
@@ -468,8 +474,9 @@ def render_html(
         store=display_store(results.tracking_uri),
         forest=forest,
         glyph_note=glyph_note,
-        toc=TOC,
+        toc=with_ranking(TOC) if ranking else TOC,
         small_table=SMALL_TABLE,
+        ranking=ranking,
     )
 
 
@@ -553,11 +560,13 @@ def write_report(
     out_dir: Path,
     power: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     links: MlflowLinks | None = None,
+    ranking: Ranking | None = None,
 ) -> ReportPaths:
     """Render and write index.html, report.pdf and the CSV tables under out_dir/<study>/.
 
     power: results.power_analysis(results), for the section "How many seeds?".
     links: where the experiment, the study run and each run are in the MLflow UI.
+    ranking: results.ranking.study_ranking(results), for the section "Ranking".
     """
     from weasyprint import HTML
 
@@ -589,6 +598,7 @@ def write_report(
         links,
         forest,
         glyph_note(results),
+        ranking_context(ranking, results.spec.arm_names) if ranking is not None else None,
     )
     pdf = HTML(string=html).write_pdf()  # rendered fully in memory before anything is written
     tables = {
@@ -598,6 +608,7 @@ def write_report(
         "summary.csv": results.summary,
         "wall_clock.csv": results.wall_clock,
         "power.csv": power_table,
+        **({"ranking.csv": ranking.pairs} if ranking is not None else {}),
     }
 
     def write(staging: Path) -> None:

@@ -10,4 +10,5 @@
 - owndata.py: an .npz dataset resolved when a spec is read (its hash, path and sizes);
 - netargs.py: a registered net's model_args checked against its signature;
 - describe.py: an arm in words (its recipe, what it changes against the baseline).
+- ranking.py: a spec's ranking request (compare = "all-pairs" or [ranking]), checked.
 """

@@ -19,6 +19,7 @@ from mnistlab.spec.limits import (
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
 from mnistlab.spec.netargs import model_args_problem
 from mnistlab.spec.owndata import check_sizes, resolve_dataset
+from mnistlab.spec.ranking import parse_ranking
 from mnistlab.spec.record import record_document, to_record
 from mnistlab.spec.run import (
     ConfigError,
@@ -59,6 +60,8 @@ SPEC_KEYS = (
     "strict",
     "dataset_sha256",  # these two: resolved from an .npz dataset, in a stored spec only
     "dataset_source",
+    "compare",
+    "ranking",
 )
 
 
@@ -416,6 +419,7 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         adaptive=adaptive,
         strict=data.get("strict", False),
         **own_data,
+        ranking=parse_ranking(path, data, names, claims),
     )
     try:
         spec.planned_runs()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mnistlab.spec.ranking import ranking_record
 from mnistlab.spec.run import ConfigError
 from mnistlab.spec.study import DEFAULT_THRESHOLDS, StudySpec
 
@@ -42,6 +43,7 @@ def to_record(spec: StudySpec) -> dict[str, Any]:
             "source": spec.source,
         }
         | ({"strict": True} if spec.strict else {})
+        | ranking_record(spec.ranking)
         | (
             {"dataset_sha256": spec.dataset_sha256, "dataset_source": spec.dataset_source}
             if spec.dataset_sha256

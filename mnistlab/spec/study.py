@@ -60,6 +60,14 @@ def paper_claims(primary_threshold: float) -> tuple[Claim, ...]:
 
 
 @dataclass(frozen=True)
+class RankBy:
+    """[ranking] (or compare = "all-pairs"): rank every arm on one measure, all pairs tested."""
+
+    metric: str
+    better: str  # HIGHER or LOWER
+
+
+@dataclass(frozen=True)
 class Adaptive:
     """[adaptive]: add `block` seeds per look until every claim is decided or max_seeds."""
 
@@ -87,6 +95,7 @@ class StudySpec:
     strict: bool = False  # reuse a finished run only at the same device and thread count
     dataset_sha256: str = ""  # an .npz dataset: the file's SHA-256 and absolute path, as
     dataset_source: str = ""  # resolved when the spec was first read
+    ranking: RankBy | None = None  # stats.ranking: which arm is best, all pairs in one family
 
     @property
     def all_seeds(self) -> tuple[int, ...]:

@@ -13,13 +13,21 @@ import math
 import numpy as np
 import pandas as pd
 
+from mnistlab.spec.measures import SAME
 from mnistlab.stats.analysis import (
     ALPHA,
     holm_rows,
+    margin_on_test_scale,
     min_seeds_for_verdict,
     paired_differences,
     paired_values,
 )
+from mnistlab.stats.equivalence_power import (
+    equivalence_range,
+    plan_equivalence,
+    tost_power_curve,
+)
+from mnistlab.stats.planning import clears, monte_carlo_se, plan_range, plan_seeds
 from mnistlab.stats.signflip import sign_flip_p, smallest_p_words
 
 TARGET_POWER = 0.8
@@ -112,7 +120,9 @@ def seeds_for_effect(
     d = np.asarray(differences, dtype=np.float64)
     shifted = (d - d.mean() + effect)[:, None]
     power = power_curve(shifted, seed_counts, family_size, simulations, alpha)[:, 0]
-    enough = [c for c, p in zip(seed_counts, power, strict=True) if p >= TARGET_POWER]
+    enough = [
+        c for c, p in zip(seed_counts, power, strict=True) if clears(p, simulations, TARGET_POWER)
+    ]
     return (enough[0] if enough else None), power
 
 
@@ -150,7 +160,13 @@ def study_power(
     Only seeds that every arm ran are used, so each simulated seed keeps all its tests.
     effects: claim metric -> an effect to size the study for, in the claim's units (a ratio
     for ratio metrics); else the claim's own `effect` from the spec, if any. Those rows get
-    effect and seeds_for_effect (None: more than the grid's largest count).
+    effect and seeds_for_effect (None: more than the grid's largest count), planned with the
+    spread at its upper confidence bound (planning.plan_seeds), and seeds_for_effect_low/high,
+    the plans the pilot's sampling error allows (planning.plan_range). A count is "enough"
+    only when its power clears 80% beyond its Monte Carlo error (planning.clears); power_se
+    (curves) and power_now_se (rows) are those errors. An equivalence claim (direction
+    equivalent, with its margin) is sized for its own question: its curve, power_now and
+    seeds_needed are the TOST's (equivalence_power) at a true difference of 0, or at its effect.
     """
     effects = effects or {}
     columns, labels = [], []
@@ -170,28 +186,62 @@ def study_power(
         if n >= 2
         else None
     )
+    true_differences = {}  # equivalence claims: the true difference their TOST is sized at
+    for index, (_, claim) in enumerate(labels):
+        if claim.direction == SAME and claim.margin is not None and curve is not None:
+            effect = effects.get(claim.metric, getattr(claim, "effect", None))
+            true_differences[index] = 0.0 if effect is None else effect_on_scale(claim, effect)
+            curve[:, index] = tost_power_curve(
+                frame.iloc[:, index].to_numpy(),
+                margin_on_test_scale(claim.measure, claim.margin),
+                SEED_GRID,
+                family_size,
+                true_differences[index],
+                simulations,
+                alpha,
+            )
     for index, (variant, claim) in enumerate(labels):
         measure = claim.measure
         d = frame.iloc[:, index].to_numpy() if n else np.array([])
         needed = None
         if curve is not None:
             enough = [
-                c for c, p in zip(SEED_GRID, curve[:, index], strict=True) if p >= TARGET_POWER
+                c
+                for c, p in zip(SEED_GRID, curve[:, index], strict=True)
+                if clears(p, simulations, TARGET_POWER)
             ]
             needed = enough[0] if enough else None
             curves.extend(
-                {"variant": variant, "claim": measure.name, "seeds": c, "power": float(p)}
+                {
+                    "variant": variant,
+                    "claim": measure.name,
+                    "seeds": c,
+                    "power": float(p),
+                    "power_se": float(monte_carlo_se(p, simulations)),
+                }
                 for c, p in zip(SEED_GRID, curve[:, index], strict=True)
             )
         mde = minimum_detectable_effect(d, alpha / family_size, simulations) if n >= 2 else math.nan
         to_scale = math.exp if measure.log_scale else (lambda x: x)
         sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
         effect = effects.get(claim.metric, getattr(claim, "effect", None))
-        for_effect = None
+        for_effect, effect_range = None, (None, None)
         if effect is not None and n >= 2:
-            for_effect, _ = seeds_for_effect(
-                d, effect_on_scale(claim, effect), family_size, SEED_GRID, simulations, alpha
-            )
+            options = dict(simulations=simulations, alpha=alpha)
+            on_scale = effect_on_scale(claim, effect)
+            for_effect = plan_seeds(d, on_scale, family_size, **options)
+            effect_range = plan_range(d, on_scale, family_size, **options)
+        if index in true_differences:
+            # Seeds to show equivalence at the true difference (0, or the named effect), the
+            # spread at its upper bound as for a named effect: the question is the TOST's.
+            margin = margin_on_test_scale(measure, claim.margin)
+            options = dict(simulations=simulations, alpha=alpha)
+            needed = plan_equivalence(d, margin, family_size, true_differences[index], **options)
+            if effect is not None:
+                for_effect = needed
+                effect_range = equivalence_range(
+                    d, margin, family_size, true_difference=true_differences[index], **options
+                )
         rows.append(
             {
                 "variant": variant,
@@ -203,6 +253,11 @@ def study_power(
                 "power_now": float(np.interp(n, SEED_GRID, curve[:, index]))
                 if curve is not None
                 else math.nan,
+                "power_now_se": float(
+                    monte_carlo_se(np.interp(n, SEED_GRID, curve[:, index]), simulations)
+                )
+                if curve is not None
+                else math.nan,
                 "seeds_needed": needed,
                 "detectable": to_scale(mde) if math.isfinite(mde) else math.nan,
                 "detectable_note": ""
@@ -210,6 +265,8 @@ def study_power(
                 else detectable_note(n, sd, family_size),
                 "effect": math.nan if effect is None else float(effect),
                 "seeds_for_effect": for_effect,
+                "seeds_for_effect_low": effect_range[0],
+                "seeds_for_effect_high": effect_range[1],
                 "estimate_kind": "ratio" if measure.log_scale else "difference",
                 "note": power_note(n, needed),
             }

@@ -63,19 +63,26 @@ def synthetic_results(
     name="syn",
     arms=None,
     contended: set[str] = frozenset(),
+    spec_keys: dict | None = None,
 ):
-    """StudyResults of a two-arm study 'base' vs 'var' (or the two names in arms).
+    """StudyResults of a study of the arms in values ('base' vs 'var', or the names in arms;
+    the first is the baseline), with any further spec keys (e.g. a [ranking] table).
 
     values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy); contended: the
     run names (arm-sSEED) that shared the machine with another run.
     """
-    base, var = arms or ("base", "var")
+    arms = list(arms or values)
     spec = parse_spec(
         {
             "name": name,
-            "seeds": len(values[base]),
-            "arms": {base: {"model": "cnn2"}, var: {"model": "cnn2", "lr": 0.002}},
+            "seeds": len(values[arms[0]]),
+            # The first arm is the baseline; each other arm differs in its learning rate.
+            "arms": {
+                arm: {"model": "cnn2"} | ({"lr": 0.001 * (1 + i)} if i else {})
+                for i, arm in enumerate(arms)
+            },
             "claims": claims,
+            **(spec_keys or {}),
         },
         Path(f"{name}.toml"),
     )

@@ -1,0 +1,141 @@
+"""Planning seeds a user can trust: the SD's upper confidence bound, the Monte Carlo rule that
+keeps simulation noise from choosing a count whose power is just below 80%, the bisection, and
+the power of an equivalence claim (TOST), each against an independent computation."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.power import TTestPower
+
+from mnistlab.stats.analysis import tost
+from mnistlab.stats.equivalence_power import plan_equivalence, tost_power_curve
+from mnistlab.stats.planning import (
+    clears,
+    fewest,
+    monte_carlo_se,
+    plan_range,
+    plan_seeds,
+    scaled_residuals,
+    sd_bound,
+)
+
+
+def test_the_sd_bound_covers_the_true_sd_at_its_level():
+    rng = np.random.default_rng(1)
+    samples = rng.normal(0, 2.0, (20_000, 10))
+    bounds = np.array([sd_bound(s, 10, 0.8) for s in samples.std(1, ddof=1)])
+    assert (bounds >= 2.0).mean() == pytest.approx(0.8, abs=0.01)
+    # by hand at n = 5, level 0.8: chi2_{0.2, 4} = 1.6488
+    assert sd_bound(1.0, 5, 0.8) == pytest.approx(math.sqrt(4 / 1.6488), rel=1e-4)
+
+
+def test_scaled_residuals_resample_with_the_asked_sd_and_keep_their_shape():
+    d = np.array([0.1, 0.4, -0.2, 0.9, 0.3])
+    r = scaled_residuals(d, 2.0)
+    assert r.mean() == pytest.approx(0) and r.std(ddof=0) == pytest.approx(2.0)
+    assert np.corrcoef(r, d)[0, 1] == pytest.approx(1.0)
+
+
+def test_bisection_finds_the_first_count_a_linear_scan_finds():
+    grid = (3, 4, 5, 8, 10, 20, 40)
+    for first in [*grid, None]:
+        calls = []
+
+        def enough(c, first=first, calls=calls):
+            calls.append(c)
+            return first is not None and c >= first
+
+        assert fewest(grid, enough) == first
+        assert len(calls) <= math.ceil(math.log2(len(grid) + 1))
+
+
+def test_monte_carlo_noise_cannot_pick_a_count_just_below_the_target():
+    # The paper study's case: exact power 0.797 at 8 seeds, estimated from 1,000 simulations.
+    simulations, true = 1000, 0.797
+    estimates = np.arange(simulations + 1) / simulations
+    chance = stats.binom.pmf(np.arange(simulations + 1), simulations, true)
+    old_rule = chance[estimates >= 0.8].sum()  # power >= 0.8 as estimated
+    new_rule = chance[[clears(p, simulations, 0.8) for p in estimates]].sum()
+    assert old_rule > 0.4  # the former rule said 8 on four runs in ten
+    assert new_rule < 0.05
+    assert monte_carlo_se(0.8, 1000) == pytest.approx(math.sqrt(0.8 * 0.2 / 1000))
+    assert clears(0.85, 1000, 0.8) and clears(1.0, 1000, 0.8)
+
+
+def test_a_plan_from_a_large_normal_pilot_matches_the_paired_t_test_at_the_bound():
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.0, 1.0, 400)
+    sd = d.std(ddof=1)
+    for effect, family in ((1.0, 1), (0.8, 3)):
+        planned = plan_seeds(d, effect * sd, family, seed_counts=tuple(range(4, 41)))
+        bound = sd_bound(sd, len(d), 0.8)
+        closed = TTestPower().solve_power(effect * sd / bound, power=0.8, alpha=0.05 / family)
+        # at least the t-test's count; the Monte Carlo rule may ask one or two more
+        assert math.ceil(closed) - 1 <= planned <= math.ceil(closed) + 2, (effect, planned, closed)
+    low, high = plan_range(d, 0.8 * sd, 3, seed_counts=tuple(range(4, 41)))
+    assert low <= planned <= high
+
+
+def test_tost_power_agrees_with_the_real_tost_and_with_the_t_tests_bound():
+    # An independent simulation: normal studies of n seeds, each tested with analysis.tost,
+    # against the power curve's resampling of a large normal pilot.
+    rng = np.random.default_rng(5)
+    pilot = rng.normal(0.0, 1.0, 2000)
+    pilot = (pilot - pilot.mean()) / pilot.std(ddof=0)
+    margin, counts = 0.8, (8, 12, 16)
+    curve = tost_power_curve(pilot, margin, counts, simulations=2000)
+    for count, power in zip(counts, curve, strict=True):
+        studies = rng.normal(0.0, 1.0, (400, count))
+        direct = np.mean([max(tost(s, margin)) < 0.05 for s in studies])
+        assert power == pytest.approx(direct, abs=0.07), count
+        # the t-test's two one-sided powers: TOST power >= P1 + P2 - 1 (Bonferroni), close
+        # to it when both are high
+        one_sided = TTestPower().power(margin, count, 0.05, alternative="larger")
+        assert power >= 2 * one_sided - 1 - 0.05
+    # at the margin itself, equivalence is shown no more often than alpha
+    at_margin = tost_power_curve(pilot, margin, (16,), true_difference=margin, simulations=4000)
+    assert at_margin[0] <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 4000)
+
+
+def test_seeds_to_show_equivalence_match_the_t_tests_tost_on_normal_differences():
+    rng = np.random.default_rng(6)
+    d = rng.normal(0.0, 1.0, 400)
+    planned = plan_equivalence(d, 0.8, 1, level=None, seed_counts=tuple(range(4, 41)))
+    # statsmodels has no TOST sample size; solve P1 + P2 - 1 >= 0.8 (each one-sided power
+    # >= 0.9) with TTestPower, the usual normal-theory approximation, exact enough at 0.9
+    closed = TTestPower().solve_power(
+        0.8 * d.std(ddof=1), power=0.9, alpha=0.05, alternative="larger"
+    )
+    assert math.ceil(closed) - 1 <= planned <= math.ceil(closed) + 2, (planned, closed)
+
+
+def test_an_equivalence_claim_is_sized_for_its_tost_and_a_named_effect_gets_a_range():
+    import pandas as pd
+
+    from mnistlab.spec.study import Claim
+    from mnistlab.stats.power import study_power
+
+    rng = np.random.default_rng(8)
+    d = rng.normal(0.0, 0.001, 12)
+    rows = []
+    for seed, x in enumerate(d):
+        rows += [
+            {"arm": "base", "seed": seed, "test_accuracy": 0.98},
+            {"arm": "var", "seed": seed, "test_accuracy": 0.98 + x},
+        ]
+    table = pd.DataFrame(rows)
+    same = Claim("test_accuracy", "equivalent", margin=0.002)
+    frame, curves = study_power(table, "base", ["var"], [same], 1, simulations=400)
+    (row,) = frame.itertuples()
+    expected = plan_equivalence(d, 0.002, 1, simulations=400)
+    assert row.seeds_needed == expected and row.seeds_needed >= 6
+    # the curve is the TOST's: equivalence within 2 SDs is shown at 40 seeds almost surely
+    assert curves.set_index("seeds").loc[40, "power"] > 0.9
+    assert (curves["power_se"] <= 0.025).all()
+    higher = Claim("test_accuracy", "higher", effect=0.001)
+    frame, _ = study_power(table, "base", ["var"], [higher], 1, simulations=400)
+    (row,) = frame.itertuples()
+    assert row.seeds_for_effect_low <= row.seeds_for_effect <= row.seeds_for_effect_high
+    assert 0 < row.power_now_se < 0.03
