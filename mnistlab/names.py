@@ -28,6 +28,26 @@ HISTORY = (
 # A run without these cannot be analysed (logged by hand, or by much older code).
 REQUIRED = (TRAIN_LOSS, EVAL_ACCURACY, EPOCH_TRAIN_SECONDS, TEST_ACCURACY)
 
+# Per-run columns about an accuracy threshold (results.features.per_run_table, one each per
+# threshold) and the claim metrics that name them (spec.measures): a spec's "steps_to:0.95" is
+# the column steps_to_0.95. Built only by threshold_column and threshold_metric.
+STEPS_TO = "steps_to"  # first evaluation step at or above the threshold (else the last one)
+SECONDS_TO = "seconds_to"  # cumulative train seconds logged at that step
+REACHED = "reached"  # whether the run reached the threshold at all (False: censored)
+CENSORED = "censored"  # results.features.arm_summary: the arm's runs that never reached it
+MEDIAN_SUFFIX = "_median"  # arm_summary: the median over the arm's runs of a column
+
+
+def threshold_column(prefix: str, threshold: float) -> str:
+    """A per-threshold column: ('steps_to', 0.95) -> 'steps_to_0.95'."""
+    return f"{prefix}_{threshold:g}"
+
+
+def threshold_metric(prefix: str, threshold: float) -> str:
+    """The claim metric as a spec writes it: ('steps_to', 0.95) -> 'steps_to:0.95'."""
+    return f"{prefix}:{threshold:g}"
+
+
 # A training run's tags: what it is (study.runner.run_tags), how it went, where it ran
 # (store.provenance.environment_tags) and how it was run (study.executors).
 STUDY_TAG = "study"  # the study (experiment) name; also on the study run

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.report import conclusion, plots
 from mnistlab.report.demo import Demo
@@ -98,7 +99,7 @@ def eval_subset_text(results: StudyResults) -> str:
 
 def claim_caption(measure: Measure, results: StudyResults) -> str:
     paired = "grey lines join the arms trained on the same seed (same batches)"
-    if measure.name.startswith("steps_to:"):
+    if measure.name.startswith(names.STEPS_TO + ":"):
         return (
             f"First evaluation step at which accuracy reached {measure.threshold:g}, per seed; "
             f"{paired}. Open markers: never reached, shown at the last step (censored)."
@@ -123,7 +124,7 @@ def claim_caption(measure: Measure, results: StudyResults) -> str:
     return f"{measure.title} ({measure.unit}), per seed; {paired}."
 
 
-CLAIM_SLUGS = {"steps_to": "steps", "epoch_train_seconds": "time", "log_loss_spread": "noise"}
+CLAIM_SLUGS = {names.STEPS_TO: "steps", "epoch_train_seconds": "time", "log_loss_spread": "noise"}
 
 
 def forest_rows(results: StudyResults) -> list[dict]:
@@ -197,7 +198,11 @@ def study_figures(results: StudyResults) -> list[Figure]:
     ]
     for claim in results.spec.claims:
         measure = claim.measure
-        reached = f"reached_{measure.threshold:g}" if measure.threshold is not None else None
+        reached = (
+            names.threshold_column(names.REACHED, measure.threshold)
+            if measure.threshold is not None
+            else None
+        )
         figures.append(
             Figure(
                 CLAIM_SLUGS.get(measure.name.split(":")[0], measure.column),
@@ -311,7 +316,8 @@ def secondary_rows(results: StudyResults) -> list[dict[str, str]]:
 
 
 def run_rows(results: StudyResults) -> list[dict[str, str]]:
-    primary = f"{results.primary_threshold:g}"
+    steps = names.threshold_column(names.STEPS_TO, results.primary_threshold)
+    reached = names.threshold_column(names.REACHED, results.primary_threshold)
     rows = []
     order = {arm: i for i, arm in enumerate(results.arms)}
     runs = results.runs.assign(order=results.runs["arm"].map(order))
@@ -320,8 +326,7 @@ def run_rows(results: StudyResults) -> list[dict[str, str]]:
             {
                 "arm": row["arm"],
                 "seed": str(row["seed"]),
-                "steps": f"{row[f'steps_to_{primary}']:.0f}"
-                + ("" if row[f"reached_{primary}"] else " (not reached)"),
+                "steps": f"{row[steps]:.0f}" + ("" if row[reached] else " (not reached)"),
                 "seconds": f"{row['epoch_train_seconds']:.2f}",
                 "spread": f"{row['log_loss_spread']:.4f}",
                 "accuracy": f"{row['test_accuracy']:.4f}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnistlab import names
+
 HIGHER, LOWER = "higher", "lower"
 EITHER = "either"  # any difference: a two-sided test, the verdict "differs"
 SAME = "equivalent"  # the same within a margin: two one-sided tests (TOST) only
@@ -47,7 +49,7 @@ class Measure:
 
 # Measures read off the clock: only runs that had the machine to themselves can say them
 # (results.clean_timings blanks them for contended runs). Column names start with these.
-TIMING = ("epoch_train_seconds", "seconds_per_step", "seconds_to")
+TIMING = ("epoch_train_seconds", "seconds_per_step", names.SECONDS_TO)
 
 
 def percent(accuracy: float) -> str:
@@ -110,14 +112,14 @@ FIXED = {
 # prefix: the same, with {p} for the threshold as a percentage. Steps stay differences: they
 # live on the evaluation grid and censored values would make ratios of them misleading.
 THRESHOLDED = {
-    "steps_to": (
+    names.STEPS_TO: (
         False,
         "Steps to {p} accuracy",
         "steps",
         "needs more steps to reach {p} accuracy",
         "reaches {p} accuracy in fewer steps",
     ),
-    "seconds_to": (
+    names.SECONDS_TO: (
         True,
         "Train time to {p} accuracy",
         "cumulative train seconds",
@@ -154,8 +156,8 @@ def measure(name: str) -> Measure:
     log_scale, title, unit, higher, lower = THRESHOLDED[prefix]
     p = percent(threshold)
     return Measure(
-        f"{prefix}:{threshold:g}",
-        f"{prefix}_{threshold:g}",
+        names.threshold_metric(prefix, threshold),
+        names.threshold_column(prefix, threshold),
         log_scale,
         title.format(p=p),
         unit,
