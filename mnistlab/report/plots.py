@@ -24,7 +24,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mnistlab import names  # noqa: E402
-from mnistlab.stats.analysis import metric_series, trend_window  # noqa: E402
+from mnistlab.results.features import metric_series, trend_window
 
 WIDE = (7.0, 3.2)
 LABEL_POINTS = 8  # the smallest text in a figure: legible printed and on a phone

@@ -16,23 +16,20 @@ import pandas as pd
 from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.names import ROLE_TAG
+from mnistlab.results.features import (
+    arm_summary,
+    fraction_reached,
+    metric_series,
+    per_run_table,
+    steps_to_threshold,
+)
 from mnistlab.spec.measures import LOWER, SAME, TIMING
 from mnistlab.spec.parse import spec_from_record
 from mnistlab.spec.study import Claim, StudySpec
-from mnistlab.stats.analysis import (
-    SECONDARY_MEASURES,
-    arm_summary,
-    compare_arms,
-    fraction_reached,
-    hypotheses,
-    median_interval,
-    metric_series,
-    min_seeds_for_verdict,
-    paired_evidence,
-    per_run_table,
-    secondary_comparisons,
-    steps_to_threshold,
-)
+from mnistlab.stats.analysis import SECONDARY_MEASURES, paired_evidence, secondary_comparisons
+from mnistlab.stats.censored import median_interval
+from mnistlab.stats.decisions import compare_arms, min_seeds_for_verdict
+from mnistlab.stats.multiplicity import hypotheses
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
@@ -409,8 +406,10 @@ def wall_clock(table: pd.DataFrame, arms: list[str], thresholds: list[float]) ->
     for arm in arms:
         group = table[table["arm"] == arm]
         for threshold in thresholds:
-            reached = group[f"reached_{threshold:g}"].astype(bool).to_numpy()
-            seconds = group[f"seconds_to_{threshold:g}"].to_numpy(float)
+            reached = (
+                group[names.threshold_column(names.REACHED, threshold)].astype(bool).to_numpy()
+            )
+            seconds = group[names.threshold_column(names.SECONDS_TO, threshold)].to_numpy(float)
             median, low, high = median_interval(np.where(reached, seconds, np.inf))
             rows.append(
                 {
@@ -422,7 +421,13 @@ def wall_clock(table: pd.DataFrame, arms: list[str], thresholds: list[float]) ->
                     "low": low,
                     "high": high,
                     "median_steps": float(
-                        np.median(np.where(reached, group[f"steps_to_{threshold:g}"], np.inf))
+                        np.median(
+                            np.where(
+                                reached,
+                                group[names.threshold_column(names.STEPS_TO, threshold)],
+                                np.inf,
+                            )
+                        )
                     ),
                 }
             )

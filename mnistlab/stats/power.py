@@ -13,13 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from mnistlab.stats.analysis import (
-    ALPHA,
-    holm_rows,
-    min_seeds_for_verdict,
-    paired_differences,
-    paired_values,
-)
+from mnistlab.stats.analysis import paired_differences, paired_values
+from mnistlab.stats.decisions import ALPHA, min_seeds_for_verdict
+from mnistlab.stats.multiplicity import holm_rows
 from mnistlab.stats.signflip import sign_flip_p, smallest_p_words
 
 TARGET_POWER = 0.8

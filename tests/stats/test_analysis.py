@@ -6,21 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mnistlab.results.features import (
+    fraction_reached,
+    loss_fluctuation,
+    per_run_table,
+    steps_to_threshold,
+)
 from mnistlab.spec.measures import FIXED
 from mnistlab.spec.study import paper_claims
-from mnistlab.stats.analysis import (
+from mnistlab.stats.analysis import paired_test, paired_values, secondary_comparisons
+from mnistlab.stats.decisions import (
     CONTRADICTED,
     INCONCLUSIVE,
     SUPPORTED,
     compare_arms,
-    fraction_reached,
-    loss_fluctuation,
     min_seeds_for_verdict,
-    paired_test,
-    paired_values,
-    per_run_table,
-    secondary_comparisons,
-    steps_to_threshold,
 )
 from tests.conftest import holm_by_hand
 

@@ -11,21 +11,10 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
 from mnistlab.spec.study import Claim
-from mnistlab.stats.analysis import (
-    CONTRADICTED,
-    EQUIVALENT,
-    INCONCLUSIVE,
-    SUPPORTED,
-    censored_sign_test,
-    censored_signs,
-    compare_arms,
-    equivalence_test,
-    holm,
-    magnitude,
-    median_interval,
-    paired_test,
-    probability_of_beating,
-)
+from mnistlab.stats.analysis import equivalence_test, magnitude, paired_test, probability_of_beating
+from mnistlab.stats.censored import censored_sign_test, censored_signs, median_interval
+from mnistlab.stats.decisions import CONTRADICTED, EQUIVALENT, INCONCLUSIVE, SUPPORTED, compare_arms
+from mnistlab.stats.multiplicity import holm
 from mnistlab.stats.power import power_curve, study_power
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
 from mnistlab.stats.signflip import sign_flip_p
@@ -236,7 +225,7 @@ def test_contradiction_is_reported_when_the_data_go_the_other_way():
 
 def test_the_smallest_exact_p_decides_how_many_seeds_a_verdict_needs():
     """By hand: 7 pairs give 2/128 = 0.0156, times 3 tests = 0.047 < 0.05; 6 pairs 0.094."""
-    from mnistlab.stats.analysis import min_seeds_for_verdict
+    from mnistlab.stats.decisions import min_seeds_for_verdict
     from mnistlab.stats.signflip import can_decide, sign_flip_p, smallest_p
 
     assert smallest_p(7) == 2 / 128

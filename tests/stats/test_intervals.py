@@ -13,14 +13,9 @@ from statsmodels.stats.proportion import proportion_confint
 from mnistlab.report.conclusion import estimate_words, interval90, verdict_sentence
 from mnistlab.report.tables import reading
 from mnistlab.spec.study import Claim
-from mnistlab.stats.analysis import (
-    SUPPORTED,
-    censored_signs,
-    compare_arms,
-    paired_evidence,
-    paired_test,
-    tost,
-)
+from mnistlab.stats.analysis import paired_evidence, paired_test, tost
+from mnistlab.stats.censored import censored_signs
+from mnistlab.stats.decisions import SUPPORTED, compare_arms
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
 from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_interval, sign_flip_p
 from tests.stats.test_decisions import tiny_table
