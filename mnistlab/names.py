@@ -82,6 +82,27 @@ HOST_TAG = "host"
 PID_TAG = "pid"
 SPEC_HASH_TAG = "spec_hash"  # on the study run: the hash of its stored spec.json
 
+TRUE = "true"  # the value of a yes/no tag (DIVERGED_TAG, CONTENDED_TAG) when it holds
+FINISHED = "FINISHED"  # MLflow's status of a run that ended normally
+
+# Columns of results' per-run table beside a column per tag (named after the tag) and per
+# measure (spec.measures), and the tags copied into it as text, in its column order.
+RUN_ID, RUN_NAME, STATUS, START_TIME = "run_id", "run_name", "status", "start_time"
+RUN_TEXT_TAGS = (
+    FAILURE_REASON_TAG,
+    EXECUTOR_TAG,
+    THREADS_TAG,
+    DEVICE_TAG,
+    GPU_TAG,
+    CPU_TAG,
+    HOST_TAG,
+    GIT_COMMIT_TAG,
+    GIT_DIRTY_TAG,
+    TORCH_VERSION_TAG,
+    MLFLOW_VERSION_TAG,
+    PYTHON_VERSION_TAG,
+)
+
 # Tags and artifact paths
 SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.record.to_record), JSON
 ROLE_TAG = "mnistlab.role"  # STUDY_ROLE on the one run that holds a study's spec and report

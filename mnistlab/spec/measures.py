@@ -2,7 +2,7 @@
 
 One table decides, per measure, whether arms are compared as a difference or as a log ratio
 (time- and loss-like measures, whose spread grows with their level). Nothing is computed
-here; analysis.per_run_table makes a column per measure.
+here; results.features.per_run_table makes a column per measure.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ DIRECTIONS = (HIGHER, LOWER, EITHER, SAME)
 @dataclass(frozen=True)
 class Measure:
     name: str  # as a spec writes it: "test_accuracy", "steps_to:0.97"
-    column: str  # its column in analysis.per_run_table
+    column: str  # its column in results.features.per_run_table
     log_scale: bool  # compared as log(variant) - log(baseline): the estimate is a ratio
     title: str  # figure and table title
     unit: str  # axis label
@@ -48,7 +48,7 @@ class Measure:
 
 
 # Measures read off the clock: only runs that had the machine to themselves can say them
-# (results.clean_timings blanks them for contended runs). Column names start with these.
+# (results.timings.clean_timings blanks them for contended runs). Column names start with these.
 TIMING = ("epoch_train_seconds", "seconds_per_step", names.SECONDS_TO)
 
 
