@@ -15,6 +15,16 @@ EPOCH_SECONDS = "epoch_seconds"  # per epoch, everything included
 # The lr of each step's update: every step with an lr_schedule, else once, at step 0.
 LEARNING_RATE = "learning_rate"
 
+# Per-run measures computed from those metrics (results.features.per_run_table): a column
+# each, named as a claim names it; epoch_train_seconds, test_accuracy and test_loss keep
+# their metric's name.
+SECONDS_PER_STEP = "seconds_per_step"  # train seconds of the run over its steps
+LOG_LOSS_SPREAD = "log_loss_spread"  # SD of log(train loss) around its rolling median
+RAW_LOSS_SD = "raw_loss_sd"  # the paper's informal notion: rolling SD of the loss itself
+FINAL_TRAIN_LOSS = "final_train_loss"  # mean train loss over the last 10% of steps
+# results.features.arm_summary: a measure's column with these is its mean or SD over an arm.
+MEAN_SUFFIX, SD_SUFFIX = "_mean", "_sd"
+
 HISTORY = (
     TRAIN_LOSS,
     EVAL_ACCURACY,

@@ -121,13 +121,13 @@ def per_run_table(
         table[names.threshold_column(names.SECONDS_TO, threshold)] = by_run["seconds"]
         table[names.threshold_column(names.REACHED, threshold)] = by_run["reached"]
     epoch_seconds = metric_series(history, names.EPOCH_TRAIN_SECONDS).groupby("run_id")["value"]
-    table["epoch_train_seconds"] = epoch_seconds.mean()
+    table[names.EPOCH_TRAIN_SECONDS] = epoch_seconds.mean()
     losses = metric_series(history, names.TRAIN_LOSS).groupby("run_id")["value"]
-    table["seconds_per_step"] = epoch_seconds.sum() / losses.count()
+    table[names.SECONDS_PER_STEP] = epoch_seconds.sum() / losses.count()
     fluctuation = losses.apply(lambda v: loss_fluctuation(v.to_numpy()))
-    table["log_loss_spread"] = fluctuation.map(lambda pair: pair[0])
-    table["raw_loss_sd"] = fluctuation.map(lambda pair: pair[1])
-    table["final_train_loss"] = losses.apply(lambda v: final_loss(v.to_numpy()))
+    table[names.LOG_LOSS_SPREAD] = fluctuation.map(lambda pair: pair[0])
+    table[names.RAW_LOSS_SD] = fluctuation.map(lambda pair: pair[1])
+    table[names.FINAL_TRAIN_LOSS] = losses.apply(lambda v: final_loss(v.to_numpy()))
     for key in (names.TEST_ACCURACY, names.TEST_LOSS):
         table[key] = metric_series(history, key).groupby("run_id")["value"].last()
     return table.reset_index()
@@ -139,14 +139,14 @@ def arm_summary(table: pd.DataFrame, thresholds: list[float]) -> pd.DataFrame:
     for arm, group in table.groupby("arm", sort=False):
         row = {"arm": arm, "model": group["model"].iloc[0], "runs": len(group)}
         for column in (
-            "test_accuracy",
-            "epoch_train_seconds",
-            "seconds_per_step",
-            "log_loss_spread",
-            "raw_loss_sd",
+            names.TEST_ACCURACY,
+            names.EPOCH_TRAIN_SECONDS,
+            names.SECONDS_PER_STEP,
+            names.LOG_LOSS_SPREAD,
+            names.RAW_LOSS_SD,
         ):
-            row[f"{column}_mean"] = group[column].mean()
-            row[f"{column}_sd"] = group[column].std(ddof=1)
+            row[column + names.MEAN_SUFFIX] = group[column].mean()
+            row[column + names.SD_SUFFIX] = group[column].std(ddof=1)
         for threshold in thresholds:
             steps = names.threshold_column(names.STEPS_TO, threshold)
             row[steps + names.MEDIAN_SUFFIX] = group[steps].median()

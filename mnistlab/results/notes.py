@@ -21,9 +21,10 @@ def contended(table: pd.DataFrame) -> str:
     """Runs that shared their host while they trained: their times are left out."""
     if table.empty or not table[names.CONTENDED_TAG].any():
         return ""
-    run_names = ", ".join(table.loc[table[names.CONTENDED_TAG], names.RUN_NAME])
+    contended = table[names.CONTENDED_TAG]
+    run_names = ", ".join(table.loc[contended, names.RUN_NAME])
     return (
-        f"{int(table[names.CONTENDED_TAG].sum())} run(s) shared this machine with another run while "
+        f"{int(contended.sum())} run(s) shared this machine with another run while "
         f"they trained ({run_names}): their times are left out of every timing claim and "
         "comparison, which use only seeds whose runs ran alone. Where that leaves too few "
         "seeds, the timing verdict is inconclusive: retrain with nothing else running "

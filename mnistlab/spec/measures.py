@@ -49,7 +49,7 @@ class Measure:
 
 # Measures read off the clock: only runs that had the machine to themselves can say them
 # (results.timings.clean_timings blanks them for contended runs). Column names start with these.
-TIMING = ("epoch_train_seconds", "seconds_per_step", names.SECONDS_TO)
+TIMING = (names.EPOCH_TRAIN_SECONDS, names.SECONDS_PER_STEP, names.SECONDS_TO)
 
 
 def percent(accuracy: float) -> str:
@@ -59,49 +59,49 @@ def percent(accuracy: float) -> str:
 
 # name: (log_scale, title, unit, wording when higher, wording when lower)
 FIXED = {
-    "epoch_train_seconds": (
+    names.EPOCH_TRAIN_SECONDS: (
         True,
         "Train time per epoch",
         "train seconds per epoch",
         "takes more train time per epoch",
         "takes less train time per epoch",
     ),
-    "seconds_per_step": (
+    names.SECONDS_PER_STEP: (
         True,
         "Train time per step",
         "train seconds per step",
         "takes more train time per step",
         "takes less train time per step",
     ),
-    "log_loss_spread": (
+    names.LOG_LOSS_SPREAD: (
         False,
         "Loss fluctuation",
         "SD of log-loss residual",
         "has a noisier training loss",
         "has a quieter training loss",
     ),
-    "raw_loss_sd": (
+    names.RAW_LOSS_SD: (
         True,
         "Raw rolling SD of the train loss",
         "rolling SD of the train loss",
         "has a larger raw rolling SD of its training loss",
         "has a smaller raw rolling SD of its training loss",
     ),
-    "test_accuracy": (
+    names.TEST_ACCURACY: (
         False,
         "Final test accuracy",
         "accuracy on the full test set",
         "reaches a higher final test accuracy",
         "ends with a lower final test accuracy",
     ),
-    "test_loss": (
+    names.TEST_LOSS: (
         True,
         "Final test loss",
         "cross-entropy on the full test set",
         "ends with a higher test loss",
         "ends with a lower test loss",
     ),
-    "final_train_loss": (
+    names.FINAL_TRAIN_LOSS: (
         True,
         "Final train loss",
         "mean train loss over the last 10% of steps",

@@ -53,8 +53,8 @@ def paper_claims(primary_threshold: float) -> tuple[Claim, ...]:
     """The paper's three claims: fewer steps to the threshold, more time, a noisier loss."""
     return (
         Claim(names.threshold_metric(names.STEPS_TO, primary_threshold), LOWER),
-        Claim("epoch_train_seconds", HIGHER),
-        Claim("log_loss_spread", HIGHER),
+        Claim(names.EPOCH_TRAIN_SECONDS, HIGHER),
+        Claim(names.LOG_LOSS_SPREAD, HIGHER),
     )
 
 

@@ -175,7 +175,7 @@ def margin_words(measure: Measure, margin: float | None) -> str:
         return ""
     if measure.log_scale:
         return f"±{100 * (margin - 1):.3g}% (ratio {margin:g})"
-    if measure.column == "test_accuracy":
+    if measure.column == names.TEST_ACCURACY:
         return f"±{100 * margin:.3g} points"
     return f"±{margin:g}"
 
@@ -318,9 +318,9 @@ def paired_evidence(
 
 
 SECONDARY_MEASURES = {
-    "test_accuracy": "final full-test accuracy",
-    "raw_loss_sd": "raw rolling SD of the train loss (the paper's informal notion)",
-    "seconds_per_step": "train seconds per step",
+    names.TEST_ACCURACY: "final full-test accuracy",
+    names.RAW_LOSS_SD: "raw rolling SD of the train loss (the paper's informal notion)",
+    names.SECONDS_PER_STEP: "train seconds per step",
 }
 
 
