@@ -34,7 +34,7 @@ from mnistlab.stats.sequential import SequentialDesign, sequential_decide
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
-from mnistlab.training.datasets import DATASETS
+from mnistlab.training.dataset_registry import DATASETS
 
 
 def decided(verdict: str) -> bool:

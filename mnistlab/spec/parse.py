@@ -36,7 +36,7 @@ from mnistlab.spec.tables import (
     _parse_seeds,
     _spec_error,
 )
-from mnistlab.training.datasets import DATASETS
+from mnistlab.training.dataset_registry import DATASETS
 
 SPEC_KEYS = (
     "name",

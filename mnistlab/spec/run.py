@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError
-from mnistlab.training.datasets import DATASETS
+from mnistlab.training.dataset_registry import DATASETS
 from mnistlab.training.registry import MODELS
 
 # Bump when the training procedure changes in a way that changes results for the same config,

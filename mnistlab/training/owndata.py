@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistlab.training.datasets import DataError
+from mnistlab.training.dataset_registry import DataError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
