@@ -328,7 +328,8 @@ def report(
     """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
     with user_errors():
         from mnistlab.report.demo import predict_test_set
-        from mnistlab.report.render import check_destination, write_report
+        from mnistlab.report.destination import check_destination
+        from mnistlab.report.render import write_report
         from mnistlab.results.evidence import power_analysis
 
         check_destination(out)  # before seconds of analysis and rendering
@@ -355,8 +356,8 @@ def fetch_report(
 ) -> None:
     """Download the last rendered report of a study from its tracking store (or server)."""
     with user_errors():
+        from mnistlab.report.destination import check_destination
         from mnistlab.report.publish import fetch_report as fetch
-        from mnistlab.report.render import check_destination
         from mnistlab.store.store import open_store
 
         _check_study_name(study_name)
