@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Subset
 
 from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.store.provenance import cpu_model, git_commit
-from mnistlab.training.datasets import load_mnist, resolve_data_dir, to_float_images
+from mnistlab.training.data_files import resolve_data_dir
+from mnistlab.training.datasets import load_mnist, to_float_images
 from mnistlab.training.loop import RunResult, predict, split_seed, train
 from mnistlab.training.models import build_model
 

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench import paired_ratio  # bench/bench.py: this script's folder is on sys.path
-from mnistlab.training.datasets import resolve_data_dir
+from mnistlab.training.data_files import resolve_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,6 +15,16 @@ EPOCH_SECONDS = "epoch_seconds"  # per epoch, everything included
 # The lr of each step's update: every step with an lr_schedule, else once, at step 0.
 LEARNING_RATE = "learning_rate"
 
+# Per-run measures computed from those metrics (results.features.per_run_table): a column
+# each, named as a claim names it; epoch_train_seconds, test_accuracy and test_loss keep
+# their metric's name.
+SECONDS_PER_STEP = "seconds_per_step"  # train seconds of the run over its steps
+LOG_LOSS_SPREAD = "log_loss_spread"  # SD of log(train loss) around its rolling median
+RAW_LOSS_SD = "raw_loss_sd"  # the paper's informal notion: rolling SD of the loss itself
+FINAL_TRAIN_LOSS = "final_train_loss"  # mean train loss over the last 10% of steps
+# results.features.arm_summary: a measure's column with these is its mean or SD over an arm.
+MEAN_SUFFIX, SD_SUFFIX = "_mean", "_sd"
+
 HISTORY = (
     TRAIN_LOSS,
     EVAL_ACCURACY,
@@ -27,6 +37,26 @@ HISTORY = (
 )
 # A run without these cannot be analysed (logged by hand, or by much older code).
 REQUIRED = (TRAIN_LOSS, EVAL_ACCURACY, EPOCH_TRAIN_SECONDS, TEST_ACCURACY)
+
+# Per-run columns about an accuracy threshold (results.features.per_run_table, one each per
+# threshold) and the claim metrics that name them (spec.measures): a spec's "steps_to:0.95" is
+# the column steps_to_0.95. Built only by threshold_column and threshold_metric.
+STEPS_TO = "steps_to"  # first evaluation step at or above the threshold (else the last one)
+SECONDS_TO = "seconds_to"  # cumulative train seconds logged at that step
+REACHED = "reached"  # whether the run reached the threshold at all (False: censored)
+CENSORED = "censored"  # results.features.arm_summary: the arm's runs that never reached it
+MEDIAN_SUFFIX = "_median"  # arm_summary: the median over the arm's runs of a column
+
+
+def threshold_column(prefix: str, threshold: float) -> str:
+    """A per-threshold column: ('steps_to', 0.95) -> 'steps_to_0.95'."""
+    return f"{prefix}_{threshold:g}"
+
+
+def threshold_metric(prefix: str, threshold: float) -> str:
+    """The claim metric as a spec writes it: ('steps_to', 0.95) -> 'steps_to:0.95'."""
+    return f"{prefix}:{threshold:g}"
+
 
 # A training run's tags: what it is (study.runner.run_tags), how it went, where it ran
 # (store.provenance.environment_tags) and how it was run (study.executors).
@@ -64,6 +94,27 @@ THREADS_TAG = "threads"
 HOST_TAG = "host"
 PID_TAG = "pid"
 SPEC_HASH_TAG = "spec_hash"  # on the study run: the hash of its stored spec.json
+
+TRUE = "true"  # the value of a yes/no tag (DIVERGED_TAG, CONTENDED_TAG) when it holds
+FINISHED = "FINISHED"  # MLflow's status of a run that ended normally
+
+# Columns of results' per-run table beside a column per tag (named after the tag) and per
+# measure (spec.measures), and the tags copied into it as text, in its column order.
+RUN_ID, RUN_NAME, STATUS, START_TIME = "run_id", "run_name", "status", "start_time"
+RUN_TEXT_TAGS = (
+    FAILURE_REASON_TAG,
+    EXECUTOR_TAG,
+    THREADS_TAG,
+    DEVICE_TAG,
+    GPU_TAG,
+    CPU_TAG,
+    HOST_TAG,
+    GIT_COMMIT_TAG,
+    GIT_DIRTY_TAG,
+    TORCH_VERSION_TAG,
+    MLFLOW_VERSION_TAG,
+    PYTHON_VERSION_TAG,
+)
 
 # Tags and artifact paths
 SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.record.to_record), JSON

@@ -238,9 +238,9 @@ def mlflow_server(mlflow_server_control):
 @pytest.fixture
 def unverified(monkeypatch):
     """Tiny hand-made IDX files cannot match the published checksums: skip that check."""
-    import mnistlab.training.datasets
+    import mnistlab.training.data_files
 
-    monkeypatch.setattr(mnistlab.training.datasets, "verify_files", lambda root, dataset: None)
+    monkeypatch.setattr(mnistlab.training.data_files, "verify_files", lambda root, dataset: None)
 
 
 def flat(text: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +18,8 @@ from mnistlab.cli.display import (
     training_progress,
     warn_diverged,
 )
+from mnistlab.cli.failures import user_errors
+from mnistlab.cli.options import DATASET_HELP, DEFAULT, DataDir, StudyName, TrackingUri
 
 app = typer.Typer(
     help="Train, compare and report on MNIST CNNs over many seeds, tracked in MLflow.",
@@ -30,73 +30,6 @@ app = typer.Typer(
     # panels would both read them as markup and break lines at 80 columns in a log.
     rich_markup_mode=None,
 )
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder holding MNIST/raw/, FashionMNIST/raw/, KMNIST/raw/ "
-        "[default: $MNISTLAB_DATA, else ./data]",
-    ),
-]
-DATASET_HELP = "mnist, fashion-mnist or kmnist."
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]",
-    ),
-]
-
-
-# Errors raised inside these libraries come from the tracking store, not from mnistlab.
-STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "alembic"}
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
-    from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
-    from mnistlab.training.interrupts import stop_on_sigterm
-
-    stop_on_sigterm()
-    try:
-        yield
-    except KeyboardInterrupt:
-        console.print(
-            labelled(
-                "Interrupted.",
-                "yellow",
-                "Finished runs are kept; a run in progress is marked KILLED.",
-            )
-        )
-        raise typer.Exit(130) from None
-    except NonFiniteLossError as error:
-        console.print(
-            labelled(
-                "Training diverged:",
-                "red",
-                f"{error}. The run is marked FAILED in MLflow. Try a smaller --lr.",
-            )
-        )
-        raise typer.Exit(1) from None
-    except MnistlabError as error:
-        console.print(labelled("Error:", "red", str(error)))
-        raise typer.Exit(2) from None
-    except Exception as error:
-        if type(error).__module__.split(".")[0] not in STORE_LIBRARIES:
-            raise  # a bug of mnistlab's own: the traceback is what a fix needs
-        console.print(
-            labelled(
-                "Error:",
-                "red",
-                f"the tracking store failed ({type(error).__name__}: {first_line(error)}). "
-                "Finished runs are kept; a run in progress is marked FAILED or, if the store "
-                "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
-                "(`mlflow server` running, the SQLite file readable), then run the command again.",
-            )
-        )
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -114,16 +47,6 @@ def data(
             f"{loaded.info.title} verified in {where}: "
             f"{len(loaded.train_labels)} train and {len(loaded.test_labels)} test images."
         )
-
-
-def _run_defaults():  # noqa: ANN202
-    from mnistlab.spec.run import RunConfig
-
-    return RunConfig()
-
-
-# The options' defaults are RunConfig's own, so the CLI and a spec can never disagree.
-DEFAULT = _run_defaults()
 
 
 @app.command()
@@ -313,9 +236,6 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     return store, analyse(store, study_name)
 
 
-StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
-
-
 @app.command()
 def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
     """Print a study's per-arm statistics and the verdict on each claim for each variant."""
@@ -339,7 +259,8 @@ def report(
     """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
     with user_errors():
         from mnistlab.report.demo import predict_test_set
-        from mnistlab.report.render import check_destination, write_report
+        from mnistlab.report.destination import check_destination
+        from mnistlab.report.render import write_report
         from mnistlab.results.evidence import power_analysis
 
         check_destination(out)  # before seconds of analysis and rendering
@@ -368,8 +289,8 @@ def fetch_report(
 ) -> None:
     """Download the last rendered report of a study from its tracking store (or server)."""
     with user_errors():
+        from mnistlab.report.destination import check_destination
         from mnistlab.report.publish import fetch_report as fetch
-        from mnistlab.report.render import check_destination
         from mnistlab.store.store import open_store
 
         _check_study_name(study_name)

@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from mnistlab import names
+
 # Wide enough that no message, path or table row is ever broken when output is not a terminal.
 UNWRAPPED_WIDTH = 1_000_000
 
@@ -188,9 +190,9 @@ def print_summary(results) -> None:  # noqa: ANN001 - a results.StudyResults
     columns = [
         "arm",
         "runs",
-        "test_accuracy_mean",
-        "epoch_train_seconds_mean",
-        "log_loss_spread_mean",
+        names.TEST_ACCURACY + names.MEAN_SUFFIX,
+        names.EPOCH_TRAIN_SECONDS + names.MEAN_SUFFIX,
+        names.LOG_LOSS_SPREAD + names.MEAN_SUFFIX,
     ]
     if not results.summary.empty:
         typer.echo(f"{results.study} on {results.dataset_title}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from mnistlab import names
 from mnistlab.report.tables import (
     equivalence_level,
     estimate_text,
@@ -171,7 +172,7 @@ def papers_question(results: StudyResults) -> str:
     unclear = [percent(t) for t, v in verdicts.items() if v == "unclear"]
     accuracy = results.secondary[
         (results.secondary["variant"] == variant)
-        & (results.secondary["measure"] == "test_accuracy")
+        & (results.secondary["measure"] == names.TEST_ACCURACY)
     ]
     more_accurate = (
         not accuracy.empty and accuracy["ci_low"].iloc[0] > 0 and accuracy["p_value"].iloc[0] < 0.05

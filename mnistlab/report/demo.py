@@ -11,7 +11,8 @@ import numpy as np
 
 from mnistlab.results.evidence import StudyResults
 from mnistlab.store.store import Store
-from mnistlab.training.datasets import DataError, load_test_set
+from mnistlab.training.dataset_registry import DataError
+from mnistlab.training.datasets import load_test_set
 from mnistlab.training.owndata import own_test_set
 
 DEMO_IMAGES = 10

@@ -18,9 +18,9 @@ from mnistlab.names import (
     verdict_statistic_key,
     verdict_tag_key,
 )
+from mnistlab.report.links import MlflowLinks, display_store, ui_base
 from mnistlab.report.ranking import markdown as ranking_markdown
 from mnistlab.report.ranking import ranking_record
-from mnistlab.report.render import MlflowLinks, display_store, ui_base
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
 from mnistlab.stats.ranking import Ranking
@@ -202,7 +202,7 @@ def mlflow_links(store: Store, results: StudyResults) -> MlflowLinks | None:
 
 def fetch_report(store: Store, study: str, folder: Path) -> Path:
     """Download the study run's last report into folder/<study>/; returns that folder."""
-    from mnistlab.report.render import ReportError, replace_folder
+    from mnistlab.report.destination import ReportError, replace_folder
 
     experiment = store.find_experiment(study)
     run_id = store.study_run(experiment.experiment_id, study, create=False) if experiment else None

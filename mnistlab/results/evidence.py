@@ -3,43 +3,39 @@
 Which runs count: the finished runs whose config hash belongs to the spec last run under the
 study's name (never older settings), of reruns (--force) the latest, and only those that hold
 every required metric; the rest are named as excluded. Each run's arm is the spec's arm with
-its config hash. Then analysis.py turns them into per-run measures, verdicts and summaries.
+its config hash. Then features.py turns them into per-run measures, stats their verdicts,
+timings.py the clock's measures and notes.py the caveats.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from mnistlab import names
 from mnistlab.errors import MnistlabError
-from mnistlab.names import ROLE_TAG
-from mnistlab.spec.describe import study_differences
-from mnistlab.spec.measures import LOWER, SAME, TIMING
-from mnistlab.spec.parse import spec_from_record
-from mnistlab.spec.study import Claim, StudySpec
-from mnistlab.stats.analysis import (
-    SECONDARY_MEASURES,
+from mnistlab.results import notes as caveats
+from mnistlab.results.features import (
     arm_summary,
-    compare_arms,
     fraction_reached,
-    hypotheses,
-    median_interval,
     metric_series,
-    min_seeds_for_verdict,
-    paired_evidence,
     per_run_table,
-    secondary_comparisons,
     steps_to_threshold,
 )
+from mnistlab.results.timings import clean_timings, wall_clock, wall_clock_comparisons
+from mnistlab.spec.describe import study_differences
+from mnistlab.spec.measures import SAME
+from mnistlab.spec.parse import spec_from_record
+from mnistlab.spec.study import StudySpec
+from mnistlab.stats.analysis import SECONDARY_MEASURES, paired_evidence, secondary_comparisons
+from mnistlab.stats.decisions import compare_arms, min_seeds_for_verdict
+from mnistlab.stats.multiplicity import hypotheses
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
-from mnistlab.training.datasets import dataset_info
-from mnistlab.training.divergence import DIVERGENCE_RULE
+from mnistlab.training.dataset_registry import dataset_info
 
 
 def decided(verdict: str) -> bool:
@@ -108,9 +104,10 @@ class StudyResults:
     @property
     def parameters(self) -> dict[str, int]:
         """Arm -> its net's parameter count, as its runs logged it (arms without one left out)."""
-        if self.runs.empty or "n_parameters" not in self.runs:  # tables made by hand
+        if self.runs.empty or names.N_PARAMETERS_TAG not in self.runs:  # tables made by hand
             return {}
-        counts = self.runs[self.runs["n_parameters"] > 0].groupby("arm")["n_parameters"].first()
+        column = self.runs[names.N_PARAMETERS_TAG]
+        counts = self.runs[column > 0].groupby(names.ARM_TAG)[names.N_PARAMETERS_TAG].first()
         return {str(arm): int(n) for arm, n in counts.items()}
 
     @property
@@ -136,7 +133,7 @@ class StudyResults:
 
     @property
     def contended(self) -> bool:
-        return bool(self.runs["contended"].any())
+        return bool(self.runs[names.CONTENDED_TAG].any())
 
 
 def _run_rows(runs: list[StoredRun], arm_by_hash: dict[str, str]) -> pd.DataFrame:
@@ -144,31 +141,21 @@ def _run_rows(runs: list[StoredRun], arm_by_hash: dict[str, str]) -> pd.DataFram
     rows = []
     for run in runs:
         tags = run.tags
+        config_hash = tags.get(names.CONFIG_HASH_TAG, "")
         rows.append(
             {
-                "run_id": run.run_id,
-                "run_name": run.run_name,
-                "arm": arm_by_hash.get(tags.get("config_hash", ""), ""),
-                "model": tags.get("model", ""),
-                "seed": int(tags.get("seed", -1)),
-                "status": run.status,
-                "config_hash": tags.get("config_hash", ""),
-                "contended": tags.get("contended", "false") == "true",
-                "diverged": tags.get("diverged", "false") == "true",
-                "failure_reason": tags.get("failure_reason", ""),
-                "n_parameters": int(tags.get(names.N_PARAMETERS_TAG) or 0),
-                "executor": tags.get("executor", ""),
-                "threads": tags.get("threads", ""),
-                "device": tags.get("device", ""),
-                "gpu": tags.get("gpu", ""),
-                "cpu": tags.get("cpu", ""),
-                "host": tags.get("host", ""),
-                "git_commit": tags.get("git_commit", ""),
-                "git_dirty": tags.get("git_dirty", ""),
-                "torch_version": tags.get("torch_version", ""),
-                "mlflow_version": tags.get("mlflow_version", ""),
-                "python_version": tags.get("python_version", ""),
-                "start_time": run.start_time,
+                names.RUN_ID: run.run_id,
+                names.RUN_NAME: run.run_name,
+                names.ARM_TAG: arm_by_hash.get(config_hash, ""),
+                names.MODEL_TAG: tags.get(names.MODEL_TAG, ""),
+                names.SEED_TAG: int(tags.get(names.SEED_TAG, -1)),
+                names.STATUS: run.status,
+                names.CONFIG_HASH_TAG: config_hash,
+                names.CONTENDED_TAG: tags.get(names.CONTENDED_TAG, "false") == names.TRUE,
+                names.DIVERGED_TAG: tags.get(names.DIVERGED_TAG, "false") == names.TRUE,
+                names.N_PARAMETERS_TAG: int(tags.get(names.N_PARAMETERS_TAG) or 0),
+                **{tag: tags.get(tag, "") for tag in names.RUN_TEXT_TAGS},
+                names.START_TIME: run.start_time,
             }
         )
     return pd.DataFrame(rows)
@@ -199,22 +186,32 @@ def load_evidence(
     spec = spec_from_record(record)
     arm_by_hash = spec.arm_by_hash()
     hashes = set(arm_by_hash)  # the spec's runs, whatever else the experiment holds
-    stored = [r for r in store.runs(experiment.experiment_id) if r.tags.get(ROLE_TAG) != "study"]
+    stored = [
+        r
+        for r in store.runs(experiment.experiment_id)
+        if r.tags.get(names.ROLE_TAG) != names.STUDY_ROLE
+    ]
     runs = _run_rows(stored, arm_by_hash)
-    if runs.empty or not (runs["status"] == "FINISHED").any():
+    if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
         raise AnalysisError(
             f"Study {study!r} has no finished runs in {store.tracking_uri}. "
             f"Run `mnistlab study experiments/{study}.toml` to train them."
         )
-    current = runs[(runs["status"] == "FINISHED") & runs["config_hash"].isin(hashes)]
-    current = current.sort_values("start_time").drop_duplicates("config_hash", keep="last")
-    history = store.histories(current["run_id"].tolist(), names.HISTORY)
+    current = runs[
+        (runs[names.STATUS] == names.FINISHED) & runs[names.CONFIG_HASH_TAG].isin(hashes)
+    ]
+    current = current.sort_values(names.START_TIME).drop_duplicates(
+        names.CONFIG_HASH_TAG, keep="last"
+    )
+    history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)
     all_runs = pd.DataFrame(
         {
-            "run_name": [r.run_name for r in stored],
-            "arm": runs["arm"].tolist() if not runs.empty else [],
-            "status": [r.status for r in stored],
-            "failure_reason": runs["failure_reason"].tolist() if not runs.empty else [],
+            names.RUN_NAME: [r.run_name for r in stored],
+            names.ARM_TAG: runs[names.ARM_TAG].tolist() if not runs.empty else [],
+            names.STATUS: [r.status for r in stored],
+            names.FAILURE_REASON_TAG: runs[names.FAILURE_REASON_TAG].tolist()
+            if not runs.empty
+            else [],
             # Cumulative train seconds at the last evaluation, or the whole epoch when done.
             "train_seconds": [
                 max(
@@ -230,9 +227,9 @@ def load_evidence(
 
 def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list[str]]:
     """Run id -> required metrics it lacks (a run logged by hand, or by older code)."""
-    present = history.groupby("run_id")["key"].apply(set).to_dict()
+    present = history.groupby(names.RUN_ID)["key"].apply(set).to_dict()
     gaps = {}
-    for run_id in runs["run_id"]:
+    for run_id in runs[names.RUN_ID]:
         lacking = [k for k in names.REQUIRED if k not in present.get(run_id, set())]
         if lacking:
             gaps[run_id] = lacking
@@ -245,99 +242,39 @@ def analyse(store: Store, study: str) -> StudyResults:
     excluded = []
     gaps = missing_metrics(runs, history)
     for run_id, lacking in gaps.items():
-        name = runs.loc[runs["run_id"] == run_id, "run_name"].iloc[0]
+        name = runs.loc[runs[names.RUN_ID] == run_id, names.RUN_NAME].iloc[0]
         excluded.append((name, f"missing metrics: {', '.join(lacking)}"))
-    runs = runs[~runs["run_id"].isin(gaps)]
-    history = history[history["run_id"].isin(runs["run_id"])]
-    arms = [arm for arm in spec.arm_names if arm in set(runs["arm"])]
+    runs = runs[~runs[names.RUN_ID].isin(gaps)]
+    history = history[history[names.RUN_ID].isin(runs[names.RUN_ID])]
+    arms = [arm for arm in spec.arm_names if arm in set(runs[names.ARM_TAG])]
     thresholds = list(spec.analysis_thresholds)
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
     variants = [arm for arm in arms if arm != spec.baseline]
     evidence, clean_note = clean_timings(table)
-    if clean_note:
-        notes.append(clean_note)
+    notes.append(clean_note)
+    notes.extend(caveats.arms_without_runs(spec, arms, all_runs))
     verdicts, secondary, looks_taken = pd.DataFrame(), [], 0
-    for arm in (a for a in spec.arm_names if a not in arms):
-        failed = all_runs[(all_runs["arm"] == arm) & (all_runs["status"] != "FINISHED")]
-        listing = "; ".join(
-            f"{row.run_name} {row.status}"
-            + (f" ({row.failure_reason[:120]})" if row.failure_reason else "")
-            for row in failed.itertuples()
-        )
-        notes.append(
-            f"Arm {arm} has no usable runs"
-            + (f": {listing}" if listing else " yet")
-            + f". Rerun `mnistlab study {spec.source}` to train them again; finished runs are kept."
-        )
     if spec.baseline not in arms or not variants:
-        notes.append(
-            "The spec has a single arm: there is nothing to compare, so no verdicts. Add a second "
-            "arm to the spec and rerun."
-            if len(spec.arms) < 2
-            else "Without usable runs of the baseline and at least one variant there are no verdicts."
-        )
+        notes.append(caveats.nothing_to_compare(spec))
     else:
         if spec.design() is None:
             verdicts = compare_arms(evidence, spec.baseline, variants, list(spec.claims))
         else:
             verdicts, looks_taken = sequential_verdicts(evidence, spec, variants)
             if not looks_taken:
-                notes.append(
-                    f"The first look ({len(spec.seeds)} seeds per arm) is not complete yet, so "
-                    "there is no verdict. Run `mnistlab study` to train it."
-                )
+                notes.append(caveats.first_look_incomplete(spec))
         for variant in variants:
             secondary.append(
                 secondary_comparisons(evidence, spec.baseline, variant, SECONDARY_MEASURES).assign(
                     baseline=spec.baseline, variant=variant
                 )
             )
-    if not verdicts.empty and (verdicts["n"] == 0).any():
-        unmeasured = sorted(set(verdicts.loc[verdicts["n"] == 0, "claim"]))
-        notes.append(
-            f"{', '.join(unmeasured)} could not be measured on these runs (n = 0): the runs are "
-            "too short (loss noise needs at least 20 steps after the warm-up) or never evaluated "
-            "the threshold. Lengthen the runs (train_size, epochs) rather than adding seeds."
-        )
+    notes.append(caveats.unmeasured(verdicts))
     if not verdicts.empty and spec.design() is None:
-        needed = min_seeds_for_verdict(hypotheses(verdicts))
-        measured = verdicts[verdicts["n"] > 0]
-        if (measured["n"] < needed).any():
-            notes.append(
-                f"Too few paired seeds for a verdict (n = {int(measured['n'].min())}; with "
-                f"{hypotheses(verdicts)} test(s) under Holm's correction at least {needed} are needed "
-                "for an exact paired test to reach p < 0.05): those verdicts are inconclusive "
-                "by construction. Run more seeds."
-            )
-        tied = measured[(measured["n"] >= needed) & (measured["informative"] < needed)]
-        for row in tied.itertuples():
-            notes.append(
-                f"{row.variant}, {row.claim}: {row.n} paired seeds, but {row.n - row.informative} "
-                f"tied, and ties do not move an exact test: {row.informative} untied seed(s) "
-                f"cannot reach p < 0.05 with {hypotheses(verdicts)} test(s) under Holm, so this "
-                f"study cannot reach a verdict on it as it stands; it needs "
-                f"{needed - row.informative} more untied seed(s)."
-            )
-    if not table.empty:
-        mixed = [
-            f"{label} ({', '.join(sorted(set(table[column].astype(str))))})"
-            for column, label in (("threads", "thread counts"), ("device", "devices"))
-            if table[column].astype(str).nunique() > 1
-        ]
-        if mixed:
-            notes.append(
-                f"Runs were trained at different {' and '.join(mixed)}: float reductions then run "
-                "in a different order, so their numbers agree statistically, not bit for bit. "
-                "Rerun with `mnistlab study --strict` (or strict = true in the spec) to retrain "
-                "the runs that differ from this machine's setting."
-            )
-    if not table.empty and table["diverged"].any():
-        run_names = ", ".join(table.loc[table["diverged"], "run_name"])
-        notes.append(
-            f"Diverged runs ({DIVERGENCE_RULE}): {run_names}. They finished without a NaN and are "
-            "counted in the statistics as samples of their arm; a diverging arm usually needs "
-            "a smaller learning rate."
-        )
+        notes.append(caveats.too_few_seeds(verdicts))
+        notes.extend(caveats.tied_seeds(verdicts))
+    notes.extend((caveats.mixed_settings(table), caveats.diverged(table)))
+    notes = [note for note in notes if note]
     evals = metric_series(history, names.EVAL_ACCURACY)
     steps = sorted(evals["step"].unique())
     fractions = (
@@ -379,9 +316,10 @@ def sequential_verdicts(
     evidence = []
     for look, count in enumerate(design.looks()):
         seeds = set(range(count))
-        part = table[table["seed"].isin(seeds)]
+        part = table[table[names.SEED_TAG].isin(seeds)]
         complete = all(
-            seeds <= set(part.loc[part["arm"] == arm, "seed"]) for arm in [spec.baseline, *variants]
+            seeds <= set(part.loc[part[names.ARM_TAG] == arm, names.SEED_TAG])
+            for arm in [spec.baseline, *variants]
         )
         if not complete:
             break
@@ -391,68 +329,6 @@ def sequential_verdicts(
     if not evidence:
         return pd.DataFrame(), 0
     return sequential_decide(evidence, design), len(evidence)
-
-
-def clean_timings(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The run table with the clock's measures blanked for contended runs, and a note.
-
-    A run is contended when another live run on its host overlapped it (liveness.py): its
-    times measure the sharing, not the arm. Timing claims and timing comparisons are then
-    tested on the seeds whose two runs both ran alone; with too few, the verdict is
-    inconclusive and the note says why.
-    """
-    if table.empty or not table["contended"].any():
-        return table, ""
-    # The clock's columns, claimed or not: named after measures.TIMING (seconds_to_0.95 ...).
-    columns = [c for c in table.columns if c.startswith(TIMING)]
-    clean = table.copy()
-    clean.loc[clean["contended"], columns] = np.nan
-    run_names = ", ".join(table.loc[table["contended"], "run_name"])
-    return clean, (
-        f"{int(table['contended'].sum())} run(s) shared this machine with another run while "
-        f"they trained ({run_names}): their times are left out of every timing claim and "
-        "comparison, which use only seeds whose runs ran alone. Where that leaves too few "
-        "seeds, the timing verdict is inconclusive: retrain with nothing else running "
-        "(`mnistlab study SPEC --force`, one invocation, --workers 1)."
-    )
-
-
-def wall_clock(table: pd.DataFrame, arms: list[str], thresholds: list[float]) -> pd.DataFrame:
-    """Train seconds to each threshold per arm: median and a 95% order-statistic interval
-    over seeds, a run that never reached it counted as not reached (infinite)."""
-    rows = []
-    for arm in arms:
-        group = table[table["arm"] == arm]
-        for threshold in thresholds:
-            reached = group[f"reached_{threshold:g}"].astype(bool).to_numpy()
-            seconds = group[f"seconds_to_{threshold:g}"].to_numpy(float)
-            median, low, high = median_interval(np.where(reached, seconds, np.inf))
-            rows.append(
-                {
-                    "arm": arm,
-                    "threshold": threshold,
-                    "runs": len(group),
-                    "not_reached": int((~reached).sum()),
-                    "median_seconds": median,
-                    "low": low,
-                    "high": high,
-                    "median_steps": float(
-                        np.median(np.where(reached, group[f"steps_to_{threshold:g}"], np.inf))
-                    ),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def wall_clock_comparisons(
-    table: pd.DataFrame, spec: StudySpec, variants: list[str]
-) -> pd.DataFrame:
-    """Descriptive (uncorrected) paired ratios of train seconds to each threshold: does a
-    variant get there sooner on the clock? Censored pairs are handled as in the verdicts."""
-    if table.empty or spec.baseline not in set(table["arm"]) or not variants:
-        return pd.DataFrame()
-    claims = [Claim(f"seconds_to:{t:g}", LOWER) for t in spec.thresholds]
-    return paired_evidence(table, spec.baseline, variants, claims)
 
 
 def power_analysis(

@@ -2,12 +2,14 @@
 
 One table decides, per measure, whether arms are compared as a difference or as a log ratio
 (time- and loss-like measures, whose spread grows with their level). Nothing is computed
-here; analysis.per_run_table makes a column per measure.
+here; results.features.per_run_table makes a column per measure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from mnistlab import names
 
 HIGHER, LOWER = "higher", "lower"
 EITHER = "either"  # any difference: a two-sided test, the verdict "differs"
@@ -18,7 +20,7 @@ DIRECTIONS = (HIGHER, LOWER, EITHER, SAME)
 @dataclass(frozen=True)
 class Measure:
     name: str  # as a spec writes it: "test_accuracy", "steps_to:0.97"
-    column: str  # its column in analysis.per_run_table
+    column: str  # its column in results.features.per_run_table
     log_scale: bool  # compared as log(variant) - log(baseline): the estimate is a ratio
     title: str  # figure and table title
     unit: str  # axis label
@@ -46,8 +48,8 @@ class Measure:
 
 
 # Measures read off the clock: only runs that had the machine to themselves can say them
-# (results.clean_timings blanks them for contended runs). Column names start with these.
-TIMING = ("epoch_train_seconds", "seconds_per_step", "seconds_to")
+# (results.timings.clean_timings blanks them for contended runs). Column names start with these.
+TIMING = (names.EPOCH_TRAIN_SECONDS, names.SECONDS_PER_STEP, names.SECONDS_TO)
 
 
 def percent(accuracy: float) -> str:
@@ -57,49 +59,49 @@ def percent(accuracy: float) -> str:
 
 # name: (log_scale, title, unit, wording when higher, wording when lower)
 FIXED = {
-    "epoch_train_seconds": (
+    names.EPOCH_TRAIN_SECONDS: (
         True,
         "Train time per epoch",
         "train seconds per epoch",
         "takes more train time per epoch",
         "takes less train time per epoch",
     ),
-    "seconds_per_step": (
+    names.SECONDS_PER_STEP: (
         True,
         "Train time per step",
         "train seconds per step",
         "takes more train time per step",
         "takes less train time per step",
     ),
-    "log_loss_spread": (
+    names.LOG_LOSS_SPREAD: (
         False,
         "Loss fluctuation",
         "SD of log-loss residual",
         "has a noisier training loss",
         "has a quieter training loss",
     ),
-    "raw_loss_sd": (
+    names.RAW_LOSS_SD: (
         True,
         "Raw rolling SD of the train loss",
         "rolling SD of the train loss",
         "has a larger raw rolling SD of its training loss",
         "has a smaller raw rolling SD of its training loss",
     ),
-    "test_accuracy": (
+    names.TEST_ACCURACY: (
         False,
         "Final test accuracy",
         "accuracy on the full test set",
         "reaches a higher final test accuracy",
         "ends with a lower final test accuracy",
     ),
-    "test_loss": (
+    names.TEST_LOSS: (
         True,
         "Final test loss",
         "cross-entropy on the full test set",
         "ends with a higher test loss",
         "ends with a lower test loss",
     ),
-    "final_train_loss": (
+    names.FINAL_TRAIN_LOSS: (
         True,
         "Final train loss",
         "mean train loss over the last 10% of steps",
@@ -110,14 +112,14 @@ FIXED = {
 # prefix: the same, with {p} for the threshold as a percentage. Steps stay differences: they
 # live on the evaluation grid and censored values would make ratios of them misleading.
 THRESHOLDED = {
-    "steps_to": (
+    names.STEPS_TO: (
         False,
         "Steps to {p} accuracy",
         "steps",
         "needs more steps to reach {p} accuracy",
         "reaches {p} accuracy in fewer steps",
     ),
-    "seconds_to": (
+    names.SECONDS_TO: (
         True,
         "Train time to {p} accuracy",
         "cumulative train seconds",
@@ -154,8 +156,8 @@ def measure(name: str) -> Measure:
     log_scale, title, unit, higher, lower = THRESHOLDED[prefix]
     p = percent(threshold)
     return Measure(
-        f"{prefix}:{threshold:g}",
-        f"{prefix}_{threshold:g}",
+        names.threshold_metric(prefix, threshold),
+        names.threshold_column(prefix, threshold),
         log_scale,
         title.format(p=p),
         unit,

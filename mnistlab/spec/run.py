@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import MnistlabError
-from mnistlab.training.datasets import DATASETS, DataError
+from mnistlab.training.dataset_registry import DATASETS, DataError
 from mnistlab.training.owndata import is_own_dataset, locate_own_dataset
 from mnistlab.training.registry import MODELS
 

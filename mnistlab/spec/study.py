@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from mnistlab import names
 from mnistlab.spec.measures import HIGHER, LOWER, SAME, Measure, measure
 from mnistlab.spec.run import PlannedRun, RunConfig
 
@@ -53,9 +54,9 @@ class Claim:
 def paper_claims(primary_threshold: float) -> tuple[Claim, ...]:
     """The paper's three claims: fewer steps to the threshold, more time, a noisier loss."""
     return (
-        Claim(f"steps_to:{primary_threshold:g}", LOWER),
-        Claim("epoch_train_seconds", HIGHER),
-        Claim("log_loss_spread", HIGHER),
+        Claim(names.threshold_metric(names.STEPS_TO, primary_threshold), LOWER),
+        Claim(names.EPOCH_TRAIN_SECONDS, HIGHER),
+        Claim(names.LOG_LOSS_SPREAD, HIGHER),
     )
 
 

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from mnistlab.stats.analysis import ALPHA
+from mnistlab.stats.decisions import ALPHA
 from mnistlab.stats.planning import PLANNING_LEVEL, RANGE_LEVELS, clears, fewest, sd_bound
 from mnistlab.stats.planning import scaled_residuals as scaled
 from mnistlab.stats.signflip import sign_flip_p

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from mnistlab.stats.analysis import ALPHA
+from mnistlab.stats.decisions import ALPHA
 
 PLANNING_LEVEL = 0.8  # the SD's one-sided upper confidence level the plan uses
 RANGE_LEVELS = (0.1, 0.9)  # the range of plans over the pilot's sampling error

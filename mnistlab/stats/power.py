@@ -14,19 +14,14 @@ import numpy as np
 import pandas as pd
 
 from mnistlab.spec.measures import SAME
-from mnistlab.stats.analysis import (
-    ALPHA,
-    holm_rows,
-    margin_on_test_scale,
-    min_seeds_for_verdict,
-    paired_differences,
-    paired_values,
-)
+from mnistlab.stats.analysis import margin_on_test_scale, paired_differences, paired_values
+from mnistlab.stats.decisions import ALPHA, min_seeds_for_verdict
 from mnistlab.stats.equivalence_power import (
     equivalence_range,
     plan_equivalence,
     tost_power_curve,
 )
+from mnistlab.stats.multiplicity import holm_rows
 from mnistlab.stats.planning import clears, monte_carlo_se, plan_range, plan_seeds
 from mnistlab.stats.signflip import sign_flip_p, smallest_p_words
 

@@ -28,13 +28,9 @@ from scipy import stats
 
 from mnistlab.spec.measures import EITHER, HIGHER, LOWER
 from mnistlab.spec.study import Claim
-from mnistlab.stats.analysis import (
-    ALPHA,
-    decide,
-    holm_rows,
-    paired_evidence,
-    probability_of_beating,
-)
+from mnistlab.stats.analysis import paired_evidence, probability_of_beating
+from mnistlab.stats.decisions import ALPHA, decide
+from mnistlab.stats.multiplicity import holm_rows
 from mnistlab.stats.signflip import sign_flip_p
 from mnistlab.stats.verdicts import Verdict
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnistlab.stats.analysis import ALPHA, OPEN, decide
+from mnistlab.stats.decisions import ALPHA, OPEN, decide
 from mnistlab.stats.signflip import can_decide, smallest_p_words
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 

@@ -46,13 +46,13 @@ from mnistlab.study.executors import (
     StudyObserver,
     choose_executor,
 )
-from mnistlab.training.datasets import (
-    ImageData,
+from mnistlab.training.data_files import (
     check_data_root,
     data_source,
     ensure_dataset,
     resolve_data_dir,
 )
+from mnistlab.training.datasets import ImageData
 from mnistlab.training.loop import resolve_device
 from mnistlab.training.owndata import check_unchanged, is_own_dataset, shape_and_classes
 

@@ -1,6 +1,10 @@
 """Training one run without MLflow:
 
-- datasets.py: find, verify and load MNIST, Fashion-MNIST and KMNIST as tensors, once;
+- dataset_registry.py: the datasets mnistlab knows (MNIST, Fashion-MNIST, KMNIST): names,
+  folders, checksums (the only list; no torch needed to read it);
+- data_files.py: a dataset's IDX files put in place (found, unpacked, converted, downloaded)
+  and checked (sizes, MD5s);
+- datasets.py: a dataset loaded into memory as tensors, once;
 - owndata.py: a user's own dataset as an .npz file, read and checked (not yet used by specs);
 - augment.py: seeded per-sample augmentation of training batches;
 - registry.py: every net's name (the only list; no torch needed to read it), and users' nets

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnistlab.training.datasets import DataError, DatasetInfo, ImageData
+from mnistlab.training.dataset_registry import DataError, DatasetInfo
+from mnistlab.training.datasets import ImageData
 
 if TYPE_CHECKING:
     import torch

@@ -49,9 +49,9 @@ def test_missing_data_offline_says_which_files_and_where(tmp_path, monkeypatch):
 
 
 def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_dir, monkeypatch):
-    import mnistlab.training.datasets
+    import mnistlab.training.data_files
 
-    monkeypatch.setattr(mnistlab.training.datasets, "verify_files", lambda root, dataset: None)
+    monkeypatch.setattr(mnistlab.training.data_files, "verify_files", lambda root, dataset: None)
     result = invoke(
         "train", "--data-dir", str(tiny_mnist_dir), "--tracking-uri", "http://127.0.0.1:9"
     )
@@ -60,9 +60,9 @@ def test_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path, tiny_mnist_di
 
 
 def test_train_runs_end_to_end_and_prints_the_run_id(tmp_path, monkeypatch, tiny_mnist_dir):
-    import mnistlab.training.datasets
+    import mnistlab.training.data_files
 
-    monkeypatch.setattr(mnistlab.training.datasets, "verify_files", lambda root, dataset: None)
+    monkeypatch.setattr(mnistlab.training.data_files, "verify_files", lambda root, dataset: None)
     monkeypatch.chdir(tmp_path)
     result = invoke("train", "--data-dir", str(tiny_mnist_dir), *TINY_ARGS)
     assert result.exit_code == 0, result.output

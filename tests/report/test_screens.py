@@ -11,8 +11,9 @@ import warnings
 import pytest
 from pypdf import PdfReader
 
-from mnistlab.report import conclusion, plots
-from mnistlab.report.render import MlflowLinks, display_store, write_report
+from mnistlab.report import conclusion, fonts, plots
+from mnistlab.report.links import MlflowLinks, display_store
+from mnistlab.report.render import write_report
 from tests.report.synthetic import synthetic_results
 
 CLAIMS = [
@@ -113,6 +114,6 @@ def test_chinese_arm_names_are_drawn_with_a_real_font_in_figures_and_pdf(
 
 
 def test_a_character_no_font_has_is_named_once(monkeypatch, tmp_path):
-    monkeypatch.setattr(plots, "undrawable", lambda text: {"\U00013000"})
+    monkeypatch.setattr(fonts, "undrawable", lambda text: {"\U00013000"})
     _, paths = report(monkeypatch, tmp_path)
     assert paths.html.read_text().count("have no glyph in the fonts installed here") == 1

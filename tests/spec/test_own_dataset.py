@@ -12,7 +12,7 @@ from mnistlab.spec.record import to_record
 from mnistlab.spec.run import ConfigError, RunConfig
 from mnistlab.store.store import open_store
 from mnistlab.study.run import check_nets, run_study
-from mnistlab.training.datasets import DataError
+from mnistlab.training.dataset_registry import DataError
 from mnistlab.training.models import UnknownModelError
 from tests.conftest import invoke, refused
 

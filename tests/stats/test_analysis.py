@@ -1,4 +1,4 @@
-"""Analysis functions on hand-made frames small enough to check by hand."""
+"""Paired statistics and verdicts on hand-made per-run tables small enough to check by hand."""
 
 import math
 
@@ -6,64 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnistlab.spec.measures import FIXED
+from mnistlab import names
 from mnistlab.spec.study import paper_claims
-from mnistlab.stats.analysis import (
+from mnistlab.stats.analysis import paired_test, paired_values, secondary_comparisons
+from mnistlab.stats.decisions import (
     CONTRADICTED,
     INCONCLUSIVE,
     SUPPORTED,
     compare_arms,
-    fraction_reached,
-    loss_fluctuation,
     min_seeds_for_verdict,
-    paired_test,
-    paired_values,
-    per_run_table,
-    secondary_comparisons,
-    steps_to_threshold,
 )
 from tests.conftest import holm_by_hand
 
+STEPS_95 = names.threshold_column(names.STEPS_TO, 0.95)
+
 PAPER = list(paper_claims(0.95))
-
-
-def evals(*runs: tuple[str, list[float]]) -> pd.DataFrame:
-    rows = [
-        {"run_id": run_id, "step": 50 * i, "value": value}
-        for run_id, values in runs
-        for i, value in enumerate(values)
-    ]
-    return pd.DataFrame(rows)
-
-
-def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it():
-    reach = steps_to_threshold(evals(("a", [0.5, 0.9, 0.85, 0.95]), ("b", [0.2, 0.3])), [0.9, 0.95])
-    got = {(r.run_id, r.threshold): (r.steps, r.reached) for r in reach.itertuples()}
-    assert got == {
-        ("a", 0.9): (50, True),  # reached exactly at the threshold, kept after a dip
-        ("a", 0.95): (150, True),
-        ("b", 0.9): (50, False),  # never reached: censored at its last step, not dropped
-        ("b", 0.95): (50, False),
-    }
-
-
-def test_fraction_reached_counts_censored_runs_in_the_denominator():
-    reach = steps_to_threshold(evals(("a", [0.5, 0.9]), ("b", [0.2, 0.3])), [0.9])
-    runs = pd.DataFrame({"run_id": ["a", "b"], "arm": ["m", "m"]})
-    fractions = fraction_reached(reach, runs, np.array([0, 50]))
-    assert fractions["fraction"].tolist() == [0.0, 0.5]
-
-
-def test_loss_fluctuation_separates_noise_from_trend():
-    steps = np.arange(1200)
-    trend = 2.0 * np.exp(-steps / 200) + 0.05
-    rng = np.random.default_rng(0)
-    quiet = trend * np.exp(rng.normal(0, 0.1, steps.size))
-    noisy = trend * np.exp(rng.normal(0, 0.3, steps.size))
-    assert loss_fluctuation(trend)[0] == pytest.approx(0.0, abs=1e-3)  # a clean trend: no noise
-    assert loss_fluctuation(quiet)[0] == pytest.approx(0.1, rel=0.15)
-    assert loss_fluctuation(noisy)[0] == pytest.approx(0.3, rel=0.15)
-    assert loss_fluctuation(trend)[1] > 0  # the raw rolling SD mostly measures the trend
 
 
 def test_paired_test_on_all_positive_differences_is_exact():
@@ -94,7 +51,7 @@ def table_for(steps_2, steps_3, seconds_2, seconds_3, spread_2, spread_3) -> pd.
                 {
                     "arm": arm,
                     "seed": seed,
-                    "steps_to_0.95": steps[seed],
+                    STEPS_95: steps[seed],
                     "epoch_train_seconds": seconds[seed],
                     "log_loss_spread": spread[seed],
                 }
@@ -136,25 +93,6 @@ def test_pairs_use_only_seeds_that_both_models_have():
     assert pairs["seed"].tolist() == [0, 2] and pairs["variant"].tolist() == [4, 6]
 
 
-def test_per_run_table_from_a_hand_made_history():
-    history = pd.DataFrame(
-        [
-            ("r", "eval_accuracy", 0, 0.5),
-            ("r", "eval_accuracy", 50, 0.96),
-            ("r", "epoch_train_seconds", 0, 12.0),
-            ("r", "test_accuracy", 99, 0.97),
-        ]
-        + [("r", "train_loss", s, 1.0 / (s + 1)) for s in range(100)],
-        columns=["run_id", "key", "step", "value"],
-    )
-    runs = pd.DataFrame({"run_id": ["r"], "arm": ["cnn2"], "seed": [0]})
-    row = per_run_table(runs, history, [0.9, 0.99]).iloc[0]
-    assert (row["steps_to_0.9"], row["reached_0.9"]) == (50, True)
-    assert (row["steps_to_0.99"], row["reached_0.99"]) == (50, False)
-    assert row["epoch_train_seconds"] == 12.0 and row["seconds_per_step"] == pytest.approx(0.12)
-    assert row["test_accuracy"] == 0.97 and row["log_loss_spread"] >= 0
-
-
 def test_secondary_comparisons_are_paired_differences_without_correction():
     table = table_for([1] * 6, [1] * 6, [1] * 6, [1] * 6, [0.2] * 6, [0.3] * 6)
     table["raw_loss_sd"] = [0.07, 0.06] * 6  # cnn2 0.07, cnn3 0.06 for every seed
@@ -183,7 +121,7 @@ def test_holm_runs_over_every_variant_and_claim_together():
                 {
                     "arm": arm,
                     "seed": seed,
-                    "steps_to_0.95": 300 - 100 * shift + rng.normal(0, 20),
+                    STEPS_95: 300 - 100 * shift + rng.normal(0, 20),
                     "epoch_train_seconds": 10 * (1 + shift) + rng.normal(0, 0.3),
                     "log_loss_spread": 0.7 + shift / 5 + rng.normal(0, 0.02),
                 }
@@ -194,29 +132,3 @@ def test_holm_runs_over_every_variant_and_claim_together():
     # Corrected per variant alone, b's p-values would be smaller: the family is all six.
     alone = compare_arms(pd.DataFrame(rows), "base", ["b"], PAPER)
     assert (alone["p_holm"].to_numpy() <= verdicts["p_holm"].to_numpy()[3:]).all()
-
-
-def test_per_run_table_has_every_catalogue_measure():
-    history = pd.DataFrame(
-        [
-            ("r", "eval_accuracy", 0, 0.5),
-            ("r", "eval_accuracy", 50, 0.96),
-            ("r", "eval_accuracy", 99, 0.97),
-            ("r", "train_seconds", 0, 0.1),
-            ("r", "train_seconds", 50, 5.0),
-            ("r", "train_seconds", 99, 9.0),
-            ("r", "epoch_train_seconds", 0, 9.0),
-            ("r", "test_accuracy", 99, 0.97),
-            ("r", "test_loss", 99, 0.08),
-        ]
-        + [("r", "train_loss", s, float(s % 10)) for s in range(100)],
-        columns=["run_id", "key", "step", "value"],
-    )
-    runs = pd.DataFrame({"run_id": ["r"], "arm": ["x"], "seed": [0]})
-    row = per_run_table(runs, history, [0.9, 0.99]).iloc[0]
-    assert row["seconds_to_0.9"] == 5.0  # the train seconds logged where 0.9 was first reached
-    assert (row["seconds_to_0.99"], row["reached_0.99"]) == (9.0, False)  # censored at the end
-    assert row["final_train_loss"] == pytest.approx(4.5)  # mean of steps 90..99: 0..9
-    assert row["test_loss"] == 0.08
-    for name in FIXED:
-        assert name in row.index

@@ -10,26 +10,19 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
+from mnistlab import names
 from mnistlab.spec.study import Claim
-from mnistlab.stats.analysis import (
-    CONTRADICTED,
-    EQUIVALENT,
-    INCONCLUSIVE,
-    SUPPORTED,
-    censored_sign_test,
-    censored_signs,
-    compare_arms,
-    equivalence_test,
-    holm,
-    magnitude,
-    median_interval,
-    paired_test,
-    probability_of_beating,
-)
+from mnistlab.stats.analysis import equivalence_test, magnitude, paired_test, probability_of_beating
+from mnistlab.stats.censored import censored_sign_test, censored_signs, median_interval
+from mnistlab.stats.decisions import CONTRADICTED, EQUIVALENT, INCONCLUSIVE, SUPPORTED, compare_arms
+from mnistlab.stats.multiplicity import holm
 from mnistlab.stats.power import power_curve, study_power
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
 from mnistlab.stats.signflip import sign_flip_p
 from tests.conftest import holm_by_hand, tiny_table
+
+STEPS_90 = names.threshold_column(names.STEPS_TO, 0.9)
+REACHED_90 = names.threshold_column(names.REACHED, 0.9)
 
 
 @pytest.mark.parametrize("n", [3, 7, 12, 16])
@@ -169,8 +162,8 @@ def test_an_unknown_sign_counts_against_whichever_verdict_is_shown():
 def test_a_claim_with_censored_pairs_uses_the_sign_test_and_says_so():
     rows = []
     for seed in range(9):
-        rows.append({"arm": "base", "seed": seed, "steps_to_0.9": 1000, "reached_0.9": seed < 8})
-        rows.append({"arm": "var", "seed": seed, "steps_to_0.9": 500, "reached_0.9": True})
+        rows.append({"arm": "base", "seed": seed, STEPS_90: 1000, REACHED_90: seed < 8})
+        rows.append({"arm": "var", "seed": seed, STEPS_90: 500, REACHED_90: True})
     (row,) = compare_arms(
         pd.DataFrame(rows), "base", ["var"], [Claim("steps_to:0.9", "lower")]
     ).itertuples()
@@ -236,7 +229,7 @@ def test_contradiction_is_reported_when_the_data_go_the_other_way():
 
 def test_the_smallest_exact_p_decides_how_many_seeds_a_verdict_needs():
     """By hand: 7 pairs give 2/128 = 0.0156, times 3 tests = 0.047 < 0.05; 6 pairs 0.094."""
-    from mnistlab.stats.analysis import min_seeds_for_verdict
+    from mnistlab.stats.decisions import min_seeds_for_verdict
     from mnistlab.stats.signflip import can_decide, sign_flip_p, smallest_p
 
     assert smallest_p(7) == 2 / 128

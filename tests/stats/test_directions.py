@@ -14,7 +14,7 @@ from mnistlab.spec.parse import parse_spec, spec_from_record
 from mnistlab.spec.record import to_record
 from mnistlab.spec.run import ConfigError
 from mnistlab.spec.study import Claim
-from mnistlab.stats.analysis import compare_arms
+from mnistlab.stats.decisions import compare_arms
 from mnistlab.stats.verdicts import Verdict
 from tests.conftest import tiny_table
 

@@ -10,20 +10,19 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
+from mnistlab import names
 from mnistlab.report.conclusion import estimate_words, interval90, verdict_sentence
 from mnistlab.report.tables import reading
 from mnistlab.spec.study import Claim
-from mnistlab.stats.analysis import (
-    SUPPORTED,
-    censored_signs,
-    compare_arms,
-    paired_evidence,
-    paired_test,
-    tost,
-)
+from mnistlab.stats.analysis import paired_evidence, paired_test, tost
+from mnistlab.stats.censored import censored_signs
+from mnistlab.stats.decisions import SUPPORTED, compare_arms
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
 from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_interval, sign_flip_p
 from tests.stats.test_decisions import tiny_table
+
+STEPS_90 = names.threshold_column(names.STEPS_TO, 0.9)
+REACHED_90 = names.threshold_column(names.REACHED, 0.9)
 
 
 def brute_interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -88,8 +87,8 @@ def test_censored_tie_has_the_sign_the_bound_gives():
     rows = []
     for seed in range(7):  # 6 clear wins and the censored tie: 7 of 7, p = 2/128
         base, reached_base = (500, False) if seed == 6 else (1000, True)
-        rows.append({"arm": "b", "seed": seed, "steps_to_0.9": base, "reached_0.9": reached_base})
-        rows.append({"arm": "v", "seed": seed, "steps_to_0.9": 500, "reached_0.9": True})
+        rows.append({"arm": "b", "seed": seed, STEPS_90: base, REACHED_90: reached_base})
+        rows.append({"arm": "v", "seed": seed, STEPS_90: 500, REACHED_90: True})
     (row,) = compare_arms(
         pd.DataFrame(rows), "b", ["v"], [Claim("steps_to:0.9", "lower")]
     ).itertuples()
@@ -200,11 +199,11 @@ def test_censored_comparisons_give_bounds_not_a_measurement():
             {
                 "arm": "b",
                 "seed": seed,
-                "steps_to_0.9": base or 2000,
-                "reached_0.9": base is not None,
+                STEPS_90: base or 2000,
+                REACHED_90: base is not None,
             }
         )
-        rows.append({"arm": "v", "seed": seed, "steps_to_0.9": variant, "reached_0.9": True})
+        rows.append({"arm": "v", "seed": seed, STEPS_90: variant, REACHED_90: True})
     (row,) = compare_arms(
         pd.DataFrame(rows), "b", ["v"], [Claim("steps_to:0.9", "lower")]
     ).itertuples()

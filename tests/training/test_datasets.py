@@ -8,20 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mnistlab.training import datasets as data
-from mnistlab.training.datasets import (
-    DATA_ENV,
-    DATASETS,
-    MNIST_FILES,
-    DataError,
-    load_dataset,
-    load_mnist,
-    md5_of,
-    read_idx,
-    resolve_data_dir,
-    to_float_images,
-    verify_files,
-)
+from mnistlab.training import data_files as data
+from mnistlab.training.data_files import DATA_ENV, md5_of, read_idx, resolve_data_dir, verify_files
+from mnistlab.training.dataset_registry import DATASETS, MNIST_FILES, DataError
+from mnistlab.training.datasets import load_dataset, load_mnist, to_float_images
 from tests.conftest import invoke, refused, tiny_arrays, write_idx
 
 

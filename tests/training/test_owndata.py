@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnistlab.training.datasets import DataError
+from mnistlab.training.dataset_registry import DataError
 from mnistlab.training.models import UnknownModelError, check_net
 from mnistlab.training.owndata import read_npz
 

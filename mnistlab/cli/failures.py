@@ -1,0 +1,60 @@
+"""Expected failures as a user sees them: one paragraph naming the problem and the fix, and a
+non-zero exit, never a traceback (a bug of mnistlab's own keeps its traceback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from mnistlab.cli.display import console, labelled
+
+# Errors raised inside these libraries come from the tracking store, not from mnistlab.
+STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "alembic"}
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
+    from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
+    from mnistlab.training.interrupts import stop_on_sigterm
+
+    stop_on_sigterm()
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(
+            labelled(
+                "Interrupted.",
+                "yellow",
+                "Finished runs are kept; a run in progress is marked KILLED.",
+            )
+        )
+        raise typer.Exit(130) from None
+    except NonFiniteLossError as error:
+        console.print(
+            labelled(
+                "Training diverged:",
+                "red",
+                f"{error}. The run is marked FAILED in MLflow. Try a smaller --lr.",
+            )
+        )
+        raise typer.Exit(1) from None
+    except MnistlabError as error:
+        console.print(labelled("Error:", "red", str(error)))
+        raise typer.Exit(2) from None
+    except Exception as error:
+        if type(error).__module__.split(".")[0] not in STORE_LIBRARIES:
+            raise  # a bug of mnistlab's own: the traceback is what a fix needs
+        console.print(
+            labelled(
+                "Error:",
+                "red",
+                f"the tracking store failed ({type(error).__name__}: {first_line(error)}). "
+                "Finished runs are kept; a run in progress is marked FAILED or, if the store "
+                "could not be reached, spooled for `mnistlab sync`. Check that the store answers "
+                "(`mlflow server` running, the SQLite file readable), then run the command again.",
+            )
+        )
+        raise typer.Exit(2) from None

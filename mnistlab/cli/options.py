@@ -1,0 +1,36 @@
+"""The options several commands share, and the defaults of one run's (RunConfig's own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder holding MNIST/raw/, FashionMNIST/raw/, KMNIST/raw/ "
+        "[default: $MNISTLAB_DATA, else ./data]",
+    ),
+]
+DATASET_HELP = "mnist, fashion-mnist or kmnist."
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]",
+    ),
+]
+StudyName = Annotated[str, typer.Argument(metavar="STUDY", help="Study name, e.g. paper.")]
+
+
+def _run_defaults():  # noqa: ANN202
+    from mnistlab.spec.run import RunConfig
+
+    return RunConfig()
+
+
+# The options' defaults are RunConfig's own, so the CLI and a spec can never disagree.
+DEFAULT = _run_defaults()

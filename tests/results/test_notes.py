@@ -1,0 +1,57 @@
+"""Each caveat note, on tiny tables: present exactly when its condition holds, naming the fix."""
+
+import pandas as pd
+
+from mnistlab.results import notes
+
+
+def runs(**columns):
+    base = {"run_name": ["a-0", "b-0"], "contended": [False, False], "diverged": [False, False]}
+    base.update({"threads": ["1", "1"], "device": ["cpu", "cpu"]})
+    return pd.DataFrame({**base, **columns})
+
+
+def test_contended_runs_are_named_with_the_fix():
+    assert notes.contended(runs()) == ""
+    note = notes.contended(runs(contended=[False, True]))
+    assert note.startswith("1 run(s) shared this machine") and "(b-0)" in note
+    assert "--workers 1" in note
+
+
+def test_diverged_runs_are_named_and_kept():
+    assert notes.diverged(runs()) == ""
+    assert "a-0" in notes.diverged(runs(diverged=[True, False]))
+
+
+def test_mixed_thread_counts_and_devices_are_listed():
+    assert notes.mixed_settings(runs()) == ""
+    note = notes.mixed_settings(runs(threads=["1", "4"], device=["cpu", "cuda"]))
+    assert "thread counts (1, 4) and devices (cpu, cuda)" in note and "--strict" in note
+
+
+def verdicts(n, informative):
+    return pd.DataFrame(
+        {
+            "variant": ["v"],
+            "claim": ["test_accuracy"],
+            "n": [n],
+            "informative": [informative],
+            "p_value": [0.5],
+            "p_equivalence": [float("nan")],
+        }
+    )
+
+
+def test_too_few_seeds_and_tied_seeds_follow_the_exact_tests_floor():
+    # One test: 2 / 2**n < 0.05 needs n = 6 (2 / 32 = 0.0625 at n = 5).
+    assert "n = 5" in notes.too_few_seeds(verdicts(5, 5))
+    assert notes.too_few_seeds(verdicts(6, 6)) == ""
+    assert notes.tied_seeds(verdicts(6, 6)) == []
+    (tied,) = notes.tied_seeds(verdicts(8, 4))
+    assert "4 tied" in tied and "needs 2 more untied seed(s)" in tied
+
+
+def test_unmeasured_claims_are_listed_once():
+    assert notes.unmeasured(pd.DataFrame()) == ""
+    frame = pd.concat([verdicts(0, 0), verdicts(0, 0), verdicts(6, 6)], ignore_index=True)
+    assert notes.unmeasured(frame).startswith("test_accuracy could not be measured")
