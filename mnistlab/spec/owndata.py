@@ -22,7 +22,7 @@ def resolve_dataset(
     """(the dataset's resolved keys, the checked training.owndata.OwnData): ({}, None) for a
     built-in dataset or a stored spec. Completes settings with the file's sizes: train_size defaults to every train image, eval_subset to at most all
     test images. ConfigError (one paragraph, naming the spec and key) when it is not usable."""
-    from mnistlab.training.datasets import DataError
+    from mnistlab.training.dataset_registry import DataError
     from mnistlab.training.owndata import is_own_dataset
 
     dataset = data.get("dataset", "mnist")
