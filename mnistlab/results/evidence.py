@@ -176,7 +176,7 @@ def load_evidence(
             f"{', '.join(store.experiment_names()) or 'none'}. Run `mnistlab study "
             f"experiments/{study}.toml` first, or pass the --tracking-uri where it ran."
         )
-    record = experiment.spec_record
+    record = store.spec_record(experiment)
     if record is None:
         raise AnalysisError(
             f"Experiment {study!r} in {store.tracking_uri} holds no study spec: it was not "
