@@ -13,8 +13,10 @@ group-sequential designs (Lan and DeMets 1983; Jennison and Turnbull 2000, ch. 7
 per-test z statistics at looks of n_1 < n_2 < ... seeds behave as a Brownian motion
 (corr(Z_j, Z_k) = sqrt(n_j / n_k)), and the nominal two-sided level of look k is the one at
 which the chance of a first crossing at look k, under the null, is exactly that look's
-increment spent / family (Bonferroni's share of one test). SequentialDesign.nominal
-integrates that recursion numerically (Armitage, McPherson and Rowe 1969). At look k the claims
+increment spent / family (Bonferroni's share of one test); up to 16 seeds, where the exact
+test's p-values move in steps of 2 / 2**n, what a look's step leaves unused passes to the next
+look. SequentialDesign.nominal integrates that recursion numerically (Armitage, McPherson and
+Rowe 1969). At look k the claims
 still open are tested with the study's own exact tests and Holm's correction at the look's
 nominal level times the family; a claim once decided stays decided. A reported p is Holm's p
 scaled by alpha / nominal level (so it compares with alpha); an interval is at
@@ -32,7 +34,7 @@ import pandas as pd
 from scipy import optimize, signal, stats
 
 from mnistlab.stats.analysis import ALPHA, OPEN, decide
-from mnistlab.stats.signflip import can_decide, smallest_p_words
+from mnistlab.stats.signflip import EXACT_UP_TO, can_decide, smallest_p_words
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 
 
@@ -110,7 +112,9 @@ GRID_POINTS = 4001  # points of the density grid in crossing_levels: errors belo
 
 
 @functools.lru_cache(maxsize=64)
-def crossing_levels(seeds: tuple[int, ...], increments: tuple[float, ...]) -> list[float]:
+def crossing_levels(
+    seeds: tuple[int, ...], increments: tuple[float, ...], exact_up_to: int = EXACT_UP_TO
+) -> list[float]:
     """Two-sided nominal levels of a group-sequential test with these error increments.
 
     seeds: n at each look, increasing; increments: the chance of a first false crossing at
@@ -119,6 +123,11 @@ def crossing_levels(seeds: tuple[int, ...], increments: tuple[float, ...]) -> li
     from one look to the next by the normal kernel of the seeds added, and each look's
     boundary b (|S_n| >= b stops) is solved so that the mass crossing there is the look's
     increment. Returns 2 * (1 - Phi(b / sqrt(n))) per look.
+
+    Up to exact_up_to seeds the exact test's p-values are multiples of 2 / 2**n, so p < a
+    rejects only at the largest multiple below a: the chance a look can really use. What it
+    cannot use passes on to the next look (a design fact, known before any data), so a
+    10-seed first look does not waste a quarter of its share.
     """
     if not seeds:
         return []
@@ -127,25 +136,33 @@ def crossing_levels(seeds: tuple[int, ...], increments: tuple[float, ...]) -> li
     step = grid[1] - grid[0]
     weights = np.full(GRID_POINTS, step)
     weights[[0, -1]] = step / 2  # the trapezoid rule
-    density, previous, levels = None, 0, []
+    density, previous, levels, owed = None, 0, [], 0.0
     for n, increment in zip(seeds, increments, strict=True):
         spread = math.sqrt(n - previous)
-        if density is None:
-            bound = math.sqrt(n) * stats.norm.isf(increment / 2)
+        target = increment + owed
+        mass = None if density is None else density * weights
+
+        def crossing(b: float, mass=mass, spread=spread, n=n) -> float:
+            if mass is None:
+                return float(2 * stats.norm.sf(b / math.sqrt(n)))
+            outside = stats.norm.sf((b - grid) / spread) + stats.norm.cdf((-b - grid) / spread)
+            return float(mass @ outside)
+
+        bound = optimize.brentq(lambda b, t=target: crossing(b) - t, 1e-9, half, xtol=1e-12)
+        level = float(2 * stats.norm.sf(bound / math.sqrt(n)))
+        usable = bound
+        if n <= exact_up_to:  # the largest attainable p below the level, 2j / 2**n
+            attainable = (math.ceil(level * 2 ** (n - 1)) - 1) * 2 / 2**n
+            usable = math.sqrt(n) * stats.norm.isf(attainable / 2) if attainable > 0 else half
+        owed = target - crossing(usable)
+        if mass is None:
             density = stats.norm.pdf(grid, scale=math.sqrt(n))
         else:
-            mass = density * weights
-
-            def crossing(b: float, mass=mass, spread=spread, increment=increment) -> float:
-                outside = stats.norm.sf((b - grid) / spread) + stats.norm.cdf((-b - grid) / spread)
-                return float(mass @ outside) - increment
-
-            bound = optimize.brentq(crossing, 1e-9, half, xtol=1e-12)
             offsets = step * np.arange(-(GRID_POINTS - 1), GRID_POINTS)
             kernel = stats.norm.pdf(offsets / spread) / spread
             density = signal.fftconvolve(mass, kernel, mode="valid")
-        density = np.where(np.abs(grid) < bound, density, 0.0)
-        levels.append(float(2 * stats.norm.sf(bound / math.sqrt(n))))
+        density = np.where(np.abs(grid) < usable, density, 0.0)
+        levels.append(level)
         previous = n
     return levels
 

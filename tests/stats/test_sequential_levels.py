@@ -33,10 +33,20 @@ def first_crossing(seeds, levels):
     [((10, 20), (0.01, 0.005)), ((10, 15, 20, 25, 30), (0.0075, 0.0028, 0.0024, 0.0021, 0.0019))],
 )
 def test_each_looks_nominal_level_makes_its_first_crossing_chance_what_it_spends(seeds, increments):
-    levels = crossing_levels(seeds, increments)
+    levels = crossing_levels(seeds, increments, exact_up_to=0)  # a continuous test
     assert levels[0] == pytest.approx(increments[0])  # nothing before the first look
     assert all(a > b for a, b in zip(levels[1:], increments[1:], strict=True))
     assert first_crossing(seeds, levels) == pytest.approx(increments, abs=2e-5)
+
+
+def test_what_the_exact_tests_steps_leave_unused_at_a_look_passes_to_the_next():
+    """At 10 seeds the exact p-values are multiples of 2/1024: a level of 0.0075 rejects only
+    at p <= 6/1024 = 0.00586 (by hand), so 0.0016 of the first look's share passes on."""
+    levels = crossing_levels((10, 20), (0.0075, 0.005))
+    assert levels[0] == pytest.approx(0.0075)
+    used = first_crossing((10, 20), [6 / 1024, levels[1]])
+    assert used[0] == pytest.approx(6 / 1024, abs=1e-6)
+    assert sum(used) == pytest.approx(0.0075 + 0.005, abs=2e-5)
 
 
 def test_the_design_spends_alpha_in_full_and_tests_at_levels_above_the_spent_shares():
@@ -44,8 +54,11 @@ def test_the_design_spends_alpha_in_full_and_tests_at_levels_above_the_spent_sha
     spent, nominal = design.spent(), design.nominal()
     assert sum(spent) == pytest.approx(0.05) and nominal[0] == pytest.approx(spent[0])
     assert all(n > s for n, s in zip(nominal[1:], spent[1:], strict=True))
-    # The whole family's chance of a first crossing anywhere, one test: alpha / family.
-    total = sum(first_crossing(design.looks(), [a / 3 for a in nominal]))
+    # The whole family's chance of a first crossing anywhere, one test: alpha / family, with
+    # the first look (10 seeds) at the exact test's largest p below its level, 6/1024.
+    usable = [6 / 1024] + [a / 3 for a in nominal[1:]]
+    assert nominal[0] / 3 * 1024 == pytest.approx(7.73, abs=0.01)
+    total = sum(first_crossing(design.looks(), usable))
     assert total == pytest.approx(0.05 / 3, abs=5e-5)
 
 
