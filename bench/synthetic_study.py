@@ -18,7 +18,6 @@ import numpy as np
 from mnistlab import names
 from mnistlab.names import DIVERGED_TAG, N_PARAMETERS_TAG, PARENT_TAG, PREDICTIONS_FILE
 from mnistlab.spec.parse import load_spec
-from mnistlab.spec.record import to_record
 from mnistlab.spec.study import StudySpec
 from mnistlab.store.store import Store
 from mnistlab.store.tracked_run import TrackedRun
@@ -71,7 +70,7 @@ def build_study(store: Store, spec_path: str, seeds: int, name: str | None = Non
     if name:
         spec = dataclasses.replace(spec, name=name)
     experiment_id = store.experiment_id(spec.name)
-    store.record_spec(experiment_id, to_record(spec))
+    store.mark_as_training(experiment_id)  # as `mnistlab study` does
     study_run_id = record_study_run(store, experiment_id, spec)
     rng = np.random.default_rng(0)
     for planned in spec.planned_runs():

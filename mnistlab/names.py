@@ -117,7 +117,8 @@ RUN_TEXT_TAGS = (
 )
 
 # Tags and artifact paths
-SPEC_TAG = "spec"  # experiment tag: the study's spec record (spec.record.to_record), JSON
+SPEC_TAG = "spec"  # older stores' experiment tag holding the spec record (read, never written)
+SPEC_FILE = "spec.json"  # the study run's spec record (spec.record.to_record), under SPEC_ARTIFACTS
 ROLE_TAG = "mnistlab.role"  # STUDY_ROLE on the one run that holds a study's spec and report
 STUDY_ROLE = "study"
 # MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI overview.

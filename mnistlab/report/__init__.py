@@ -2,6 +2,8 @@
 
 - tables.py: a study's title and verdicts as rows of text (terminal, report, MLflow alike);
 - conclusion.py: the answer in words, from the numbers, and the reproducibility checklist;
+- clock.py: the paper's cost question in numbers: seconds to each threshold, the time ratio
+  (bounds where a run never got there), accuracy at equal steps and at equal training time;
 - plots.py: the figures drawn, from tidy frames and statistics;
 - fonts.py: the fonts a figure falls back along, and the characters none of them can draw;
 - demo.py: each arm's first-seed run predicting the test set, from its stored predictions;

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from mnistlab import names
+import numpy as np
+
 from mnistlab.report.tables import (
     equivalence_level,
     estimate_text,
@@ -14,7 +15,8 @@ from mnistlab.report.tables import (
     margin_words,
 )
 from mnistlab.results.evidence import StudyResults
-from mnistlab.spec.measures import measure, percent
+from mnistlab.spec.measures import measure
+from mnistlab.stats.analysis import paired_values
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.owndata import provenance
 
@@ -50,13 +52,21 @@ def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
     )
 
 
-def verdict_sentence(row) -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts row
-    """(verdict, sentence) of one claim and variant; every Verdict has its wording."""
+def verdict_sentence(row, companion: str = "") -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts row
+    """(verdict, sentence) of one claim and variant; every Verdict has its wording.
+
+    companion: what a second measure of the same claim says (companion_words), put in the
+    same sentence so that a reader never sees one measure's verdict without the other's.
+    """
     verdict = Verdict(row.verdict)
     dz = (
         f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
         if math.isfinite(getattr(row, "effect_size", math.nan))
         else "no d_z: censored runs have no value to average"
+        if getattr(row, "censored_pairs", 0)
+        else "no d_z: every seed's difference is the same"
+        if getattr(row, "interval_note", "")
+        else "no d_z"
     )
     holds = getattr(row, "beats_words", "") or f"{number(100 * row.p_beats, 3)}% of seeds"
     effect = (
@@ -101,117 +111,56 @@ def verdict_sentence(row) -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts r
         text = f"{row.statement}? The data cannot tell yet: {row.note}."
     else:  # pragma: no cover - the enumeration test renders every member
         raise AssertionError(f"no wording for verdict {verdict!r}")
+    if companion:
+        text = f"{text.removesuffix('.')}; {companion}."
     return verdict, text
 
 
-def verdict_sentences(results: StudyResults) -> list[tuple[Verdict, str]]:
-    """(verdict, sentence) per claim and variant."""
-    return [verdict_sentence(row) for row in results.verdicts.itertuples()]
+# A claim's measure -> the other measure of the same notion, which the Conclusion names beside
+# it: the log-loss spread is loss noise relative to the loss's level; the paper's raw rolling
+# SD is loss noise in the loss's own units, and falls as the loss does.
+COMPANIONS = {"log_loss_spread": "raw_loss_sd"}
 
 
-def clock_rows(results: StudyResults) -> list[dict[str, str]]:
-    rows = []
-    for row in results.wall_clock.itertuples():
-        rows.append(
-            {
-                "arm": row.arm,
-                "threshold": percent(row.threshold),
-                "median": number(row.median_seconds),
-                "interval": f"[{number(row.low)}, {number(row.high)}]",
-                "steps": number(row.median_steps, 4),
-                "not_reached": f"{row.not_reached} of {row.runs}",
-            }
-        )
-    return rows
-
-
-def pays_for_itself(row) -> str:  # noqa: ANN001 - a wall_clock_comparisons row
-    """'pays', 'costs' or 'unclear': does the variant reach the threshold sooner on the clock?"""
-    if row.p_value < 0.05 and row.evidence < 0:
-        return "pays"
-    if row.p_value < 0.05 and row.evidence > 0:
-        return "costs"
-    return "unclear"
-
-
-def clock_sentences(results: StudyResults) -> list[str]:
-    sentences = []
-    for row in results.wall_clock_comparisons.itertuples():
-        threshold = percent(measure(row.claim).threshold)
-        censored = (
-            f" ({row.censored_pairs} of {row.n} pairs censored: a run that never got there)"
-            if row.censored_pairs
-            else ""
-        )
-        outcome = {
-            "pays": f"{row.variant} gets there sooner on the clock",
-            "costs": f"{row.variant} needs more train time to get there",
-            "unclear": "the clock cannot separate them",
-        }[pays_for_itself(row)]
-        sentences.append(
-            f"To {threshold}: {outcome}; time ratio {row.variant}/{row.baseline}: "
-            f"{estimate_words(row).removeprefix('ratio ')}, "
-            f"p = {number(row.p_value)} (descriptive){censored}."
-        )
-    return sentences
-
-
-def papers_question(results: StudyResults) -> str:
-    """The paper's question answered on wall-clock terms, for cnn3 against cnn2."""
-    variant = next(a for a in results.variants if results.spec.arm(a).model == "cnn3")
-    comparisons = results.wall_clock_comparisons
-    ours = comparisons[comparisons["variant"] == variant]
-    verdicts = {
-        t: pays_for_itself(row)
-        for t, row in zip(
-            (measure(c).threshold for c in ours["claim"]), ours.itertuples(), strict=True
-        )
-    }
-    pays = [percent(t) for t, v in verdicts.items() if v == "pays"]
-    costs = [percent(t) for t, v in verdicts.items() if v == "costs"]
-    unclear = [percent(t) for t, v in verdicts.items() if v == "unclear"]
-    accuracy = results.secondary[
-        (results.secondary["variant"] == variant)
-        & (results.secondary["measure"] == names.TEST_ACCURACY)
+def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verdicts row
+    """'but by the paper's own measure, ... cnn3's is smaller on 10 of 10 seeds (...): the two
+    measures disagree', or that it agrees or cannot tell; '' when the claim has no companion
+    or the study no value of it."""
+    other = COMPANIONS.get(row.claim)
+    if other is None or results.secondary.empty:
+        return ""
+    found = results.secondary[
+        (results.secondary["variant"] == row.variant) & (results.secondary["measure"] == other)
     ]
-    more_accurate = (
-        not accuracy.empty and accuracy["ci_low"].iloc[0] > 0 and accuracy["p_value"].iloc[0] < 0.05
+    if found.empty or not found["n"].iloc[0]:
+        return ""
+    second = found.iloc[0]
+    pairs = paired_values(results.runs, other, row.baseline, row.variant)
+    larger = int((pairs["variant"] > pairs["baseline"]).sum())
+    smaller = int((pairs["variant"] < pairs["baseline"]).sum())
+    way, count = ("larger", larger) if second["difference"] > 0 else ("smaller", smaller)
+    numbers = (
+        f"{row.variant}'s is {way} on {count} of {len(pairs)} seeds (difference "
+        f"{number(second['difference'], 2)}, 95% CI [{number(second['ci_low'], 2)}, "
+        f"{number(second['ci_high'], 2)}], p = {number(second['p_value'], 2)})"
     )
-    parts = []
-    if pays:
-        parts.append(f"the third convolution pays for itself on the clock at {', '.join(pays)}")
-    if costs:
-        parts.append(
-            f"{variant}'s fewer steps do not outweigh its slower steps at {', '.join(costs)}, "
-            "where it needs more training seconds"
-        )
-    if unclear:
-        parts.append(f"at {', '.join(unclear)} the clock cannot tell them apart")
-    text = "On wall-clock terms, " + "; ".join(parts) + "."
-    if not accuracy.empty:
-        row = accuracy.iloc[0]
-        text += (
-            f" After the whole budget, {variant}'s test accuracy is "
-            f"{number(100 * row['difference'], 3)} points {'higher' if row['difference'] > 0 else 'lower'}"
-            f" (95% CI [{number(100 * row['ci_low'], 3)}, {number(100 * row['ci_high'], 3)}] points, "
-            f"p = {number(row['p_value'])})."
-        )
-    if more_accurate:
-        text += (
-            " The paper's conclusion that a third convolution is 'not an effective way to improve "
-            "the net' does not follow: it buys accuracy"
-            + (f", though not speed to {', '.join(costs)}." if costs else ".")
-        )
-    elif pays:
-        text += (
-            " The paper's conclusion does not follow: the extra layer reaches some accuracy sooner."
-        )
-    else:
-        text += (
-            " The paper's conclusion follows within this protocol: the extra layer buys neither "
-            "final accuracy nor time to any threshold."
-        )
-    return text
+    title = measure(other).title
+    name = f"the paper's own measure, the {title[0].lower()}{title[1:]}"
+    direction = getattr(row, "direction", 0)
+    claimed = direction if direction in (1, -1) else getattr(row, "evidence", 0)
+    if second["p_value"] >= 0.05 or not claimed:
+        return f"{name}, does not separate them: {numbers}"
+    if np.sign(second["difference"]) == claimed:
+        return f"{name}, agrees: {numbers}"
+    return f"but by {name}, {numbers}: the two measures of this claim disagree"
+
+
+def verdict_sentences(results: StudyResults) -> list[tuple[Verdict, str]]:
+    """(verdict, sentence) per claim and variant, each with its companion measure's word."""
+    return [
+        verdict_sentence(row, companion_words(results, row))
+        for row in results.verdicts.itertuples()
+    ]
 
 
 def checklist(results: StudyResults) -> list[tuple[str, str]]:
@@ -229,7 +178,7 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
     )
     if design is not None:
         interval += (
-            "; in this sequential study, at the confidence 1 - alpha spent at the deciding look"
+            "; in this sequential study, at 1 - the nominal level the deciding look tested at"
         )
     unknown = sorted(
         column
@@ -254,7 +203,8 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
             f"two one-sided tests for margins; Holm over {results.family_size} test(s)"
             + (
                 f"; group-sequential, {len(design.looks())} planned looks at "
-                f"{', '.join(map(str, design.looks()))} seeds, Pocock-type alpha spending"
+                f"{', '.join(map(str, design.looks()))} seeds, Pocock-type alpha spending with "
+                "nominal levels that allow for the looks' correlation"
                 if design is not None
                 else ""
             ),

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mnistlab import names  # noqa: E402
@@ -254,10 +255,27 @@ VERDICT_COLOURS = {
 }
 
 
+def ratio_axis(ax: Axes) -> None:
+    """A log x axis labelled in ratios ('0.8×', '1×', '1.25×'): 0.8× and 1.25× lie as far
+    from 1× either way, as they are far from equal; ticks at round ratios, no log-style
+    minor labels."""
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ticks = [t for t in matplotlib.ticker.MaxNLocator(6).tick_values(low, high) if t > 0]
+    if low < 1 < high:  # the null gets its label; ticks that would crowd it give way
+        room = 0.1 * np.log(high / low)
+        ticks = [t for t in ticks if abs(np.log(t)) >= room] + [1.0]
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(sorted(ticks)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda t, _: f"{t:.3g}×"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlim(low, high)
+
+
 def forest(rows: list[dict]) -> Figure:
     """The verdicts at a glance: per claim a panel, per variant a row with the estimate and its
     interval, the null line (0 for differences, 1 for ratios) and any margin;
-    coloured by verdict.
+    coloured by verdict. Ratios on a log axis (ratio_axis), where an interval that inverts a
+    test on log ratios is drawn as it was computed.
 
     rows: dicts with claim, variant, kind ('ratio' or 'difference'), estimate, low, high,
     margin (nan without one), tone and verdict.
@@ -298,9 +316,10 @@ def forest(rows: list[dict]) -> Figure:
                 color=colour,
                 fontweight="bold",
             )
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         if ratio:
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g×"))
+            ratio_axis(ax)
+        else:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         ax.set_yticks(range(len(mine)), [r["variant"] for r in mine])
         ax.set_ylim(len(mine) - 0.5, -0.5)
         ax.set_title(claim, loc="left", fontsize=9)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from mnistlab.report import conclusion, plots
+from mnistlab.report import clock, conclusion, plots
 from mnistlab.report.demo import Demo
 from mnistlab.report.destination import replace_folder
 from mnistlab.report.figures import (
@@ -78,11 +78,11 @@ def render_html(
         measures=measure_rows(results),
         dataset=results.dataset_title,
         sentences=conclusion.verdict_sentences(results),
-        clock=conclusion.clock_rows(results),
-        clock_sentences=conclusion.clock_sentences(results)
+        clock=clock.clock_rows(results),
+        clock_sentences=clock.clock_sentences(results)
         if not results.wall_clock_comparisons.empty
         else [],
-        paper_answer=conclusion.papers_question(results)
+        paper_answer=clock.papers_question(results)
         if asks_the_papers_question(results) and not results.wall_clock_comparisons.empty
         else "",
         checklist=conclusion.checklist(results),

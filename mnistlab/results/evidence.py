@@ -16,6 +16,7 @@ import pandas as pd
 from mnistlab import names
 from mnistlab.errors import MnistlabError
 from mnistlab.results import notes as caveats
+from mnistlab.results.budget import equal_budget
 from mnistlab.results.features import (
     arm_summary,
     fraction_reached,
@@ -63,6 +64,7 @@ class StudyResults:
     all_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # every run, any status
     wall_clock: pd.DataFrame = field(default_factory=pd.DataFrame)  # per arm x threshold
     wall_clock_comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)  # descriptive
+    equal_budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # per variant, descriptive
     looks_taken: int = 0  # adaptive studies: looks whose runs are all there
 
     @property
@@ -176,7 +178,7 @@ def load_evidence(
             f"{', '.join(store.experiment_names()) or 'none'}. Run `mnistlab study "
             f"experiments/{study}.toml` first, or pass the --tracking-uri where it ran."
         )
-    record = experiment.spec_record
+    record = store.spec_record(experiment)
     if record is None:
         raise AnalysisError(
             f"Experiment {study!r} in {store.tracking_uri} holds no study spec: it was not "
@@ -303,6 +305,9 @@ def analyse(store: Store, study: str) -> StudyResults:
         if not table.empty
         else pd.DataFrame(),
         wall_clock_comparisons=wall_clock_comparisons(evidence, spec, variants),
+        equal_budget=equal_budget(table, history, spec.baseline, variants)
+        if not table.empty and spec.baseline in arms
+        else pd.DataFrame(),
         looks_taken=looks_taken,
     )
 
@@ -312,7 +317,7 @@ def sequential_verdicts(
 ) -> tuple[pd.DataFrame, int]:
     """Replay an adaptive study's looks on its runs: (verdicts, complete looks)."""
     design = spec.design()
-    spent = design.spent()
+    nominal = design.nominal()  # the level each look decides at, so its interval's too
     evidence = []
     for look, count in enumerate(design.looks()):
         seeds = set(range(count))
@@ -324,7 +329,7 @@ def sequential_verdicts(
         if not complete:
             break
         evidence.append(
-            paired_evidence(part, spec.baseline, variants, list(spec.claims), 1 - spent[look])
+            paired_evidence(part, spec.baseline, variants, list(spec.claims), 1 - nominal[look])
         )
     if not evidence:
         return pd.DataFrame(), 0

@@ -4,23 +4,37 @@ decided, keeping the family-wise false-verdict rate at alpha over all looks.
 Alpha is spent over the planned looks with the Lan-DeMets Pocock-type function
 alpha * ln(1 + (e - 1) * t), t = seeds so far / max_seeds, at the looks that can decide:
 a look where 2 / 2**n times the family is not below its share spends nothing and passes it
-on (SequentialDesign.spent), and a design where no look can decide is refused. At look k the claims still open
-are tested with the study's own exact tests and Holm's correction at the alpha spent at that
-look; a claim once decided stays decided. By the union bound over looks the chance of any
-false verdict is at most the sum of the spent increments, alpha. A reported p is Holm's p
-scaled by alpha / spent (so it compares with alpha); an interval is at 1 - spent.
+on (SequentialDesign.spent), and a design where no look can decide is refused.
+
+The looks share their seeds, so their tests are correlated: a level of `spent` at each look
+would, by the union bound, keep the false-verdict rate below alpha but far below it (2.95% at
+alpha = 5% for the README's design). So each look tests at a nominal level computed as in
+group-sequential designs (Lan and DeMets 1983; Jennison and Turnbull 2000, ch. 7 and 19): the
+per-test z statistics at looks of n_1 < n_2 < ... seeds behave as a Brownian motion
+(corr(Z_j, Z_k) = sqrt(n_j / n_k)), and the nominal two-sided level of look k is the one at
+which the chance of a first crossing at look k, under the null, is exactly that look's
+increment spent / family (Bonferroni's share of one test); up to 16 seeds, where the exact
+test's p-values move in steps of 2 / 2**n, what a look's step leaves unused passes to the next
+look. SequentialDesign.nominal integrates that recursion numerically (Armitage, McPherson and
+Rowe 1969). At look k the claims
+still open are tested with the study's own exact tests and Holm's correction at the look's
+nominal level times the family; a claim once decided stays decided. A reported p is Holm's p
+scaled by alpha / nominal level (so it compares with alpha); an interval is at
+1 - nominal level, the level the look's decision used.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import optimize, signal, stats
 
 from mnistlab.stats.decisions import ALPHA, OPEN, decide
-from mnistlab.stats.signflip import can_decide, smallest_p_words
+from mnistlab.stats.signflip import EXACT_UP_TO, can_decide, smallest_p_words
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
 
 
@@ -62,6 +76,26 @@ class SequentialDesign:
             spent[spending[-1]] += self.alpha - last
         return spent
 
+    def nominal(self) -> list[float]:
+        """The family-wise level each look's tests use: 0 at looks that spend nothing.
+
+        For one test, the two-sided nominal level a_k of look k is set so that under the null
+        P(no crossing before k, |Z_k| >= z_{a_k/2}) = spent_k / family, with the z statistics
+        of the spending looks correlated as sqrt(n_j / n_k) (see the module docstring). The
+        first spending look's level is its spent share; later ones are larger, since a study
+        still going has already passed the earlier looks. Returned as a_k * family: the level
+        Holm's correction divides among the family. Fixed by the design, never by the data.
+        """
+        spent = self.spent()
+        looks = [i for i, a in enumerate(spent) if a > 0]
+        levels = crossing_levels(
+            tuple(self.looks()[i] for i in looks), tuple(spent[i] / self.family for i in looks)
+        )
+        nominal = [0.0] * len(spent)
+        for index, level in zip(looks, levels, strict=True):
+            nominal[index] = min(self.alpha, level * self.family)
+        return nominal
+
     def problem(self) -> str:
         """Why the design can never reach a verdict ('' when it can)."""
         if any(self.spent()):
@@ -74,6 +108,65 @@ class SequentialDesign:
         )
 
 
+GRID_POINTS = 4001  # points of the density grid in crossing_levels: errors below 1e-6
+
+
+@functools.lru_cache(maxsize=64)
+def crossing_levels(
+    seeds: tuple[int, ...], increments: tuple[float, ...], exact_up_to: int = EXACT_UP_TO
+) -> list[float]:
+    """Two-sided nominal levels of a group-sequential test with these error increments.
+
+    seeds: n at each look, increasing; increments: the chance of a first false crossing at
+    each look, under the null. The sum S_n of n independent standard normal differences is
+    followed look by look on a grid: its sub-density over the paths not yet stopped is carried
+    from one look to the next by the normal kernel of the seeds added, and each look's
+    boundary b (|S_n| >= b stops) is solved so that the mass crossing there is the look's
+    increment. Returns 2 * (1 - Phi(b / sqrt(n))) per look.
+
+    Up to exact_up_to seeds the exact test's p-values are multiples of 2 / 2**n, so p < a
+    rejects only at the largest multiple below a: the chance a look can really use. What it
+    cannot use passes on to the next look (a design fact, known before any data), so a
+    10-seed first look does not waste a quarter of its share.
+    """
+    if not seeds:
+        return []
+    half = 9.0 * math.sqrt(seeds[-1])
+    grid = np.linspace(-half, half, GRID_POINTS)
+    step = grid[1] - grid[0]
+    weights = np.full(GRID_POINTS, step)
+    weights[[0, -1]] = step / 2  # the trapezoid rule
+    density, previous, levels, owed = None, 0, [], 0.0
+    for n, increment in zip(seeds, increments, strict=True):
+        spread = math.sqrt(n - previous)
+        target = increment + owed
+        mass = None if density is None else density * weights
+
+        def crossing(b: float, mass=mass, spread=spread, n=n) -> float:
+            if mass is None:
+                return float(2 * stats.norm.sf(b / math.sqrt(n)))
+            outside = stats.norm.sf((b - grid) / spread) + stats.norm.cdf((-b - grid) / spread)
+            return float(mass @ outside)
+
+        bound = optimize.brentq(lambda b, t=target: crossing(b) - t, 1e-9, half, xtol=1e-12)
+        level = float(2 * stats.norm.sf(bound / math.sqrt(n)))
+        usable = bound
+        if n <= exact_up_to:  # the largest attainable p below the level, 2j / 2**n
+            attainable = (math.ceil(level * 2 ** (n - 1)) - 1) * 2 / 2**n
+            usable = math.sqrt(n) * stats.norm.isf(attainable / 2) if attainable > 0 else half
+        owed = target - crossing(usable)
+        if mass is None:
+            density = stats.norm.pdf(grid, scale=math.sqrt(n))
+        else:
+            offsets = step * np.arange(-(GRID_POINTS - 1), GRID_POINTS)
+            kernel = stats.norm.pdf(offsets / spread) / spread
+            density = signal.fftconvolve(mass, kernel, mode="valid")
+        density = np.where(np.abs(grid) < usable, density, 0.0)
+        levels.append(level)
+        previous = n
+    return levels
+
+
 def sequential_decide(
     evidence_by_look: list[pd.DataFrame], design: SequentialDesign
 ) -> pd.DataFrame:
@@ -81,10 +174,10 @@ def sequential_decide(
 
     evidence_by_look[k]: analysis.paired_evidence at look k (rows in the same order at every
     look), for the looks whose runs are all there. Adds look (1-based), seeds_at_look,
-    alpha_spent and p_sequential; a claim still open after the last look is inconclusive
+    alpha_spent, alpha_nominal (the level Holm divided) and p_sequential; a claim still open after the last look is inconclusive
     with that look's numbers.
     """
-    spent = design.spent()
+    spent, nominal = design.spent(), design.nominal()
     final: dict[int, pd.Series] = {}
     open_rows = list(range(len(evidence_by_look[0]))) if evidence_by_look else []
     for look, evidence in enumerate(evidence_by_look):
@@ -92,7 +185,7 @@ def sequential_decide(
         if spent[look] == 0 and not last:
             continue  # a look that cannot decide spends nothing and decides nothing
         if spent[look] > 0:
-            rows = decide(evidence.iloc[open_rows], spent[look])
+            rows = decide(evidence.iloc[open_rows], nominal[look])
         else:  # a design that can never decide (a stored one: new ones are refused)
             rows = decide(evidence.iloc[open_rows], design.alpha)
             rows = rows.assign(
@@ -105,7 +198,8 @@ def sequential_decide(
             look=look + 1,
             seeds_at_look=design.looks()[look],
             alpha_spent=spent[look],
-            p_sequential=np.minimum(1.0, rows["p_holm"] * design.alpha / spent[look])
+            alpha_nominal=nominal[look],
+            p_sequential=np.minimum(1.0, rows["p_holm"] * design.alpha / nominal[look])
             if spent[look] > 0
             else 1.0,
         )

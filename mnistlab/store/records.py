@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
-
-from mnistlab.names import SPEC_TAG
 
 
 @dataclass(frozen=True)
@@ -14,11 +11,6 @@ class StoredExperiment:
     experiment_id: str
     name: str
     tags: dict[str, str]
-
-    @property
-    def spec_record(self) -> dict[str, Any] | None:
-        """The spec last run under this name, as stored; None for a non-study experiment."""
-        return json.loads(self.tags[SPEC_TAG]) if SPEC_TAG in self.tags else None
 
 
 @dataclass(frozen=True)

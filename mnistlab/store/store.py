@@ -11,9 +11,11 @@ one call per step would cost seconds per run on SQLite.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +36,9 @@ from mnistlab.names import (
     NOTE_TAG,
     PREDICTIONS_FILE,
     ROLE_TAG,
+    SPEC_ARTIFACTS,
+    SPEC_FILE,
+    SPEC_HASH_TAG,
     SPEC_TAG,
     STUDY_ROLE,
 )
@@ -183,14 +188,38 @@ class Store:
             return None
         return StoredExperiment(experiment.experiment_id, name, dict(experiment.tags))
 
-    def record_spec(self, experiment_id: str, record: dict[str, Any]) -> None:
-        """Store the study's spec on its experiment, so that analysis needs only the store.
+    def record_spec(self, experiment_id: str, record: dict[str, Any]) -> str:
+        """Store the study's spec on its study run (spec/spec.json, with its hash as a tag), so
+        that analysis needs only the store; returns the study run's id.
 
-        The runs that belong to it follow from the spec (their config hashes), so no list of
-        them is stored: a large grid would not fit in a tag.
+        Not on the experiment: MLflow's experiment list shows an experiment's tags, and a
+        JSON blob there hides the description. An older store's experiment tag is removed
+        once the study run holds the record. The runs that belong to the study follow from
+        the spec (their config hashes), so no list of them is stored.
         """
-        value = json.dumps(record)
-        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, SPEC_TAG, value))
+        run_id = self.study_run(experiment_id, record["name"])
+        text = json.dumps(record, indent=2, sort_keys=True)
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / SPEC_FILE).write_text(text)
+            self.log_files(run_id, Path(folder), SPEC_ARTIFACTS)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.set_run_tags(run_id, {SPEC_HASH_TAG: digest})
+        experiment = with_lock_retry(lambda: self.client.get_experiment(experiment_id))
+        if SPEC_TAG in experiment.tags:
+            with_lock_retry(lambda: self.client.delete_experiment_tag(experiment_id, SPEC_TAG))
+        return run_id
+
+    def spec_record(self, experiment: StoredExperiment) -> dict[str, Any] | None:
+        """The spec last run under this experiment, as stored: the study run's spec.json, or an
+        older store's experiment tag; None for an experiment that is not a study's."""
+        run_id = self.study_run(experiment.experiment_id, experiment.name, create=False)
+        path = f"{SPEC_ARTIFACTS}/{SPEC_FILE}"
+        if run_id is not None and path in self.list_files(run_id, SPEC_ARTIFACTS):
+            with tempfile.TemporaryDirectory() as folder:
+                return json.loads(self.download(run_id, path, Path(folder)).read_text())
+        if SPEC_TAG in experiment.tags:
+            return json.loads(experiment.tags[SPEC_TAG])
+        return None
 
     def mark_as_training(self, experiment_id: str) -> None:
         key, value = EXPERIMENT_KIND
@@ -210,9 +239,14 @@ class Store:
             return found[0].info.run_id
         if not create:
             return None
+        # Its start is the study's: now, for a new study; the first run's, for runs from
+        # before study runs existed (MLflow cannot move a run's start once it is created).
+        earlier = [run.start_time for run in self.runs(experiment_id)]
         run = with_lock_retry(
             lambda: self.client.create_run(
-                experiment_id, tags={ROLE_TAG: STUDY_ROLE, MLFLOW_RUN_NAME: f"{study} (study)"}
+                experiment_id,
+                start_time=min(earlier) if earlier else None,
+                tags={ROLE_TAG: STUDY_ROLE, MLFLOW_RUN_NAME: f"{study} (study)"},
             )
         )
         # FINISHED at once: it holds records, it does not run; writing to it later is allowed.

@@ -7,8 +7,6 @@ record, spec.record.to_record) so that analysis needs nothing but the store.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 import time
@@ -27,7 +25,6 @@ from mnistlab.names import (
     PARENT_TAG,
     ROLE_TAG,
     SPEC_ARTIFACTS,
-    SPEC_HASH_TAG,
     STUDY_ROLE,
     STUDY_TAG,
     THREADS_TAG,
@@ -77,9 +74,10 @@ def refuse_a_changed_rule(store: Store, spec: StudySpec) -> None:
     """A sequential study must finish under the rule it started with, or its error control
     is void: refuse a changed [adaptive] table once runs exist."""
     experiment = store.find_experiment(spec.name)
-    if experiment is None or experiment.spec_record is None:
+    record = store.spec_record(experiment) if experiment is not None else None
+    if record is None:
         return
-    before = experiment.spec_record.get("adaptive")
+    before = record.get("adaptive")
     now = to_record(spec).get("adaptive")
     if before == now or before is None:
         return
@@ -108,7 +106,6 @@ def plan_study(
     refuse_a_changed_rule(store, spec)
     experiment_id = store.experiment_id(spec.name)
     store.mark_as_training(experiment_id)
-    store.record_spec(experiment_id, to_record(spec))
     study_run_id = record_study_run(store, experiment_id, spec)
     planned = spec.planned_runs(seeds)
     runs = store.runs(experiment_id)
@@ -150,19 +147,17 @@ def plan_study(
 
 
 def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
-    """The study's one study run, holding the spec (as a file and its hash) as last run."""
-    run_id = store.study_run(experiment_id, spec.name)
-    record = json.dumps(to_record(spec), indent=2, sort_keys=True)
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "spec.json").write_text(record)
-        source = Path(spec.source)
-        if source.is_file():
+    """The study's one study run, holding the spec (spec.json, its hash, the spec.toml) as
+    last run."""
+    run_id = store.record_spec(experiment_id, to_record(spec))
+    source = Path(spec.source)
+    if source.is_file():
+        with tempfile.TemporaryDirectory() as folder:
             shutil.copyfile(source, Path(folder) / "spec.toml")
-        store.log_files(run_id, Path(folder), SPEC_ARTIFACTS)
+            store.log_files(run_id, Path(folder), SPEC_ARTIFACTS)
     store.set_run_tags(
         run_id,
         {
-            SPEC_HASH_TAG: hashlib.sha256(record.encode()).hexdigest()[:16],
             STUDY_TAG: spec.name,
             DATASET_TAG: spec.dataset,
             **(

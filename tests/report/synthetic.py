@@ -32,20 +32,38 @@ TAGS = dict(
 )
 
 
-def history_of(run_id: str, steps_to_95: int, seconds_per_step: float, accuracy: float, rng):
-    """One run's metric rows: accuracy crossing 0.95 at steps_to_95, a noisy falling loss."""
+def history_of(
+    run_id: str,
+    steps_to_95: int,
+    seconds_per_step: float,
+    accuracy: float,
+    rng,
+    last_eval: float | None = None,
+    loss: tuple[float, float] = (1.0, 0.1),
+):
+    """One run's metric rows: accuracy crossing 0.95 at steps_to_95, a noisy falling loss.
+
+    last_eval: the evaluation accuracy at step 1000, reached in a straight line from 0.95
+    (default: 0.95 + step / 1e5, so never 0.97). loss: (scale, noise) of the train loss,
+    scale * exp(-step / 300) * exp(N(0, noise)): its log spread is about noise, its raw rolling
+    SD grows with scale.
+    """
     rows = []
     evals = np.arange(50, 1001, 50)
     for step in evals:
-        acc = (
-            0.5 + 0.45 * step / steps_to_95 if step < steps_to_95 else min(0.99, 0.95 + step / 1e5)
-        )
+        if step < steps_to_95:
+            acc = 0.5 + 0.45 * step / steps_to_95
+        elif last_eval is None:
+            acc = min(0.99, 0.95 + step / 1e5)
+        else:
+            acc = 0.95 + (last_eval - 0.95) * (step - steps_to_95) / max(1000 - steps_to_95, 1)
         rows += [
             (run_id, names.EVAL_ACCURACY, int(step), float(acc)),
             (run_id, names.EVAL_LOSS, int(step), 1.0 - float(acc)),
             (run_id, names.TRAIN_SECONDS, int(step), float(step * seconds_per_step)),
         ]
-    losses = np.exp(-np.arange(1, 1001) / 300) * np.exp(rng.normal(0, 0.1, 1000))
+    scale, noise = loss
+    losses = scale * np.exp(-np.arange(1, 1001) / 300) * np.exp(rng.normal(0, noise, 1000))
     rows += [(run_id, names.TRAIN_LOSS, s + 1, float(v)) for s, v in enumerate(losses)]
     rows += [
         (run_id, names.TEST_ACCURACY, 1000, accuracy),
@@ -64,12 +82,17 @@ def synthetic_results(
     arms=None,
     contended: set[str] = frozenset(),
     spec_keys: dict | None = None,
+    models=("cnn2", "cnn2"),
+    loss: dict[str, tuple[float, float]] | None = None,
 ):
     """StudyResults of a study of the arms in values ('base' vs 'var', or the names in arms;
     the first is the baseline), with any further spec keys (e.g. a [ranking] table).
 
-    values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy); contended: the
-    run names (arm-sSEED) that shared the machine with another run.
+    values: arm -> per seed (steps_to_95, seconds_per_step, test_accuracy[, last_eval]) (see
+    history_of); models: the first arms' nets, in order, the rest cnn2 (the paper's question
+    is asked of cnn2 against cnn3); loss: arm -> (scale, noise) of its train loss
+    (history_of); contended: the run names (arm-sSEED) that shared the machine with another
+    run.
     """
     arms = list(arms or values)
     spec = parse_spec(
@@ -78,7 +101,8 @@ def synthetic_results(
             "seeds": len(values[arms[0]]),
             # The first arm is the baseline; each other arm differs in its learning rate.
             "arms": {
-                arm: {"model": "cnn2"} | ({"lr": 0.001 * (1 + i)} if i else {})
+                arm: {"model": models[i] if i < len(models) else "cnn2"}
+                | ({"lr": 0.001 * (1 + i)} if i else {})
                 for i, arm in enumerate(arms)
             },
             "claims": claims,
@@ -90,21 +114,29 @@ def synthetic_results(
     rng = np.random.default_rng(0)
     runs, history = [], []
     for arm, per_seed in values.items():
-        for seed, (steps, seconds, accuracy) in enumerate(per_seed):
+        for seed, (steps, seconds, accuracy, *last_eval) in enumerate(per_seed):
             run_id = f"{arm}-{seed}"
             runs.append(
                 dict(
                     run_id=run_id,
                     run_name=f"{arm}-s{seed}",
                     arm=arm,
-                    model="cnn2",
+                    model=spec.arm(arm).model,
                     seed=seed,
                     config_hash=hashes[arm],
                     start_time=seed,
                     **{**TAGS, "contended": f"{arm}-s{seed}" in contended},
                 )
             )
-            history += history_of(run_id, steps, seconds, accuracy, rng)
+            history += history_of(
+                run_id,
+                steps,
+                seconds,
+                accuracy,
+                rng,
+                *last_eval,
+                loss=(loss or {}).get(arm, (1.0, 0.1)),
+            )
     runs = pd.DataFrame(runs)
     history = pd.DataFrame(history, columns=["run_id", "key", "step", "value"])
     all_runs = pd.DataFrame(

@@ -117,3 +117,24 @@ def test_a_character_no_font_has_is_named_once(monkeypatch, tmp_path):
     monkeypatch.setattr(fonts, "undrawable", lambda text: {"\U00013000"})
     _, paths = report(monkeypatch, tmp_path)
     assert paths.html.read_text().count("have no glyph in the fonts installed here") == 1
+
+
+def test_the_forest_plots_ratio_axis_is_logarithmic_with_ratio_labels():
+    from mnistlab.report.plots import forest
+
+    row = dict(kind="ratio", margin=float("nan"), tone="supported", verdict="supported")
+    figure = forest(
+        [
+            {**row, "claim": "time", "variant": "a", "estimate": 1.25, "low": 1.1, "high": 1.6},
+            {**row, "claim": "time", "variant": "b", "estimate": 0.8, "low": 0.7, "high": 0.95},
+        ]
+    )
+    figure.canvas.draw()
+    (ax,) = figure.axes
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(text.endswith("×") for text in labels) and "1×" in labels
+    # 0.8x and 1.25x are the same distance from 1x on the page: as far from equal either way.
+    to_pixels = ax.transData.transform
+    left, one, right = (to_pixels((x, 0))[0] for x in (0.8, 1.0, 1.25))
+    assert one - left == pytest.approx(right - one, rel=1e-6)

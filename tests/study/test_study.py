@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ from mlflow import MlflowClient
 
 from mnistlab.results.evidence import analyse
 from mnistlab.spec.parse import parse_spec, spec_from_record
+from mnistlab.spec.record import to_record
 from mnistlab.spec.run import RunConfig
 from mnistlab.store.store import open_store
 from mnistlab.study.run import StudyError, plan_study, run_study
@@ -88,13 +90,44 @@ def test_failed_and_dead_runs_are_redone(tiny_mnist, store_uri, tmp_path):
     assert client.get_run(ghost.info.run_id).info.status == "FAILED"
 
 
-def test_the_spec_is_recorded_on_the_experiment(tiny_mnist, store_uri, tmp_path):
+def test_the_spec_is_recorded_on_the_study_run_not_the_experiment(tiny_mnist, store_uri, tmp_path):
     run_study(tiny_spec(tmp_path), store_uri, data=tiny_mnist)
-    experiment = MlflowClient(store_uri).get_experiment_by_name("tiny")
-    record = json.loads(experiment.tags["spec"])
+    client = MlflowClient(store_uri)
+    experiment = client.get_experiment_by_name("tiny")
+    (study_run,) = client.search_runs([experiment.experiment_id], "tags.`mnistlab.role` = 'study'")
+    text = Path(
+        client.download_artifacts(study_run.info.run_id, "spec/spec.json", str(tmp_path))
+    ).read_text()
+    record = json.loads(text)
     assert record["version"] == 2 and list(record["arms"]) == ["cnn2", "cnn3"]
     assert spec_from_record(record) == tiny_spec(tmp_path)
-    assert "config_hashes" not in experiment.tags  # they follow from the spec
+    assert study_run.data.tags["spec_hash"] == hashlib.sha256(text.encode()).hexdigest()[:16]
+    # The experiment list shows experiment tags: no JSON there, nor run lists.
+    assert "spec" not in experiment.tags and "config_hashes" not in experiment.tags
+    # Its start is the study's: before every training run's.
+    runs = [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if r.info.run_id != study_run.info.run_id
+    ]
+    assert runs and study_run.info.start_time <= min(r.info.start_time for r in runs)
+
+
+def test_an_older_stores_experiment_tag_is_read_and_then_moved(tiny_mnist, store_uri, tmp_path):
+    spec = tiny_spec(tmp_path)
+    client = MlflowClient(store_uri)
+    experiment_id = client.create_experiment("tiny")
+    client.set_experiment_tag(experiment_id, "spec", json.dumps(to_record(spec)))
+    older = client.create_run(experiment_id, start_time=1_000, tags={"config_hash": "x"})
+    store = open_store(store_uri)
+    assert store.spec_record(store.find_experiment("tiny")) == to_record(spec)
+    plan_study(store, spec)  # records the spec on a new study run, starting with the oldest run
+    assert "spec" not in client.get_experiment(experiment_id).tags
+    assert store.spec_record(store.find_experiment("tiny")) == json.loads(
+        json.dumps(to_record(spec))
+    )
+    study = client.get_run(store.study_run(experiment_id, "tiny", create=False))
+    assert study.info.start_time == older.info.start_time == 1_000
 
 
 def test_a_remote_ray_cluster_with_a_local_store_is_refused(tmp_path, store_uri):
@@ -210,5 +243,5 @@ def test_a_thousand_seeds_plan_without_hitting_a_tag_limit(tmp_path, store_uri):
     )
     plan = plan_study(open_store(store_uri), spec)
     assert len(plan.todo) == 2000
-    stored = MlflowClient(store_uri).get_experiment_by_name("big").tags["spec"]
-    assert json.loads(stored)["seeds"] == 1000 and len(stored) < 2000
+    store = open_store(store_uri)
+    assert store.spec_record(store.find_experiment("big"))["seeds"] == 1000
