@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mnistlab import names
 from mnistlab.spec.measures import EITHER, HIGHER, LOWER
 from mnistlab.spec.study import Claim
 from mnistlab.stats.analysis import paired_evidence, probability_of_beating
@@ -171,7 +172,7 @@ def rank_arms(
         raise ValueError(f"a ranking needs at least {MIN_ARMS} arms, got {len(arms)}")
     claim = Claim(metric, EITHER)
     measure = claim.measure
-    reached = f"reached_{measure.threshold:g}" if measure.threshold else None
+    reached = names.threshold_column(names.REACHED, measure.threshold) if measure.threshold else None
     blocks = complete_blocks(table, measure.column, arms, reached)
     n = len(blocks)
     ranks = block_ranks(blocks.to_numpy(), better) if n else np.empty((0, len(arms)))

@@ -2,7 +2,9 @@
 
 - connect.py: addresses and their checks, the creation lock, a client that has answered;
 - sqlite_file.py: a SQLite store's file, checked and repaired only through SQLite;
-- store.py: open_store and the Store it opens (experiments, runs, files, replays);
+- store.py: open_store and the Store it opens (experiments, runs, files, the study's spec);
+- batches.py: MLflow's limits per log_batch call, and the calls that keep within them;
+- replay.py: a spooled run written into the store after an outage;
 - records.py: runs and experiments as read back, plain records without mlflow types;
 - histories.py: metric histories read in bulk;
 - tracked_run.py: one run as tracked: its claim, heartbeats, contention, spooling;

@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from mnistlab.names import (
     STUDY_ROLE,
 )
 from mnistlab.store import sqlite_file
+from mnistlab.store.batches import batched_writes
 from mnistlab.store.connect import (
     DEFAULT_STORE_FILE,
     TrackingError,
@@ -66,30 +67,7 @@ from mnistlab.store.histories import (
 )
 from mnistlab.store.liveness import death, process_alive
 from mnistlab.store.records import StoredExperiment, StoredRun, stored_run
-
-BATCH_LIMIT = 1000  # MLflow's maximum number of metrics per log_batch call
-PARAMS_TAGS_LIMIT = 100  # and of params, and of tags
-
-
-def batched_writes(
-    client: MlflowClient,
-    run_id: str,
-    params: Sequence[Param] = (),
-    tags: Sequence[RunTag] = (),
-    metrics: Sequence[Metric] = (),
-) -> list[Callable[[], object]]:
-    """The log_batch calls that write these to a run, each within MLflow's limits per call,
-    params first, then tags, then metrics: for the caller to run now or hand to a writer."""
-    calls: list[Callable[[], object]] = []
-    for kind, items, size in (
-        ("params", params, PARAMS_TAGS_LIMIT),
-        ("tags", tags, PARAMS_TAGS_LIMIT),
-        ("metrics", metrics, BATCH_LIMIT),
-    ):
-        for start in range(0, len(items), size):
-            chunk = list(items[start : start + size])
-            calls.append(lambda k=kind, c=chunk: client.log_batch(run_id, **{k: c}))
-    return calls
+from mnistlab.store.replay import replay_record
 
 
 def open_store(uri: str | None = None, create: bool = True) -> Store:
@@ -386,41 +364,8 @@ class Store:
         return tidy_history(concat_histories(frames))
 
     def replay(self, record: Any, files: Path) -> str:
-        """Write a run's whole record (spool.RunRecord) into this store; returns the run id.
-
-        The run itself if the store has it (a run cut off by an outage: what it already
-        holds is written again, which MLflow deduplicates), else a new run in the record's
-        experiment. Everything is written again, so replaying twice changes nothing.
-        """
-        try:
-            run_id = with_lock_retry(lambda: self.client.get_run(record.run_id)).info.run_id
-        except MlflowException as error:
-            if error.get_http_status_code() != 404:
-                raise
-            run_id = with_lock_retry(
-                lambda: self.client.create_run(
-                    record.experiment_id,
-                    start_time=record.start_time,
-                    tags={**record.tags, MLFLOW_RUN_NAME: record.run_name},
-                )
-            ).info.run_id
-        for call in batched_writes(
-            self.client,
-            run_id,
-            params=[Param(k, v) for k, v in record.params.items()],
-            tags=[RunTag(k, v) for k, v in record.tags.items()],
-            metrics=[Metric(k, float(v), int(t), int(s)) for k, v, t, s in record.metrics],
-        ):
-            with_lock_retry(call)
-        for relative, artifact_path in record.artifacts:
-            local = str(files / relative)
-            with_lock_retry(lambda p=local, a=artifact_path: self.client.log_artifact(run_id, p, a))
-        with_lock_retry(
-            lambda: self.client.set_terminated(
-                run_id, status=record.status, end_time=record.end_time
-            )
-        )
-        return run_id
+        """Write a run's whole record (spool.RunRecord) into this store (store.replay)."""
+        return replay_record(self.client, record, files)
 
     def download_weights(self, run_id: str, folder: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, "model/weights.pt", str(folder)))

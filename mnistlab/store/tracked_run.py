@@ -25,11 +25,12 @@ from mnistlab.names import (
     HOST_TAG,
     MODEL_ARTIFACTS,
 )
+from mnistlab.store.batches import batched_writes
 from mnistlab.store.connect import TrackingError, _is_lock_error, say_store_busy, with_lock_retry
 from mnistlab.store.liveness import HEARTBEAT_SECONDS, death, overlapping, process_alive
 from mnistlab.store.records import StoredRun, stored_run
 from mnistlab.store.spool import RunRecord, write_spool
-from mnistlab.store.store import Store, batched_writes
+from mnistlab.store.store import Store
 from mnistlab.store.writer import Writer
 
 
