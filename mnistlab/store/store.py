@@ -176,7 +176,7 @@ class Store:
         the spec (their config hashes), so no list of them is stored.
         """
         run_id = self.study_run(experiment_id, record["name"])
-        text = json.dumps(record, indent=2, sort_keys=True)
+        text = json.dumps(record, indent=2)  # key order kept: the arms are in the spec's order
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / SPEC_FILE).write_text(text)
             self.log_files(run_id, Path(folder), SPEC_ARTIFACTS)
