@@ -130,7 +130,7 @@ def train(
         check_run_data(config, loaded)  # an .npz file: train_size and eval_subset fit it
         shape = tuple(loaded.train_images.shape[1:]) if loaded.sha256 else (1, 28, 28)
         classes = int(loaded.train_labels.max()) + 1 if loaded.sha256 else 10
-        check_net(config.model, config.model_args, config.model_source, classes, shape)
+        check_net(*_net_of(config), classes, shape, recipe=config)
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
         store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI
@@ -158,6 +158,10 @@ def train(
             f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
             + experiment_link(store.tracking_uri, experiment_id)
         )
+
+
+def _net_of(config):  # noqa: ANN001, ANN202
+    return config.model, config.model_args, config.model_source
 
 
 def experiment_link(tracking_uri: str, experiment_id: str) -> str:

@@ -164,3 +164,15 @@ def test_a_store_error_mid_command_is_one_paragraph_not_a_traceback(store_uri, m
     assert "the tracking store failed (MlflowException: (sqlite3.OperationalError)" in result.output
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)  # typer.Exit(2): no error escaped
+
+
+@pytest.mark.parametrize(
+    "args, phrases",
+    [
+        (["--optimizer", "LBFGS"], ["LBFGS is not supported", "needs a closure"]),
+        (["--optimizer", "SparseAdam"], ["SparseAdam", "sparse gradients"]),
+    ],
+)
+def test_train_refuses_an_optimizer_that_cannot_step(in_tmp, tiny_mnist_dir, args, phrases):
+    refused(invoke("train", "--data-dir", str(tiny_mnist_dir), *TINY_ARGS, *args), *phrases)
+    assert not (in_tmp / "mlflow.db").exists()
