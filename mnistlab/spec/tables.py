@@ -45,7 +45,31 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
             raise _spec_error(
                 path, f"{where}.{key}", f"must be {expected.__name__}, got {value!r}."
             )
+        if (found := _not_plain(f"{where}.{key}", value)) is not None:
+            raise _spec_error(path, found[0], _NOT_PLAIN.format(kind=type(found[1]).__name__))
     return dict(table)
+
+
+_NOT_PLAIN = (
+    "a {kind} is not a value a run setting can hold: settings are stored as JSON, so each value "
+    'must be text, a number, true/false, or a list or table of those. Write it in quotes, e.g. "2024-01-31".'
+)
+
+
+def _not_plain(key: str, value: Any) -> tuple[str, Any] | None:
+    """The dotted key and value of the first value inside that is not text, a number, a bool,
+    or a list/table of those (TOML's dates and times), or None."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if (found := _not_plain(f"{key}.{name}", inner)) is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for index, inner in enumerate(value):
+            if (found := _not_plain(f"{key}[{index}]", inner)) is not None:
+                return found
+        return None
+    return None if isinstance(value, (str, int, float, bool)) else (key, value)
 
 
 def _parse_seeds(path: Path, value: Any) -> tuple[int, ...]:
