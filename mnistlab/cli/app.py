@@ -230,6 +230,14 @@ def _check_study_name(study_name: str) -> None:
         raise ConfigError(f"The study name {problem}")
 
 
+def _check_effect(metric: str, effect: float | None) -> None:
+    from mnistlab.spec.measures import effect_problem
+    from mnistlab.spec.run import ConfigError
+
+    if effect is not None and (problem := effect_problem(metric, effect)):
+        raise ConfigError(f"--effect {problem}")
+
+
 def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
     """The store (opened to read: never created) and the study's results."""
     from mnistlab.results.evidence import analyse
@@ -330,6 +338,7 @@ def power(
             raise ConfigError(
                 f"--claim {claim!r} is not a claim of {study_name}: {', '.join(metrics)}."
             )
+        _check_effect(claim or metrics[0], effect)
         effects = {} if effect is None else {claim or metrics[0]: effect}
         table, _ = power_analysis(results, effects)
         if table.empty:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.spec.limits import valid_name
-from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
+from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, effect_problem, measure
 from mnistlab.spec.run import ConfigError, RunConfig, is_user_model, locate_user_model
 from mnistlab.spec.study import RESOLVED_SETTINGS, RUN_SETTINGS, Adaptive, Arm, Claim
 from mnistlab.training.registry import MODELS
@@ -50,6 +50,7 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
     return dict(table)
 
 
+_EFFECT_FIX = "Give a difference such as 0.005, or a ratio above 0 such as 1.05 for a ratio metric."
 _NOT_PLAIN = (
     "a {kind} is not a value a run setting can hold: settings are stored as JSON, so each value "
     'must be text, a number, true/false, or a list or table of those. Write it in quotes, e.g. "2024-01-31".'
@@ -194,17 +195,13 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
                 '1.05 for within 5%), or ask direction = "either" for any difference.',
             )
         effect = table.get("effect")
-        if effect is not None and (
-            not isinstance(effect, (int, float))
-            or isinstance(effect, bool)
-            or not math.isfinite(effect)
-            or (measure(metric).log_scale and effect <= 0)
-        ):
+        number = isinstance(effect, (int, float)) and not isinstance(effect, bool)
+        if effect is not None and (not number or effect_problem(metric, effect)):
             raise _spec_error(
                 path,
                 f"{where}.effect",
-                f"must be a number in the claim's units (a ratio above 0, e.g. 1.05, for a "
-                f"ratio metric), got {effect!r}.",
+                f"must be a number in the claim's units, got {effect!r}"
+                + (f": {effect_problem(metric, effect)}" if number else f". {_EFFECT_FIX}"),
             )
         claims.append(
             Claim(
