@@ -33,7 +33,9 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
             )
         if key not in allowed:
             raise _spec_error(
-                path, f"{where}.{key}", f"unknown setting. Known: {', '.join(allowed)}."
+                path,
+                f"{where}.{key}",
+                f"unknown setting.{_setting_hint(key, allowed)} Known: {', '.join(allowed)}.",
             )
         expected = type(getattr(RunConfig(), key))
         ok = (
@@ -48,6 +50,30 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
         if (found := _not_plain(f"{where}.{key}", value)) is not None:
             raise _spec_error(path, found[0], _NOT_PLAIN.format(kind=type(found[1]).__name__))
     return dict(table)
+
+
+# Names other tools give a setting (PyTorch's and Keras' keywords), which difflib cannot
+# find from the spec's shorter names.
+SETTING_SYNONYMS = {
+    "learning_rate": "lr",
+    "learningrate": "lr",
+    "lr_scheduler": "lr_schedule",
+    "scheduler": "lr_schedule",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "batchsize": "batch_size",
+    "model_kwargs": "model_args",
+    "optimiser": "optimizer",
+}
+
+
+def _setting_hint(key: str, allowed: Any) -> str:
+    import difflib
+
+    known = list(allowed)
+    near = [SETTING_SYNONYMS[key.lower()]] if key.lower() in SETTING_SYNONYMS else []
+    near = [n for n in near if n in known] or difflib.get_close_matches(key, known, n=2)
+    return f" Did you mean {' or '.join(near)}?" if near else ""
 
 
 _EFFECT_FIX = "Give a difference such as 0.005, or a ratio above 0 such as 1.05 for a ratio metric."

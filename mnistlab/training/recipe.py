@@ -54,11 +54,22 @@ def schedules() -> dict[str, type]:
 def _lookup(key: str, name: str, known: dict[str, type], where: str) -> type:
     if name in known:
         return known[name]
-    near = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    near = near_names(name, list(known))
     hint = f" Did you mean {' or '.join(near)}?" if near else ""
     return _fail(
         f"{key} {name!r} is not a class of {where}.{hint} Known: {', '.join(sorted(known))}."
     )
+
+
+def near_names(name: str, known: list[str]) -> list[str]:
+    """The names `name` was likely meant as: a match but for case ("sgd": SGD), else the
+    closest by difflib, compared in lower case so that case does not hide a near miss."""
+    same = [k for k in known if k.lower() == name.lower()]
+    if same:
+        return same
+    lowered = {k.lower(): k for k in known}
+    near = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    return [lowered[n] for n in near]
 
 
 def _fail(message: str) -> Any:

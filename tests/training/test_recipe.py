@@ -57,6 +57,10 @@ def test_new_settings_at_their_defaults_keep_the_config_hash():
     "settings, phrases",
     [
         ({"optimizer": "SDG"}, ["'SDG' is not a class of torch.optim", "Did you mean SGD"]),
+        ({"optimizer": "sgd"}, ["'sgd' is not a class of torch.optim", "Did you mean SGD?"]),
+        ({"optimizer": "adamw"}, ["Did you mean AdamW?"]),
+        ({"optimizer": "ADAM"}, ["Did you mean Adam?"]),
+        ({"lr_schedule": "steplr"}, ["Did you mean StepLR?"]),
         (
             {"optimizer": "SGD", "optimizer_args": {"momentun": 0.9}},
             ["no argument 'momentun'", "Did you mean momentum", "accepts: lr, momentum"],
