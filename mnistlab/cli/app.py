@@ -130,7 +130,7 @@ def train(
         check_run_data(config, loaded)  # an .npz file: train_size and eval_subset fit it
         shape = tuple(loaded.train_images.shape[1:]) if loaded.sha256 else (1, 28, 28)
         classes = int(loaded.train_labels.max()) + 1 if loaded.sha256 else 10
-        check_net(config.model, config.model_args, config.model_source, classes, shape)
+        check_net(*_net_of(config), classes, shape, recipe=config)
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
         store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI
@@ -158,6 +158,10 @@ def train(
             f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
             + experiment_link(store.tracking_uri, experiment_id)
         )
+
+
+def _net_of(config):  # noqa: ANN001, ANN202
+    return config.model, config.model_args, config.model_source
 
 
 def experiment_link(tracking_uri: str, experiment_id: str) -> str:
@@ -213,10 +217,12 @@ def study(
             raise typer.Exit(1)
 
 
-def _check_study_name(study_name: str) -> None:
+def _check_study_name(study_name: str, command: str) -> None:
+    from mnistlab.cli.options import refuse_spec_path
     from mnistlab.spec.limits import folder_name_problem, valid_name
     from mnistlab.spec.run import ConfigError
 
+    refuse_spec_path(study_name, command)
     if not valid_name(study_name):
         raise ConfigError(
             f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
@@ -226,12 +232,12 @@ def _check_study_name(study_name: str) -> None:
         raise ConfigError(f"The study name {problem}")
 
 
-def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
+def _results(study_name: str, tracking_uri: str | None, command: str):  # noqa: ANN202
     """The store (opened to read: never created) and the study's results."""
     from mnistlab.results.evidence import analyse
     from mnistlab.store.store import open_store
 
-    _check_study_name(study_name)
+    _check_study_name(study_name, command)
     store = open_store(tracking_uri, create=False)
     return store, analyse(store, study_name)
 
@@ -240,7 +246,7 @@ def _results(study_name: str, tracking_uri: str | None):  # noqa: ANN202
 def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
     """Print a study's per-arm statistics and the verdict on each claim for each variant."""
     with user_errors():
-        _, results = _results(study_name, tracking_uri)
+        _, results = _results(study_name, tracking_uri, "analyze")
         print_summary(results)
         print_verdicts(results)
         from mnistlab.cli.ranking_display import print_ranking
@@ -264,7 +270,7 @@ def report(
         from mnistlab.results.evidence import power_analysis
 
         check_destination(out)  # before seconds of analysis and rendering
-        store, results = _results(study_name, tracking_uri)
+        store, results = _results(study_name, tracking_uri, "report")
         print_verdicts(results)
         from mnistlab.report.publish import mlflow_links, publish_report
         from mnistlab.results.ranking import study_ranking
@@ -293,7 +299,7 @@ def fetch_report(
         from mnistlab.report.publish import fetch_report as fetch
         from mnistlab.store.store import open_store
 
-        _check_study_name(study_name)
+        _check_study_name(study_name, "fetch-report")
         check_destination(out)
         folder = fetch(open_store(tracking_uri, create=False), study_name, out)
         typer.echo(f"Report fetched: {folder / 'index.html'} and {folder / 'report.pdf'}")
@@ -313,10 +319,11 @@ def power(
 ) -> None:
     """How many seeds each claim needs for 80% power, from the study's own runs (a pilot too)."""
     with user_errors():
+        from mnistlab.cli.options import check_effect
         from mnistlab.results.evidence import power_analysis
         from mnistlab.spec.run import ConfigError
 
-        _, results = _results(study_name, tracking_uri)
+        _, results = _results(study_name, tracking_uri, "power")
         metrics = [c.metric for c in results.spec.claims]
         if effect is not None and claim is None and len(metrics) > 1:
             raise ConfigError(
@@ -326,6 +333,7 @@ def power(
             raise ConfigError(
                 f"--claim {claim!r} is not a claim of {study_name}: {', '.join(metrics)}."
             )
+        check_effect(claim or metrics[0], effect)
         effects = {} if effect is None else {claim or metrics[0]: effect}
         table, _ = power_analysis(results, effects)
         if table.empty:

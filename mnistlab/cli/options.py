@@ -34,3 +34,21 @@ def _run_defaults():  # noqa: ANN202
 
 # The options' defaults are RunConfig's own, so the CLI and a spec can never disagree.
 DEFAULT = _run_defaults()
+
+
+def refuse_spec_path(argument: str, command: str) -> None:
+    """A spec file given where a study name belongs: say the study it holds."""
+    from mnistlab.spec.run import ConfigError
+    from mnistlab.spec.studyname import spec_path_problem
+
+    if problem := spec_path_problem(argument, command):
+        raise ConfigError(problem)
+
+
+def check_effect(metric: str, effect: float | None) -> None:
+    """--effect for a claim's metric: refused where it means nothing (measures.effect_problem)."""
+    from mnistlab.spec.measures import effect_problem
+    from mnistlab.spec.run import ConfigError
+
+    if effect is not None and (problem := effect_problem(metric, effect)):
+        raise ConfigError(f"--effect {problem}")

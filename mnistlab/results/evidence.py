@@ -29,6 +29,7 @@ from mnistlab.spec.describe import study_differences
 from mnistlab.spec.measures import SAME
 from mnistlab.spec.parse import spec_from_record
 from mnistlab.spec.study import StudySpec
+from mnistlab.spec.studyname import run_spec_hint
 from mnistlab.stats.analysis import SECONDARY_MEASURES, paired_evidence, secondary_comparisons
 from mnistlab.stats.decisions import compare_arms, min_seeds_for_verdict
 from mnistlab.stats.multiplicity import hypotheses
@@ -175,8 +176,8 @@ def load_evidence(
     if experiment is None:
         raise AnalysisError(
             f"No study called {study!r} in {store.tracking_uri}. Known: "
-            f"{', '.join(store.experiment_names()) or 'none'}. Run `mnistlab study "
-            f"experiments/{study}.toml` first, or pass the --tracking-uri where it ran."
+            f"{', '.join(store.experiment_names()) or 'none'}. {run_spec_hint(study)}, or "
+            "pass the --tracking-uri where it ran."
         )
     record = store.spec_record(experiment)
     if record is None:
@@ -197,7 +198,7 @@ def load_evidence(
     if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
         raise AnalysisError(
             f"Study {study!r} has no finished runs in {store.tracking_uri}. "
-            f"Run `mnistlab study experiments/{study}.toml` to train them."
+            f"Run `mnistlab study {spec.source}` to train them."
         )
     current = runs[
         (runs[names.STATUS] == names.FINISHED) & runs[names.CONFIG_HASH_TAG].isin(hashes)

@@ -165,3 +165,26 @@ def measure(name: str) -> Measure:
         lower.format(p=p),
         threshold,
     )
+
+
+def effect_problem(metric: str, effect: float) -> str | None:
+    """Why an effect to size a study for (a claim's effect, `power --effect`) means nothing
+    for this metric, with the fix; None when it is usable. The effect is in the claim's units:
+    a difference (0 is no effect), or for a ratio metric a ratio (above 0; 1 is no effect)."""
+    import math
+
+    log_scale = measure(metric).log_scale
+    example = (
+        f"{metric} is a ratio metric: give a ratio above 0 other than 1, e.g. 1.05 (5% more) "
+        "or 0.95 (5% less)"
+        if log_scale
+        else f"{metric} is compared as a difference: give a nonzero difference in its units, "
+        "e.g. 0.005 (half an accuracy point)"
+    )
+    if not math.isfinite(effect):
+        return f"{effect} is not a finite number; {example}."
+    if log_scale and effect <= 0:
+        return f"{effect:g} is not a ratio (a ratio is above 0); {example}."
+    if effect == (1 if log_scale else 0):
+        return f"{effect:g} is no effect at all, which no number of seeds detects; {example}."
+    return None

@@ -226,6 +226,19 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
     return spec
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A spec file's TOML document. Read as UTF-8 with or without a byte-order mark (editors on
+    Windows write one, and TOML's parser takes it for a stray character at line 1)."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error}). Fix the syntax and retry.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: not a text file (not UTF-8). A study spec is TOML text: save it as UTF-8."
+        ) from None
+
+
 def load_spec(path: Path) -> StudySpec:
     """Read and validate a study spec; a missing file lists the specs that do exist."""
     path = Path(path)
@@ -239,13 +252,7 @@ def load_spec(path: Path) -> StudySpec:
         found = sorted(str(p) for p in folder.glob("*.toml"))
         listing = ", ".join(found) if found else "none"
         raise ConfigError(f"No study spec at {path}. Specs in {folder}/: {listing}.")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error}). Fix the syntax and retry.") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file. A study spec is TOML text.") from None
-    spec = parse_spec(data, path)
+    spec = parse_spec(read_toml(path), path)
     # A new design that can never decide is refused; a stored one (spec_from_record) still reads.
     if spec.adaptive is not None and spec.design().problem():
         raise _spec_error(path, "adaptive", spec.design().problem())

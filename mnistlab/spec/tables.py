@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.spec.limits import valid_name
-from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, measure
+from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, effect_problem, measure
 from mnistlab.spec.run import ConfigError, RunConfig, is_user_model, locate_user_model
 from mnistlab.spec.study import RESOLVED_SETTINGS, RUN_SETTINGS, Adaptive, Arm, Claim
 from mnistlab.training.registry import MODELS
@@ -33,7 +33,9 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
             )
         if key not in allowed:
             raise _spec_error(
-                path, f"{where}.{key}", f"unknown setting. Known: {', '.join(allowed)}."
+                path,
+                f"{where}.{key}",
+                f"unknown setting.{_setting_hint(key, allowed)} Known: {', '.join(allowed)}.",
             )
         expected = type(getattr(RunConfig(), key))
         ok = (
@@ -45,7 +47,56 @@ def _check_settings(path: Path, where: str, table: Any, allowed=RUN_SETTINGS) ->
             raise _spec_error(
                 path, f"{where}.{key}", f"must be {expected.__name__}, got {value!r}."
             )
+        if (found := _not_plain(f"{where}.{key}", value)) is not None:
+            raise _spec_error(path, found[0], _NOT_PLAIN.format(kind=type(found[1]).__name__))
     return dict(table)
+
+
+# Names other tools give a setting (PyTorch's and Keras' keywords), which difflib cannot
+# find from the spec's shorter names.
+SETTING_SYNONYMS = {
+    "learning_rate": "lr",
+    "learningrate": "lr",
+    "lr_scheduler": "lr_schedule",
+    "scheduler": "lr_schedule",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "batchsize": "batch_size",
+    "model_kwargs": "model_args",
+    "optimiser": "optimizer",
+}
+
+
+def _setting_hint(key: str, allowed: Any) -> str:
+    import difflib
+
+    known = list(allowed)
+    near = [SETTING_SYNONYMS[key.lower()]] if key.lower() in SETTING_SYNONYMS else []
+    near = [n for n in near if n in known] or difflib.get_close_matches(key, known, n=2)
+    return f" Did you mean {' or '.join(near)}?" if near else ""
+
+
+_EFFECT_FIX = "Give a difference such as 0.005, or a ratio above 0 such as 1.05 for a ratio metric."
+_NOT_PLAIN = (
+    "a {kind} is not a value a run setting can hold: settings are stored as JSON, so each value "
+    'must be text, a number, true/false, or a list or table of those. Write it in quotes, e.g. "2024-01-31".'
+)
+
+
+def _not_plain(key: str, value: Any) -> tuple[str, Any] | None:
+    """The dotted key and value of the first value inside that is not text, a number, a bool,
+    or a list/table of those (TOML's dates and times), or None."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if (found := _not_plain(f"{key}.{name}", inner)) is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        for index, inner in enumerate(value):
+            if (found := _not_plain(f"{key}[{index}]", inner)) is not None:
+                return found
+        return None
+    return None if isinstance(value, (str, int, float, bool)) else (key, value)
 
 
 def _parse_seeds(path: Path, value: Any) -> tuple[int, ...]:
@@ -170,17 +221,13 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
                 '1.05 for within 5%), or ask direction = "either" for any difference.',
             )
         effect = table.get("effect")
-        if effect is not None and (
-            not isinstance(effect, (int, float))
-            or isinstance(effect, bool)
-            or not math.isfinite(effect)
-            or (measure(metric).log_scale and effect <= 0)
-        ):
+        number = isinstance(effect, (int, float)) and not isinstance(effect, bool)
+        if effect is not None and (not number or effect_problem(metric, effect)):
             raise _spec_error(
                 path,
                 f"{where}.effect",
-                f"must be a number in the claim's units (a ratio above 0, e.g. 1.05, for a "
-                f"ratio metric), got {effect!r}.",
+                f"must be a number in the claim's units, got {effect!r}"
+                + (f": {effect_problem(metric, effect)}" if number else f". {_EFFECT_FIX}"),
             )
         claims.append(
             Claim(

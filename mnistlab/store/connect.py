@@ -149,6 +149,20 @@ def check_sqlite_path(uri: str, path: Path, create: bool) -> None:
         raise TrackingError(f"The tracking store {path} cannot be opened: permission denied.")
 
 
+def check_plain_file(uri: str) -> None:
+    """A plain path (or file: URI) naming an existing file, not a folder store: refused as
+    the file it is, the same as sqlite:///PATH would be (check_sqlite_path)."""
+    path = Path(uri.removeprefix("file://").removeprefix("file:")).resolve()
+    if not path.is_file():
+        return
+    if sqlite_file.is_sqlite(path):
+        raise TrackingError(
+            f"{uri} is a SQLite file given as a plain path, which MLflow would take for a "
+            f"folder store. Name it as SQLite: --tracking-uri sqlite:///{path}."
+        )
+    check_sqlite_path(uri, path, create=False)
+
+
 CREATION_RETRY_SECONDS = 60.0  # a store another process is creating is ready well within this
 
 

@@ -47,6 +47,7 @@ from mnistlab.store.batches import batched_writes
 from mnistlab.store.connect import (
     DEFAULT_STORE_FILE,
     TrackingError,
+    check_plain_file,
     check_sqlite_path,
     connect_client,
     creation_lock,
@@ -88,6 +89,7 @@ def open_store(uri: str | None = None, create: bool = True) -> Store:
     if path is not None:
         check_sqlite_path(uri, path, create)
     elif "://" not in uri or uri.startswith("file:"):
+        check_plain_file(uri)  # a file, not a folder: said as what it is
         raise TrackingError(
             f"{uri} is a folder store, which MLflow no longer maintains. Use a SQLite file "
             f"(--tracking-uri sqlite:///{DEFAULT_STORE_FILE}) or a tracking server "

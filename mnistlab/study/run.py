@@ -238,7 +238,15 @@ def check_nets(spec: StudySpec) -> None:
     )
     for arm in spec.arms:
         config = spec.arm_config(arm, spec.seeds[0])
-        check_net(config.model, config.model_args, config.model_source, classes, shape)
+        check_net(
+            config.model,
+            config.model_args,
+            config.model_source,
+            classes,
+            shape,
+            recipe=config,
+            where=f"arm {arm.name}: ",
+        )
 
 
 def _target(plan: StudyPlan, spec: StudySpec, tracking_uri: str, data_root: str) -> RunTarget:

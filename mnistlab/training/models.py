@@ -116,10 +116,15 @@ def check_net(
     source: str = "",
     classes: int = 10,
     image_shape: tuple[int, int, int] = (1, 28, 28),
+    recipe: Any = None,
+    where: str = "",
 ) -> int:
     """Build the net and run it on one batch of the study's input shape (2, *image_shape): it
     must return logits (2, classes). Returns its parameter count; raises UnknownModelError with one
-    paragraph naming the class, what went wrong and what was expected."""
+    paragraph naming the class, what went wrong and what was expected.
+
+    recipe: a RunConfig whose optimizer and schedule then take one step on a copy of the net
+    (training.recipe.check_step_on_net; ConfigError prefixed by where, e.g. "arm wide: ")."""
     import inspect
 
     import torch
@@ -175,4 +180,17 @@ def check_net(
             f"model {name!r}: {cls_name} returned {got} for images {shape}; expected "
             f"logits of shape (2, {classes}), one row of {classes} class scores per image."
         )
+    if recipe is not None:
+        _check_recipe_step(recipe, net, shape, classes, where)
     return count_parameters(net)
+
+
+def _check_recipe_step(
+    recipe: Any, net: nn.Module, shape: tuple[int, ...], classes: int, where: str
+) -> None:
+    import torch
+
+    from mnistlab.training.recipe import check_step_on_net
+
+    with torch.random.fork_rng(devices=[]):
+        check_step_on_net(recipe, net, torch.zeros(shape), where)

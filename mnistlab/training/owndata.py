@@ -140,6 +140,7 @@ def read_npz(path: Path | str) -> OwnData:
             f"make {classes} class(es) 0..{classes - 1}. Labels are 0, 1, ..., K-1 with K of "
             "2 or more, and every test label must occur among the classes of the train set."
         )
+    _check_every_class_trains(path, y_train, classes)
     return OwnData(
         path.resolve(),
         hashlib.sha256(raw).hexdigest(),
@@ -148,6 +149,33 @@ def read_npz(path: Path | str) -> OwnData:
         x_test,
         y_test,
         classes,
+    )
+
+
+def _check_every_class_trains(path: Path, labels: Any, classes: int) -> None:
+    """The class count is the largest train label + 1, so labels numbered 1..K or one stray
+    large label leave classes with no training image, and the net would be blamed for the
+    file's numbering: refused naming the empty classes, the likely cause and the fix."""
+    counts = np.bincount(np.asarray(labels), minlength=classes)
+    empty = [int(c) for c in np.flatnonzero(counts == 0)]
+    if not empty:
+        return
+    shown = ", ".join(map(str, empty[:10])) + (
+        f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+    )
+    top = classes - 1
+    if empty == [0]:
+        cause = f"the labels seem numbered from 1 (1..{top}): subtract 1 from y_train and y_test"
+    else:
+        cause = (
+            f"labels numbered from 1, or a stray label (the largest, {top}, has "
+            f"{int(counts[top])} image(s)): fix or drop the stray labels, or renumber the "
+            "classes"
+        )
+    raise DataError(
+        f"{path}: the train labels make {classes} classes 0..{top} (the largest label + 1), "
+        f"but class(es) {shown} have no training image. Likely cause: {cause}, so that the "
+        "labels are 0, 1, ..., K-1 with every class among the train images."
     )
 
 

@@ -54,11 +54,22 @@ def schedules() -> dict[str, type]:
 def _lookup(key: str, name: str, known: dict[str, type], where: str) -> type:
     if name in known:
         return known[name]
-    near = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    near = near_names(name, list(known))
     hint = f" Did you mean {' or '.join(near)}?" if near else ""
     return _fail(
         f"{key} {name!r} is not a class of {where}.{hint} Known: {', '.join(sorted(known))}."
     )
+
+
+def near_names(name: str, known: list[str]) -> list[str]:
+    """The names `name` was likely meant as: a match but for case ("sgd": SGD), else the
+    closest by difflib, compared in lower case so that case does not hide a near miss."""
+    same = [k for k in known if k.lower() == name.lower()]
+    if same:
+        return same
+    lowered = {k.lower(): k for k in known}
+    near = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+    return [lowered[n] for n in near]
 
 
 def _fail(message: str) -> Any:
@@ -83,6 +94,28 @@ def _check_keywords(key: str, cls: type, given: dict[str, Any], skip: Iterable[s
             _fail(
                 f"{key}: {cls.__name__} takes no argument {name!r}.{hint} "
                 f"It accepts: {', '.join(accepted)}."
+            )
+    _check_types(key, cls, given)
+
+
+def _check_types(key: str, cls: type, given: dict[str, Any]) -> None:
+    """A value whose type differs from the class's default (gamma = "x" where the default is
+    0.1) fails only when torch first uses it, perhaps steps into a run: refused here."""
+    parameters = inspect.signature(cls.__init__).parameters
+    for name, value in given.items():
+        default = parameters[name].default
+        if isinstance(default, bool):
+            wrong = not isinstance(value, bool)
+            kind = "true or false"
+        elif isinstance(default, (int, float)):
+            wrong = isinstance(value, bool) or not isinstance(value, (int, float))
+            kind = "a number"
+        else:
+            continue
+        if wrong:
+            _fail(
+                f"{key}: {cls.__name__}'s {name} must be {kind} (its default is {default!r}), "
+                f"got {value!r}. Write it without quotes, e.g. {{ {name} = {default!r} }}."
             )
 
 
@@ -157,6 +190,7 @@ def _check_cached(
     except (TypeError, ValueError, RuntimeError) as error:
         _fail(f"optimizer {optimizer} with {given}: {error}")
     if not schedule:
+        step_once(config, [probe], lambda: (probe**2).sum(), total_steps, "")
         return
     if schedule in UNSUPPORTED_SCHEDULES:
         _fail(
@@ -181,10 +215,108 @@ def _check_cached(
             f"lr_schedule {schedule} needs {', '.join(missing)}: give it in lr_schedule_args, "
             f"e.g. lr_schedule_args = {{ {missing[0]} = ... }}."
         )
+    _check_lengths(schedule, config.lr_schedule_args)
     try:
         build_schedule(config, built, total_steps)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         _fail(f"lr_schedule {schedule} with {arguments}: {error}")
+    step_once(config, [probe], lambda: (probe**2).sum(), total_steps, "")
+
+
+# Schedule arguments that count training steps: a count of 0 or less never steps as meant
+# (StepLR with step_size = -3 decays at every step instead of never).
+STEP_COUNTS = ("step_size", "T_max", "T_0", "total_iters", "total_steps", "step_size_up")
+
+
+def _check_lengths(schedule: str, given: dict[str, Any]) -> None:
+    for name in STEP_COUNTS:
+        value = given.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            _fail(
+                f"lr_schedule_args: {schedule}'s {name} counts training steps and must be a "
+                f"whole number of 1 or more, got {value!r}. Give e.g. {{ {name} = 100 }}."
+            )
+
+
+def step_once(
+    config: Any,
+    parameters: list[torch.nn.Parameter],
+    loss: Any,
+    total_steps: int,
+    where: str,
+) -> None:
+    """Take one real optimizer step and one schedule step, as the training loop does (a
+    gradient, step(), then the schedule's step()), on parameters nobody keeps; any error
+    becomes a ConfigError naming the setting. where: "arm NAME: " or "" to prefix it.
+    loss: a callable giving the loss to differentiate."""
+    if config.optimizer == "LBFGS":
+        _fail(
+            f"{where}optimizer LBFGS is not supported: its step() needs a closure that "
+            "re-evaluates the loss, which a per-batch training loop does not give. Choose "
+            'another torch.optim class, e.g. optimizer = "Adam" or "SGD".'
+        )
+    if not parameters:
+        _fail(
+            f"{where}the net {getattr(config, 'model', '')!r} has no trainable parameters, so "
+            "the optimizer has nothing to train. Give the net at least one torch.nn.Parameter "
+            "(e.g. a torch.nn.Linear layer) that its forward uses."
+        )
+    try:
+        optimizer = build_optimizer(config, parameters)
+    except (TypeError, ValueError, RuntimeError) as error:
+        _fail(f"{where}optimizer {config.optimizer} with {config.optimizer_args}: {error}")
+    try:
+        schedule = build_schedule(config, optimizer, total_steps)  # built before steps, as in
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:  # the loop
+        _fail(f"{where}lr_schedule {config.lr_schedule} with {config.lr_schedule_args}: {error}")
+    try:
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    except Exception as error:  # noqa: BLE001 - any failure of the step is the recipe's
+        fix = (
+            " SparseAdam needs sparse gradients (embedding layers with sparse=True), which "
+            "a net's dense layers do not give; choose another torch.optim class such as Adam."
+            if config.optimizer == "SparseAdam"
+            else " Check optimizer_args against torch.optim's documentation for this class."
+        )
+        _fail(
+            f"{where}optimizer {config.optimizer} with {config.optimizer_args} fails at its "
+            f"first step: {type(error).__name__}: {error}.{fix}"
+        )
+    try:
+        if schedule is not None:
+            schedule.step()
+    except Exception as error:  # noqa: BLE001 - any failure of the step is the recipe's
+        _fail(
+            f"{where}lr_schedule {config.lr_schedule} with lr_schedule_args "
+            f"{config.lr_schedule_args} fails at its first step: {type(error).__name__}: "
+            f"{error}. Give each argument the type torch.optim.lr_scheduler."
+            f"{config.lr_schedule} documents (e.g. gamma = 0.5, a number)."
+        )
+
+
+def check_step_on_net(
+    config: RunConfig, net: torch.nn.Module, batch: torch.Tensor, where: str
+) -> None:
+    """One optimizer and schedule step on a copy of the probed net, its logits for batch
+    (N, C, H, W) against class 0 (nothing trained is kept)."""
+    import copy
+
+    probe = copy.deepcopy(net).train()
+    parameters = [p for p in probe.parameters() if p.requires_grad]
+    labels = torch.zeros(batch.shape[0], dtype=torch.long)
+    total = config.steps_per_epoch() * config.epochs
+    with torch.random.fork_rng(devices=[]):
+        step_once(
+            config,
+            parameters,
+            lambda: torch.nn.functional.cross_entropy(probe(batch), labels),
+            total,
+            where,
+        )
 
 
 def _shape(

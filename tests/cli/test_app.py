@@ -164,3 +164,44 @@ def test_a_store_error_mid_command_is_one_paragraph_not_a_traceback(store_uri, m
     assert "the tracking store failed (MlflowException: (sqlite3.OperationalError)" in result.output
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)  # typer.Exit(2): no error escaped
+
+
+@pytest.mark.parametrize(
+    "args, phrases",
+    [
+        (["--optimizer", "LBFGS"], ["LBFGS is not supported", "needs a closure"]),
+        (["--optimizer", "SparseAdam"], ["SparseAdam", "sparse gradients"]),
+    ],
+)
+def test_train_refuses_an_optimizer_that_cannot_step(in_tmp, tiny_mnist_dir, args, phrases):
+    refused(invoke("train", "--data-dir", str(tiny_mnist_dir), *TINY_ARGS, *args), *phrases)
+    assert not (in_tmp / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("command", ["analyze", "report", "power", "fetch-report"])
+def test_a_spec_path_where_a_study_name_belongs_names_the_study(in_tmp, command):
+    (in_tmp / "specs").mkdir()
+    (in_tmp / "specs" / "digits.toml").write_text('name = "digits"\nmodels = ["cnn2"]\nseeds = 2\n')
+    (in_tmp / "notes.toml").write_text("just = [notes\n")
+    refused(
+        invoke(command, "specs/digits.toml"),
+        "specs/digits.toml is a spec file; its study is called 'digits': "
+        f"mnistlab {command} digits.",
+        "mnistlab study specs/digits.toml",
+    )
+    refused(invoke(command, "notes.toml"), "notes.toml is a file, not a study name")
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.toml", "specs"]  # no store
+
+
+def test_the_run_first_hint_names_a_spec_that_exists(in_tmp):
+    from mnistlab.store.store import open_store
+
+    uri = f"sqlite:///{in_tmp / 'mlflow.db'}"
+    open_store(uri).experiment_id("other")
+    missing = refused(invoke("analyze", "digits.toml", "--tracking-uri", uri), "No study called")
+    assert ".toml.toml" not in missing and "experiments/" not in missing
+    assert "on the spec whose name = 'digits'" in missing
+    (in_tmp / "experiments").mkdir()
+    (in_tmp / "experiments" / "digits.toml").write_text('name = "digits"\n')
+    found = refused(invoke("analyze", "digits", "--tracking-uri", uri), "No study called")
+    assert "Run `mnistlab study experiments/digits.toml` first" in found

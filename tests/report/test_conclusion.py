@@ -252,3 +252,18 @@ def test_a_noisier_loss_claim_the_papers_measure_cannot_separate_says_so():
         "the paper's own measure, the raw rolling SD of the train loss, "
         "does not separate them: v's is larger on 1 of 2 seeds"
     )
+
+
+def test_power_refuses_an_effect_that_means_nothing(tmp_path, store_uri):
+    write_study(store_uri, tmp_path, seeds=3)
+    for claim, effect, phrase in [
+        ("log_loss_spread", "nan", "--effect nan is not a finite number"),
+        ("log_loss_spread", "inf", "--effect inf is not a finite number"),
+        ("log_loss_spread", "0", "--effect 0 is no effect at all"),
+        ("epoch_train_seconds", "1", "--effect 1 is no effect at all"),
+        ("epoch_train_seconds", "-2", "--effect -2 is not a ratio"),
+    ]:
+        arguments = ["power", "known", "--tracking-uri", store_uri, "--claim", claim]
+        result = CliRunner().invoke(app, [*arguments, "--effect", effect])
+        assert result.exit_code == 2, result.output
+        assert phrase in " ".join(result.output.split()) and "Traceback" not in result.output

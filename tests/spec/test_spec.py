@@ -216,6 +216,8 @@ def test_a_record_from_a_newer_mnistlab_is_refused_with_the_fix(tmp_path):
         (ARMS.replace('model = "cnn3"', "lr = 0.1"), "arms.deep", "needs a model"),
         (ARMS.replace("lr = 0.003", "lr = 0.001"), "arms.slow", "same model and run settings"),
         (ARMS.replace("lr = 0.003", "colour = 1"), "arms.fast.colour", "unknown setting"),
+        (ARMS.replace("lr = 0.003", "learning_rate = 0.01"), "arms.fast.learning_rate", "unknown setting. Did you mean lr?"),
+        (ARMS.replace("batch_size = 20", "epoch = 2"), "settings.epoch", "unknown setting. Did you mean epochs?"),
         (ARMS.replace('baseline = "slow"', 'baseline = "nope"'), "baseline", "not one of the arms"),
         (ARMS.replace("[arms.fast]", "[overrides.fast]"), "overrides", "goes with models"),
         ('dataset = "cifar"\n' + GOOD, "dataset", "unknown dataset 'cifar'"),
@@ -275,3 +277,22 @@ def test_a_claim_margin_is_stored_and_checked_against_its_scale(tmp_path):
 )  # fmt: skip
 def test_bad_adaptive_tables_and_margins_are_refused(tmp_path, edit, key, reason):
     assert_refused(tmp_path, edit, key, reason)
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        ("optimizer_args = { momentum = 2024-01-31 }", "arms.fast.optimizer_args.momentum"),
+        ("model_args = { when = 2024-01-31T10:00:00 }", "arms.fast.model_args.when"),
+        (
+            'lr_schedule = "StepLR"\nlr_schedule_args = { step_size = 2, at = [1, 10:30:00] }',
+            "arms.fast.lr_schedule_args.at[1]",
+        ),
+        ("augment = { shift = { d = 1979-05-27 } }", "arms.fast.augment.shift.d"),
+    ],
+)
+def test_a_toml_date_in_a_table_setting_is_refused_naming_the_key(tmp_path, setting, key):
+    edit = ARMS.replace("lr = 0.003", f"lr = 0.003\n{setting}")
+    assert_refused(tmp_path, edit, key, "not a value a run setting can hold")
+    with pytest.raises(ConfigError, match='Write it in quotes, e.g. "2024-01-31"'):
+        load_spec(write(tmp_path, edit))

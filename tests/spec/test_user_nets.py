@@ -38,6 +38,16 @@ class NotANet:
     pass
 """
 
+# A net with nothing to train: an optimizer over it gets an empty parameter list.
+FIXED = """
+class Fixed(nn.Module):
+    def __init__(self, hidden=16):
+        super().__init__()
+
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+"""
+
 SPEC = """
 name = "own"
 seeds = 2
@@ -105,6 +115,11 @@ def test_a_module_path_names_an_importable_module(tmp_path):
     [
         ("Tiny", NET + "\ndef broken(:\n", ["line 23: a syntax error"]),
         ("NotANet", NET, ["NotANet", "not a subclass of torch.nn.Module"]),
+        (
+            "Fixed",
+            NET + FIXED,
+            ["arm mine: the net", "has no trainable parameters", "torch.nn.Parameter"],
+        ),
         ("Nope", NET, ["has no Nope", "Tiny, Wide, Raises"]),
         ("Raises", NET, ["Raises raised RuntimeError", "logits (N, 10)"]),
         (

@@ -109,3 +109,34 @@ def test_a_claims_effect_is_read_checked_and_stored():
     assert spec_from_record(to_record(read)).claims == read.claims
     with pytest.raises(ConfigError, match=r"claims\[0\].effect"):
         spec(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("metric", "effect", "phrase"),
+    [
+        ("test_accuracy", math.nan, "nan is not a finite number"),
+        ("test_accuracy", math.inf, "inf is not a finite number"),
+        ("test_accuracy", 0.0, "0 is no effect at all"),
+        ("seconds_per_step", 0.0, "0 is not a ratio"),
+        ("seconds_per_step", -1.05, "-1.05 is not a ratio"),
+        ("seconds_per_step", 1.0, "1 is no effect at all"),
+    ],
+)
+def test_an_effect_that_means_nothing_is_refused_with_the_fix(metric, effect, phrase):
+    from mnistlab.spec.measures import effect_problem
+
+    problem = effect_problem(metric, effect)
+    assert problem is not None and problem.startswith(phrase)
+    ratio = metric == "seconds_per_step"
+    assert ("e.g. 1.05" if ratio else "e.g. 0.005") in problem
+    assert effect_problem(metric, 1.05 if ratio else -0.005) is None
+    with pytest.raises(ConfigError, match=r"claims\[0\].effect.*" + phrase[:8]):
+        parse_spec(
+            {
+                "name": "p",
+                "seeds": 3,
+                "arms": {"a": {"model": "cnn2"}, "b": {"model": "cnn3"}},
+                "claims": [{"metric": metric, "direction": "lower", "effect": effect}],
+            },
+            Path("p.toml"),
+        )

@@ -1,5 +1,6 @@
 """Store addresses checked before use: an unusable one is refused at once with the fix."""
 
+import sqlite3
 import time
 
 import pytest
@@ -15,6 +16,9 @@ from tests.conftest import TINY_ARGS, invoke, refused
         (lambda p: (p / "bad.db").write_text("not a db"), "sqlite:///{p}/bad.db", "is not a SQLite database"),
         (lambda p: None, "notascheme://x", "cannot be reached"),
         (lambda p: None, "./mlruns", "folder store"),
+        (lambda p: (p / "atext.txt").write_text("notes"), "atext.txt", "is not a SQLite database"),
+        (lambda p: (p / "atext.txt").write_text("notes"), "file://{p}/atext.txt", "is not a SQLite database"),
+        (lambda p: sqlite3.connect(p / "m.db").execute("create table t (x)"), "{p}/m.db", "Name it as SQLite: --tracking-uri sqlite:///"),
     ],
 )  # fmt: skip
 def test_unusable_stores_fail_fast_with_the_fix(

@@ -194,3 +194,26 @@ def test_images_are_drawn_grey_or_in_colour_scaled_to_one():
     assert shown[1, 1, 2, 1] == pytest.approx((colour[1, 1, 1, 2] - colour[1].min()) / 59)
     mnist = np.zeros((3, 28, 28), np.uint8)
     assert display_images(mnist) is mnist
+
+
+@pytest.mark.parametrize(
+    ("edit", "phrases"),
+    [
+        (lambda y: y + 1, ["4 classes 0..3", "class(es) 0 have no", "numbered from 1 (1..3)"]),
+        (
+            lambda y: np.where(np.arange(len(y)) == 5, 10, y),
+            ["11 classes 0..10", "class(es) 3, 4, 5, 6, 7, 8, 9 have", "10, has 1 image(s)"],
+        ),
+    ],
+)
+def test_labels_that_leave_a_class_without_images_are_refused_with_the_cause(
+    tmp_path, edit, phrases
+):
+    values = arrays()
+    values["y_train"] = edit(values["y_train"])
+    values["y_test"] = edit(values["y_test"]) % 3  # test labels stay in range
+    with pytest.raises(DataError) as error:
+        read_npz(saved(tmp_path, **values))
+    for phrase in [*phrases, "labels are 0, 1, ..., K-1"]:
+        assert phrase in str(error.value)
+    assert "\n" not in str(error.value)

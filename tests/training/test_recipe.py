@@ -57,6 +57,10 @@ def test_new_settings_at_their_defaults_keep_the_config_hash():
     "settings, phrases",
     [
         ({"optimizer": "SDG"}, ["'SDG' is not a class of torch.optim", "Did you mean SGD"]),
+        ({"optimizer": "sgd"}, ["'sgd' is not a class of torch.optim", "Did you mean SGD?"]),
+        ({"optimizer": "adamw"}, ["Did you mean AdamW?"]),
+        ({"optimizer": "ADAM"}, ["Did you mean Adam?"]),
+        ({"lr_schedule": "steplr"}, ["Did you mean StepLR?"]),
         (
             {"optimizer": "SGD", "optimizer_args": {"momentun": 0.9}},
             ["no argument 'momentun'", "Did you mean momentum", "accepts: lr, momentum"],
@@ -74,6 +78,20 @@ def test_new_settings_at_their_defaults_keep_the_config_hash():
             ["no argument 'gama'", "Did you mean gamma"],
         ),
         ({"lr_schedule_args": {"eta_min": 0.0}}, ["lr_schedule is not"]),
+        ({"optimizer": "LBFGS"}, ["LBFGS is not supported", "needs a closure", "another"]),
+        ({"optimizer": "SparseAdam"}, ["SparseAdam", "first step", "sparse gradients"]),
+        (
+            {"lr_schedule": "StepLR", "lr_schedule_args": {"step_size": 2, "gamma": "x"}},
+            ["StepLR's gamma must be a number", "got 'x'"],
+        ),
+        (
+            {"lr_schedule": "LinearLR", "lr_schedule_args": {"start_factor": 0}},
+            ["LinearLR", "start_factor"],
+        ),
+        (
+            {"lr_schedule": "StepLR", "lr_schedule_args": {"step_size": -3}},
+            ["step_size counts training steps", "1 or more, got -3"],
+        ),
     ],
 )
 def test_a_bad_recipe_is_refused_with_the_fix(settings, phrases):
@@ -142,3 +160,27 @@ def test_a_spec_with_a_bad_recipe_is_refused_before_the_store(tmp_path):
     result = invoke("study", str(path), "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
     refused(result, str(path), "'SDG' is not a class of torch.optim", "Did you mean SGD")
     assert not (tmp_path / "m.db").exists()
+
+
+def test_a_net_without_parameters_is_refused_with_the_arm_and_the_fix():
+    from mnistlab.training.models import check_net
+    from mnistlab.training.recipe import check_step_on_net
+
+    config = RunConfig(model="cnn2", optimizer="SGD")
+    assert check_net("cnn2", {}, recipe=config, where="arm a: ") > 0  # a real step passes
+    with pytest.raises(ConfigError) as error:
+        check_step_on_net(config, torch.nn.Flatten(), torch.zeros(2, 1, 28, 28), "arm a: ")
+    assert "arm a: the net 'cnn2' has no trainable parameters" in str(error.value)
+    assert "torch.nn.Parameter" in str(error.value)
+
+
+def test_the_recipe_probe_trains_nothing_that_is_kept():
+    from mnistlab.training.recipe import check_step_on_net
+
+    net = build_model("cnn2")
+    before = [p.detach().clone() for p in net.parameters()]
+    batch = torch.rand(2, 1, 28, 28)
+    state = torch.random.get_rng_state()
+    check_step_on_net(RunConfig(optimizer="SGD", lr=1.0), net, batch, "")
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert torch.equal(state, torch.random.get_rng_state())
