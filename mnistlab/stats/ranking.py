@@ -172,7 +172,9 @@ def rank_arms(
         raise ValueError(f"a ranking needs at least {MIN_ARMS} arms, got {len(arms)}")
     claim = Claim(metric, EITHER)
     measure = claim.measure
-    reached = names.threshold_column(names.REACHED, measure.threshold) if measure.threshold else None
+    reached = (
+        names.threshold_column(names.REACHED, measure.threshold) if measure.threshold else None
+    )
     blocks = complete_blocks(table, measure.column, arms, reached)
     n = len(blocks)
     ranks = block_ranks(blocks.to_numpy(), better) if n else np.empty((0, len(arms)))
