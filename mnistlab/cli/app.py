@@ -10,6 +10,7 @@ import typer
 from mnistlab.cli.display import (
     StudyDisplay,
     console,
+    experiment_link,
     labelled,
     print_power,
     print_study_outcome,
@@ -19,7 +20,14 @@ from mnistlab.cli.display import (
     warn_diverged,
 )
 from mnistlab.cli.failures import user_errors
-from mnistlab.cli.options import DATASET_HELP, DEFAULT, DataDir, StudyName, TrackingUri
+from mnistlab.cli.options import (
+    DATASET_HELP,
+    DEFAULT,
+    DataDir,
+    StudyName,
+    TrackingUri,
+    run_config_from,
+)
 
 app = typer.Typer(
     help="Train, compare and report on MNIST CNNs over many seeds, tracked in MLflow.",
@@ -90,86 +98,75 @@ def train(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Train one net on one seed and track it in MLflow."""
+    options = dict(locals())  # the options, before any other name is bound here
     with user_errors():
         from mnistlab.spec.limits import folder_name_problem
-        from mnistlab.spec.run import ConfigError, PlannedRun, RunConfig, check_recipe
+        from mnistlab.spec.run import ConfigError, PlannedRun
 
         if problem := folder_name_problem(experiment):
             raise ConfigError(f"--experiment: the experiment name {problem}")
-        config = RunConfig(
-            model=model,
-            seed=seed,
-            dataset=dataset,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            weight_decay=weight_decay,
-            lr_schedule=lr_schedule,
-            label_smoothing=label_smoothing,
-            grad_clip=grad_clip,
-            eval_every=eval_every,
-            eval_subset=eval_subset,
-            train_size=train_size,
-            device=device,
-            threads=threads,
-        )
-        from mnistlab.store.store import open_store
-        from mnistlab.study.runner import tracked_train
-        from mnistlab.training.datasets import load_dataset
-        from mnistlab.training.loop import resolve_device
-        from mnistlab.training.models import check_net
-
+        config = run_config_from(options)
         planned = PlannedRun(model.rpartition(":")[2] if ":" in model else model, config)
-        resolve_device(config.device)  # no GPU where one is asked for: before anything else
-        check_recipe(config)
-        from mnistlab.training.owndata import check_run_data
+        loaded = _checked_run_data(config, data_dir)  # before the store: bad data leaves no store
+        from mnistlab.store.store import open_store
 
-        # before the store: bad data leaves no store
-        loaded = load_dataset(data_dir, config.dataset_source or dataset)
-        check_run_data(config, loaded)  # an .npz file: train_size and eval_subset fit it
-        shape = tuple(loaded.train_images.shape[1:]) if loaded.sha256 else (1, 28, 28)
-        classes = int(loaded.train_labels.max()) + 1 if loaded.sha256 else 10
-        check_net(*_net_of(config), classes, shape, recipe=config)
         store = open_store(tracking_uri)
         experiment_id = store.experiment_id(experiment)
         store.mark_as_training(experiment_id)  # the UI opens it on its runs, not on GenAI
-        total = config.steps_per_epoch() * config.epochs
-        with training_progress() as progress:
-            task = progress.add_task(planned.name, total=total, loss=float("nan"), acc=0.0)
-            run_id, result = tracked_train(
-                planned,
-                loaded,
-                store,
-                experiment_id,
-                study=experiment,
-                on_eval=lambda p: progress.update(
-                    task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
-                ),
-            )
-        from mnistlab.training.divergence import diverged
+        run_id, result = _train_with_progress(planned, loaded, store, experiment_id, experiment)
+        _report_run(planned, result, run_id, store, experiment, experiment_id)
 
-        if diverged(result.train_loss):
-            warn_diverged(planned.name)
-        typer.echo(
-            f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
-            f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
-            f"on {result.device} ({result.threads} threads). "
-            f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
-            + experiment_link(store.tracking_uri, experiment_id)
+
+def _report_run(planned, result, run_id: str, store, experiment: str, experiment_id: str) -> None:  # noqa: ANN001
+    """Warn if the run diverged; print its test accuracy, times and where MLflow holds it."""
+    from mnistlab.training.divergence import diverged
+
+    if diverged(result.train_loss):
+        warn_diverged(planned.name)
+    typer.echo(
+        f"{planned.name}: test accuracy {result.test_accuracy[-1]:.4f}, "
+        f"train {sum(result.epoch_train_seconds):.1f} s of {sum(result.epoch_seconds):.1f} s "
+        f"on {result.device} ({result.threads} threads). "
+        f"MLflow run {run_id} in experiment '{experiment}' at {store.tracking_uri}. "
+        + experiment_link(store.tracking_uri, experiment_id)
+    )
+
+
+def _checked_run_data(config, data_dir: Path | None):  # noqa: ANN001, ANN202
+    """Check the device, recipe, dataset and net of a run; returns the loaded dataset."""
+    from mnistlab.spec.run import check_recipe
+    from mnistlab.training.datasets import load_dataset
+    from mnistlab.training.loop import resolve_device
+    from mnistlab.training.models import check_net
+    from mnistlab.training.owndata import check_run_data
+
+    resolve_device(config.device)  # no GPU where one is asked for: before anything else
+    check_recipe(config)
+    loaded = load_dataset(data_dir, config.dataset_source or config.dataset)
+    check_run_data(config, loaded)  # an .npz file: train_size and eval_subset fit it
+    shape = tuple(loaded.train_images.shape[1:]) if loaded.sha256 else (1, 28, 28)
+    classes = int(loaded.train_labels.max()) + 1 if loaded.sha256 else 10
+    check_net(config.model, config.model_args, config.model_source, classes, shape, recipe=config)
+    return loaded
+
+
+def _train_with_progress(planned, loaded, store, experiment_id: str, experiment: str):  # noqa: ANN001, ANN202
+    """Train and track the run, with a progress bar; returns its MLflow run id and result."""
+    from mnistlab.study.runner import tracked_train
+
+    total = planned.config.steps_per_epoch() * planned.config.epochs
+    with training_progress() as progress:
+        task = progress.add_task(planned.name, total=total, loss=float("nan"), acc=0.0)
+        return tracked_train(
+            planned,
+            loaded,
+            store,
+            experiment_id,
+            study=experiment,
+            on_eval=lambda p: progress.update(
+                task, completed=p.step + 1, loss=p.train_loss, acc=p.accuracy
+            ),
         )
-
-
-def _net_of(config):  # noqa: ANN001, ANN202
-    return config.model, config.model_args, config.model_source
-
-
-def experiment_link(tracking_uri: str, experiment_id: str) -> str:
-    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI)."""
-    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
-    if tracking_uri.startswith(("http://", "https://")):
-        return f"In the MLflow UI: {tracking_uri.rstrip('/')}/{page}"
-    return f"With `make ui`: http://127.0.0.1:5000/{page}"
 
 
 @app.command()

@@ -318,3 +318,11 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
     )
     for note in dict.fromkeys(n for n in table["note"] if n):
         out.print(labelled("Note:", "yellow", note))
+
+
+def experiment_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI)."""
+    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"In the MLflow UI: {tracking_uri.rstrip('/')}/{page}"
+    return f"With `make ui`: http://127.0.0.1:5000/{page}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,3 +53,15 @@ def check_effect(metric: str, effect: float | None) -> None:
 
     if effect is not None and (problem := effect_problem(metric, effect)):
         raise ConfigError(f"--effect {problem}")
+
+
+def run_config_from(options: dict[str, Any]):  # noqa: ANN201
+    """A RunConfig from a command's options: those named as its fields; the others are ignored.
+
+    One place that maps option names to RunConfig fields, so a command does not restate each.
+    Raises ConfigError where RunConfig refuses a value.
+    """
+    from mnistlab.spec.run import RunConfig
+
+    known = {spec.name for spec in fields(RunConfig)}
+    return RunConfig(**{name: value for name, value in options.items() if name in known})

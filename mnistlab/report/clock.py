@@ -5,6 +5,9 @@ where one did not), and accuracy after the same steps and at the same training s
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import pandas as pd
 
 from mnistlab.report.conclusion import estimate_words, number
 from mnistlab.results.evidence import StudyResults
@@ -133,13 +136,8 @@ def budget_words(row) -> str:  # noqa: ANN001 - an equal_budget row
     )
 
 
-def papers_question(results: StudyResults) -> str:
-    """The paper's question answered on wall-clock terms, for cnn3 against cnn2: time to each
-    threshold, accuracy after the same steps and at the same training seconds, and the
-    paper's conclusion judged by what both comparisons say."""
-    variant = next(a for a in results.variants if results.spec.arm(a).model == "cnn3")
-    comparisons = results.wall_clock_comparisons
-    ours = comparisons[comparisons["variant"] == variant]
+def _threshold_verdicts(ours: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """The thresholds (as percents) where the variant pays for itself, costs, or is unclear."""
     verdicts = {
         t: pays_for_itself(row)
         for t, row in zip(
@@ -149,6 +147,81 @@ def papers_question(results: StudyResults) -> str:
     pays = [percent(t) for t, v in verdicts.items() if v == "pays"]
     costs = [percent(t) for t, v in verdicts.items() if v == "costs"]
     unclear = [percent(t) for t, v in verdicts.items() if v == "unclear"]
+    return pays, costs, unclear
+
+
+def _clock_sentence(variant: str, pays: list[str], costs: list[str], unclear: list[str]) -> str:
+    """Where the variant pays for itself on the clock, where it costs, where it is unclear."""
+    parts = []
+    if pays:
+        parts.append(f"the third convolution pays for itself on the clock at {', '.join(pays)}")
+    if costs:
+        parts.append(
+            f"{variant}'s fewer steps do not outweigh its slower steps at {', '.join(costs)}, "
+            "where it needs more training seconds"
+        )
+    if unclear:
+        parts.append(f"at {', '.join(unclear)} the clock cannot tell them apart")
+    return "On wall-clock terms, " + "; ".join(parts) + "."
+
+
+def _accuracy_sentence(variant: str, row: pd.Series, budget_row: Any) -> str:  # noqa: ANN401
+    """The test accuracy difference after the same steps, then at the same training seconds."""
+    return (
+        f" After the same number of steps (the whole run), {variant}'s test accuracy is "
+        f"{number(100 * abs(row['difference']), 3)} points "
+        f"{'higher' if row['difference'] > 0 else 'lower'}"
+        + (
+            f" (95% CI [{points(row['ci_low'])}, {points(row['ci_high'])}] points, "
+            if math.isfinite(row["ci_low"])
+            else " (the same on every seed, "
+        )
+        + f"p = {number(row['p_value'])})"
+        + (f"; {budget_words(budget_row)}." if budget_row is not None else ".")
+    )
+
+
+def _conclusion_sentence(
+    pays: list[str],
+    costs: list[str],
+    more_accurate: bool,
+    equal_time_known: bool,
+    more_accurate_in_time: bool,
+) -> str:
+    """Whether the paper's conclusion follows, given what both comparisons say."""
+    paper = "the paper's conclusion that a third convolution is 'not an effective way to improve the net'"
+    if more_accurate and equal_time_known and not more_accurate_in_time:
+        return (
+            f" So {paper} depends on what is held equal: at equal steps it buys accuracy, at an "
+            "equal training time it does not"
+            + (f", though it reaches {', '.join(pays)} sooner" if pays else "")
+            + (f"; nor does it buy speed to {', '.join(costs)}." if costs else ".")
+        )
+    if more_accurate:
+        return (
+            f" So {paper} does not follow: it buys accuracy"
+            + (" at equal steps and at an equal training time" if more_accurate_in_time else "")
+            + (f", though not speed to {', '.join(costs)}." if costs else ".")
+        )
+    if pays or more_accurate_in_time:
+        return f" So {paper} does not follow: " + (
+            f"the extra layer reaches {', '.join(pays)} sooner on the clock."
+            if pays
+            else "the extra layer is more accurate at an equal training time."
+        )
+    return (
+        f" So {paper} follows within this protocol: the extra layer buys neither final "
+        "accuracy nor time to any threshold."
+    )
+
+
+def papers_question(results: StudyResults) -> str:
+    """The paper's question answered on wall-clock terms, for cnn3 against cnn2: time to each
+    threshold, accuracy after the same steps and at the same training seconds, and the
+    paper's conclusion judged by what both comparisons say."""
+    variant = next(a for a in results.variants if results.spec.arm(a).model == "cnn3")
+    comparisons = results.wall_clock_comparisons
+    pays, costs, unclear = _threshold_verdicts(comparisons[comparisons["variant"] == variant])
     accuracy = results.secondary[
         (results.secondary["variant"] == variant)
         & (results.secondary["measure"] == "test_accuracy")
@@ -169,54 +242,9 @@ def papers_question(results: StudyResults) -> str:
     more_accurate_in_time = (
         budget_row is not None and budget_row.p_value < 0.05 and budget_row.difference > 0
     )
-    parts = []
-    if pays:
-        parts.append(f"the third convolution pays for itself on the clock at {', '.join(pays)}")
-    if costs:
-        parts.append(
-            f"{variant}'s fewer steps do not outweigh its slower steps at {', '.join(costs)}, "
-            "where it needs more training seconds"
-        )
-    if unclear:
-        parts.append(f"at {', '.join(unclear)} the clock cannot tell them apart")
-    text = "On wall-clock terms, " + "; ".join(parts) + "."
+    text = _clock_sentence(variant, pays, costs, unclear)
     if not accuracy.empty:
-        row = accuracy.iloc[0]
-        text += (
-            f" After the same number of steps (the whole run), {variant}'s test accuracy is "
-            f"{number(100 * abs(row['difference']), 3)} points "
-            f"{'higher' if row['difference'] > 0 else 'lower'}"
-            + (
-                f" (95% CI [{points(row['ci_low'])}, {points(row['ci_high'])}] points, "
-                if math.isfinite(row["ci_low"])
-                else " (the same on every seed, "
-            )
-            + f"p = {number(row['p_value'])})"
-            + (f"; {budget_words(budget_row)}." if budget_row is not None else ".")
-        )
-    paper = "the paper's conclusion that a third convolution is 'not an effective way to improve the net'"
-    if more_accurate and budget_row is not None and not more_accurate_in_time:
-        text += (
-            f" So {paper} depends on what is held equal: at equal steps it buys accuracy, at an "
-            "equal training time it does not"
-            + (f", though it reaches {', '.join(pays)} sooner" if pays else "")
-            + (f"; nor does it buy speed to {', '.join(costs)}." if costs else ".")
-        )
-    elif more_accurate:
-        text += (
-            f" So {paper} does not follow: it buys accuracy"
-            + (" at equal steps and at an equal training time" if more_accurate_in_time else "")
-            + (f", though not speed to {', '.join(costs)}." if costs else ".")
-        )
-    elif pays or more_accurate_in_time:
-        text += f" So {paper} does not follow: " + (
-            f"the extra layer reaches {', '.join(pays)} sooner on the clock."
-            if pays
-            else "the extra layer is more accurate at an equal training time."
-        )
-    else:
-        text += (
-            f" So {paper} follows within this protocol: the extra layer buys neither final "
-            "accuracy nor time to any threshold."
-        )
-    return text
+        text += _accuracy_sentence(variant, accuracy.iloc[0], budget_row)
+    return text + _conclusion_sentence(
+        pays, costs, more_accurate, budget_row is not None, more_accurate_in_time
+    )

@@ -239,9 +239,10 @@ def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list
     return gaps
 
 
-def analyse(store: Store, study: str) -> StudyResults:
-    spec, runs, history, all_runs = load_evidence(store, study)
-    notes: list[str] = []
+def _drop_incomplete_runs(
+    runs: pd.DataFrame, history: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
+    """Runs (and their history) without every metric left out, each named with what it lacks."""
     excluded = []
     gaps = missing_metrics(runs, history)
     for run_id, lacking in gaps.items():
@@ -249,42 +250,59 @@ def analyse(store: Store, study: str) -> StudyResults:
         excluded.append((name, f"missing metrics: {', '.join(lacking)}"))
     runs = runs[~runs[names.RUN_ID].isin(gaps)]
     history = history[history[names.RUN_ID].isin(runs[names.RUN_ID])]
+    return runs, history, excluded
+
+
+def _compare_variants(
+    evidence: pd.DataFrame, spec: StudySpec, arms: list[str], variants: list[str]
+) -> tuple[pd.DataFrame, list[pd.DataFrame], int, list[str]]:
+    """(verdicts, secondary comparisons, looks taken, notes): fixed or sequential design."""
+    verdicts, secondary, looks_taken, notes = pd.DataFrame(), [], 0, []
+    if spec.baseline not in arms or not variants:
+        return verdicts, secondary, looks_taken, [caveats.nothing_to_compare(spec)]
+    if spec.design() is None:
+        verdicts = compare_arms(evidence, spec.baseline, variants, list(spec.claims))
+    else:
+        verdicts, looks_taken = sequential_verdicts(evidence, spec, variants)
+        if not looks_taken:
+            notes.append(caveats.first_look_incomplete(spec))
+    for variant in variants:
+        secondary.append(
+            secondary_comparisons(evidence, spec.baseline, variant, SECONDARY_MEASURES).assign(
+                baseline=spec.baseline, variant=variant
+            )
+        )
+    return verdicts, secondary, looks_taken, notes
+
+
+def _fractions_reached(history: pd.DataFrame, spec: StudySpec, table: pd.DataFrame) -> pd.DataFrame:
+    """Per arm and threshold, the share of runs that had reached it at each evaluation step."""
+    evals = metric_series(history, names.EVAL_ACCURACY)
+    steps = sorted(evals["step"].unique())
+    if not steps:
+        return pd.DataFrame(columns=["arm", "threshold", "step", "fraction"])
+    return fraction_reached(steps_to_threshold(evals, list(spec.thresholds)), table, steps)
+
+
+def analyse(store: Store, study: str) -> StudyResults:
+    spec, runs, history, all_runs = load_evidence(store, study)
+    runs, history, excluded = _drop_incomplete_runs(runs, history)
     arms = [arm for arm in spec.arm_names if arm in set(runs[names.ARM_TAG])]
     thresholds = list(spec.analysis_thresholds)
     table = per_run_table(runs, history, thresholds) if not runs.empty else runs
     variants = [arm for arm in arms if arm != spec.baseline]
     evidence, clean_note = clean_timings(table)
-    notes.append(clean_note)
-    notes.extend(caveats.arms_without_runs(spec, arms, all_runs))
-    verdicts, secondary, looks_taken = pd.DataFrame(), [], 0
-    if spec.baseline not in arms or not variants:
-        notes.append(caveats.nothing_to_compare(spec))
-    else:
-        if spec.design() is None:
-            verdicts = compare_arms(evidence, spec.baseline, variants, list(spec.claims))
-        else:
-            verdicts, looks_taken = sequential_verdicts(evidence, spec, variants)
-            if not looks_taken:
-                notes.append(caveats.first_look_incomplete(spec))
-        for variant in variants:
-            secondary.append(
-                secondary_comparisons(evidence, spec.baseline, variant, SECONDARY_MEASURES).assign(
-                    baseline=spec.baseline, variant=variant
-                )
-            )
+    notes = [clean_note, *caveats.arms_without_runs(spec, arms, all_runs)]
+    verdicts, secondary, looks_taken, comparison_notes = _compare_variants(
+        evidence, spec, arms, variants
+    )
+    notes.extend(comparison_notes)
     notes.append(caveats.unmeasured(verdicts))
     if not verdicts.empty and spec.design() is None:
         notes.append(caveats.too_few_seeds(verdicts))
         notes.extend(caveats.tied_seeds(verdicts))
     notes.extend((caveats.mixed_settings(table), caveats.diverged(table)))
     notes = [note for note in notes if note]
-    evals = metric_series(history, names.EVAL_ACCURACY)
-    steps = sorted(evals["step"].unique())
-    fractions = (
-        fraction_reached(steps_to_threshold(evals, list(spec.thresholds)), table, steps)
-        if steps
-        else pd.DataFrame(columns=["arm", "threshold", "step", "fraction"])
-    )
     summary = arm_summary(table, thresholds) if not table.empty else pd.DataFrame()
     if not summary.empty:
         summary = summary.set_index("arm").loc[arms].reset_index()
@@ -298,7 +316,7 @@ def analyse(store: Store, study: str) -> StudyResults:
         verdicts=verdicts,
         secondary=pd.concat(secondary, ignore_index=True) if secondary else pd.DataFrame(),
         summary=summary,
-        fractions=fractions,
+        fractions=_fractions_reached(history, spec, table),
         excluded=excluded,
         notes=notes,
         all_runs=all_runs,

@@ -27,6 +27,7 @@ from mnistlab.spec.run import (
 )
 from mnistlab.spec.study import (
     DEFAULT_THRESHOLDS,
+    Arm,
     StudySpec,
     paper_claims,
 )
@@ -110,20 +111,15 @@ def _check_model_args(path: Path, spec: StudySpec) -> None:
             raise _spec_error(path, key, problem)
 
 
-def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudySpec:
-    """Validate a parsed TOML document; every error names the file, the key and the reason.
-
-    stored: the document is a stored spec (spec_from_record): its user nets' files and hashes
-    were resolved when it was first read, and are taken as stored.
-    """
+def _check_top_level(path: Path, data: dict[str, Any]) -> None:
+    """Refuse unknown or missing keys, a bad name or dataset, and arms given both ways or not at all."""
     for key in data:
         if key not in SPEC_KEYS:
             raise _spec_error(path, key, f"unknown key. Known keys: {', '.join(SPEC_KEYS)}.")
     for key in ("name", "seeds"):
         if key not in data:
             raise _spec_error(path, key, "is required.")
-    name = data["name"]
-    if not valid_name(name):
+    if not valid_name(data["name"]):
         raise _spec_error(
             path, "name", "must be a name of letters, digits, - _ or . (not just dots)."
         )
@@ -145,6 +141,10 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         raise _spec_error(
             path, "overrides", "goes with models; put an arm's settings in its table."
         )
+
+
+def _parse_arms(path: Path, data: dict[str, Any], stored: bool) -> tuple[list[Arm], str]:
+    """The arms (from models = [...] or [arms.NAME] tables) and the baseline, one of them."""
     arms = (
         _arms_from_models(path, data)
         if "models" in data
@@ -156,9 +156,11 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         raise _spec_error(
             path, "baseline", f"{baseline!r} is not one of the arms ({', '.join(names)})."
         )
-    seeds = _parse_seeds(path, data["seeds"])
-    settings = _check_settings(path, "settings", data.get("settings", {}))
-    own_data, own = resolve_dataset(path, data, settings, stored)
+    return arms, baseline
+
+
+def _parse_thresholds(path: Path, data: dict[str, Any]) -> tuple[list[float], float]:
+    """The accuracy thresholds, each in (0, 1], and the primary one among them."""
     thresholds = data.get("thresholds", list(DEFAULT_THRESHOLDS))
     if (
         not isinstance(thresholds, list)
@@ -174,35 +176,20 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
         raise _spec_error(
             path, "primary_threshold", f"{primary!r} must be one of the thresholds {thresholds}."
         )
-    claims = (
-        _parse_claims(path, data["claims"]) if "claims" in data else paper_claims(float(primary))
-    )
+    return thresholds, primary
+
+
+def _check_flag_and_texts(path: Path, data: dict[str, Any]) -> None:
+    """strict must be a boolean, description and question text."""
     if not isinstance(data.get("strict", False), bool):
         raise _spec_error(path, "strict", "must be true or false.")
     for key in ("description", "question"):
         if not isinstance(data.get(key, ""), str):
             raise _spec_error(path, key, "must be text in quotes.")
-    adaptive = (
-        _parse_adaptive(path, data["adaptive"], data["seeds"]) if "adaptive" in data else None
-    )
-    spec = StudySpec(
-        name=name,
-        arms=tuple(arms),
-        seeds=seeds,
-        baseline=baseline,
-        claims=claims,
-        dataset=dataset,
-        settings=settings,
-        thresholds=tuple(sorted(float(t) for t in thresholds)),
-        primary_threshold=float(primary),
-        question=data.get("question", ""),
-        description=data.get("description", ""),
-        source=str(path),
-        adaptive=adaptive,
-        strict=data.get("strict", False),
-        **own_data,
-        ranking=parse_ranking(path, data, names, claims),
-    )
+
+
+def _check_whole_spec(path: Path, spec: StudySpec, own: Any, stored: bool) -> None:
+    """Checks that need the assembled spec: its runs, recipes, data sizes, nets, names, size."""
     try:
         spec.planned_runs()
         if not stored:  # a stored spec was checked when first read, and needs no torch now
@@ -223,6 +210,46 @@ def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudyS
             f"{MAX_RECORD_CHARACTERS:,} an MLflow tag holds. List fewer seeds by hand (seeds = "
             "COUNT gives 0..COUNT-1 in a few characters) or shorten the description."
         )
+
+
+def parse_spec(data: dict[str, Any], path: Path, stored: bool = False) -> StudySpec:
+    """Validate a parsed TOML document; every error names the file, the key and the reason.
+
+    stored: the document is a stored spec (spec_from_record): its user nets' files and hashes
+    were resolved when it was first read, and are taken as stored.
+    """
+    _check_top_level(path, data)
+    arms, baseline = _parse_arms(path, data, stored)
+    seeds = _parse_seeds(path, data["seeds"])
+    settings = _check_settings(path, "settings", data.get("settings", {}))
+    own_data, own = resolve_dataset(path, data, settings, stored)
+    thresholds, primary = _parse_thresholds(path, data)
+    claims = (
+        _parse_claims(path, data["claims"]) if "claims" in data else paper_claims(float(primary))
+    )
+    _check_flag_and_texts(path, data)
+    adaptive = (
+        _parse_adaptive(path, data["adaptive"], data["seeds"]) if "adaptive" in data else None
+    )
+    spec = StudySpec(
+        name=data["name"],
+        arms=tuple(arms),
+        seeds=seeds,
+        baseline=baseline,
+        claims=claims,
+        dataset=data.get("dataset", "mnist"),
+        settings=settings,
+        thresholds=tuple(sorted(float(t) for t in thresholds)),
+        primary_threshold=float(primary),
+        question=data.get("question", ""),
+        description=data.get("description", ""),
+        source=str(path),
+        adaptive=adaptive,
+        strict=data.get("strict", False),
+        **own_data,
+        ranking=parse_ranking(path, data, [arm.name for arm in arms], claims),
+    )
+    _check_whole_spec(path, spec, own, stored)
     return spec
 
 

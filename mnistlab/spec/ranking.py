@@ -42,8 +42,18 @@ def parse_ranking(
     table = data.get("ranking")
     if compare != ALL_PAIRS and table is None:
         return None
-    key = "ranking" if table is not None else "compare"
-    asked = "the [ranking] table" if table is not None else 'compare = "all-pairs"'
+    _check_rankable(path, data, arm_names, table is not None)
+    if table is None:
+        return _rank_by_first_ordered_claim(path, claims)
+    return _parse_ranking_table(path, table)
+
+
+def _check_rankable(
+    path: Path, data: dict[str, Any], arm_names: list[str], has_table: bool
+) -> None:
+    """Refuse a ranking of fewer than three arms, with [adaptive], or over MLflow's key limit."""
+    key = "ranking" if has_table else "compare"
+    asked = "the [ranking] table" if has_table else 'compare = "all-pairs"'
     if len(arm_names) < MIN_ARMS:
         raise _error(
             path,
@@ -74,18 +84,25 @@ def parse_ranking(
                 f"limit of {MLFLOW_KEY_LIMIT}. Shorten the arm name to at most "
                 f"{MLFLOW_KEY_LIMIT - len(key_name) + len(arm)} characters.",
             )
-    if table is None:
-        ordered = [c for c in claims if c.direction in (HIGHER, LOWER)]
-        if not ordered:
-            raise _error(
-                path,
-                "compare",
-                '"all-pairs" ranks the arms on the first claim that says which way is better '
-                "(direction higher or lower), and this spec has none. Add a [ranking] table "
-                'naming the metric and which way is better, e.g. metric = "test_accuracy", '
-                'better = "higher".',
-            )
-        return RankBy(ordered[0].metric, ordered[0].direction)
+
+
+def _rank_by_first_ordered_claim(path: Path, claims: tuple[Claim, ...]) -> RankBy:
+    """compare = "all-pairs" without a table: rank on the first claim with a better direction."""
+    ordered = [c for c in claims if c.direction in (HIGHER, LOWER)]
+    if not ordered:
+        raise _error(
+            path,
+            "compare",
+            '"all-pairs" ranks the arms on the first claim that says which way is better '
+            "(direction higher or lower), and this spec has none. Add a [ranking] table "
+            'naming the metric and which way is better, e.g. metric = "test_accuracy", '
+            'better = "higher".',
+        )
+    return RankBy(ordered[0].metric, ordered[0].direction)
+
+
+def _parse_ranking_table(path: Path, table: Any) -> RankBy:  # noqa: ANN401
+    """The [ranking] table's metric and better direction, each checked."""
     if not isinstance(table, dict):
         raise _error(
             path, "ranking", 'must be a table: [ranking] metric = "...", better = "higher".'

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -208,113 +208,156 @@ def paired_evidence(
     bound the median per-seed difference (ratio), and ci_low/ci_high are the order-statistic
     interval of that median widened to the censoring bounds (inf: open).
     """
-    alpha = 1 - confidence
-    rows = []
-    for variant in variants:
-        for claim in claims:
-            measure = claim.measure
-            # +1 claimed higher, -1 lower, 0 a two-sided or equivalence question.
-            direction = {HIGHER: 1, LOWER: -1}.get(claim.direction, 0)
-            pairs = paired_values(table, measure.column, baseline, variant)
-            d = paired_differences(pairs, measure.log_scale)
-            test = paired_test(d, confidence=confidence)
-            to_scale = np.exp if measure.log_scale else (lambda x: x)
-            evidence = int(np.sign(test.mean_difference)) if test.n else 0
-            kind, censored = "exact sign-flip", 0
-            signs = np.sign(d)
-            median_bounds = (math.nan, math.nan)
-            reached_column = (
-                names.threshold_column(names.REACHED, measure.threshold)
-                if measure.threshold
-                else ""
+    return pd.DataFrame(
+        [
+            _claim_row(table, baseline, variant, claim, confidence)
+            for variant in variants
+            for claim in claims
+        ]
+    )
+
+
+def _reached_flags(
+    table: pd.DataFrame, measure: Measure, baseline: str, variant: str, pairs: pd.DataFrame
+) -> pd.DataFrame | None:
+    """Both arms' reached flags on the seeds of `pairs`; None when the measure has no column."""
+    reached_column = (
+        names.threshold_column(names.REACHED, measure.threshold) if measure.threshold else ""
+    )
+    if reached_column not in table:
+        return None
+    # On the seeds that have both values: contended runs' times are blanked, their reached
+    # flags are not.
+    return (
+        paired_values(table, reached_column, baseline, variant)
+        .set_index("seed")
+        .reindex(pairs["seed"])
+        .reset_index()
+        .astype({"baseline": bool, "variant": bool})
+    )
+
+
+def _censored_test(
+    test: PairedTest,
+    d: np.ndarray,
+    reached: pd.DataFrame,
+    censored: int,
+    p_value: float,
+    measure: Measure,
+    confidence: float,
+) -> tuple[list[float], PairedTest]:
+    """The median's bounds, and the test with the sign test's p and the median's interval."""
+    *median_bounds, low, high = censored_median(*censored_bounds(d, reached), confidence)
+    test = dataclasses.replace(
+        test,
+        p_value=p_value,
+        mean_difference=math.nan,
+        effect_size=math.nan,
+        ci_low=low,
+        ci_high=high,
+        interval_note=(
+            f"{censored} of {test.n} pairs censored: no mean; the median per-seed "
+            f"{'ratio' if measure.log_scale else 'difference'} and its "
+            "order-statistic interval, widened to what the censored runs allow"
+        ),
+    )
+    return median_bounds, test
+
+
+def _beats_columns(signs: np.ndarray, direction: int) -> dict[str, Any]:
+    """The probability of beating the baseline and the sign counts behind it."""
+    beats = probability_of_beating(signs, direction) if direction else None
+    return {
+        "p_beats": beats.share if beats else math.nan,
+        "p_beats_low": beats.low if beats else math.nan,
+        "p_beats_high": beats.high if beats else math.nan,
+        "wins": beats.wins if beats else 0,
+        "ties": int((signs == 0).sum()),
+        "unknown_signs": int(np.isnan(signs).sum()),
+        "beats_words": beats.words() if beats else "",
+        "informative": int(np.count_nonzero(signs[~np.isnan(signs)]) + np.isnan(signs).sum()),
+    }
+
+
+def _equivalence_columns(
+    d: np.ndarray, claim: ClaimLike, censored: int, confidence: float
+) -> dict[str, Any]:
+    """TOST against the claim's margin and the interval it inverts; NaN without a margin."""
+    measure, margin = claim.measure, claim.margin
+    to_scale = np.exp if measure.log_scale else (lambda x: x)
+    equivalence_confidence = 1 - 2 * (1 - confidence)
+    tost_p, ci90 = (math.nan, math.nan), (math.nan, math.nan)
+    if margin is not None and not censored:
+        tost_p = tost(d, margin_on_test_scale(measure, margin))
+        ci90 = sign_flip_interval(d, equivalence_confidence, random_patterns=STUDY_PATTERNS)
+    return {
+        "p_equivalence": max(tost_p),
+        "p_tost_lower": tost_p[0],
+        "p_tost_upper": tost_p[1],
+        "ci90_low": float(to_scale(ci90[0])),
+        "ci90_high": float(to_scale(ci90[1])),
+        "equivalence_confidence": equivalence_confidence,
+    }
+
+
+def _claim_row(
+    table: pd.DataFrame, baseline: str, variant: str, claim: ClaimLike, confidence: float
+) -> dict[str, Any]:
+    """One row of paired_evidence: one variant against the baseline on one claim."""
+    measure = claim.measure
+    # +1 claimed higher, -1 lower, 0 a two-sided or equivalence question.
+    direction = {HIGHER: 1, LOWER: -1}.get(claim.direction, 0)
+    pairs = paired_values(table, measure.column, baseline, variant)
+    d = paired_differences(pairs, measure.log_scale)
+    test = paired_test(d, confidence=confidence)
+    to_scale = np.exp if measure.log_scale else (lambda x: x)
+    evidence = int(np.sign(test.mean_difference)) if test.n else 0
+    kind, censored = "exact sign-flip", 0
+    signs = np.sign(d)
+    median_bounds = [math.nan, math.nan]
+    reached = _reached_flags(table, measure, baseline, variant, pairs)
+    if reached is not None:
+        censored = int((~reached["baseline"] | ~reached["variant"]).sum())
+        if censored:
+            signs = censored_signs(pairs, reached)
+            p_value, evidence = censored_sign_test(signs, direction or 1)
+            median_bounds, test = _censored_test(
+                test, d, reached, censored, p_value, measure, confidence
             )
-            if reached_column in table:
-                # On the seeds that have both values: contended runs' times are blanked, their
-                # reached flags are not.
-                reached = (
-                    paired_values(table, reached_column, baseline, variant)
-                    .set_index("seed")
-                    .reindex(pairs["seed"])
-                    .reset_index()
-                    .astype({"baseline": bool, "variant": bool})
-                )
-                censored = int((~reached["baseline"] | ~reached["variant"]).sum())
-                if censored:
-                    signs = censored_signs(pairs, reached)
-                    p_value, evidence = censored_sign_test(signs, direction or 1)
-                    *median_bounds, low, high = censored_median(
-                        *censored_bounds(d, reached), confidence
-                    )
-                    test = dataclasses.replace(
-                        test,
-                        p_value=p_value,
-                        mean_difference=math.nan,
-                        effect_size=math.nan,
-                        ci_low=low,
-                        ci_high=high,
-                        interval_note=(
-                            f"{censored} of {test.n} pairs censored: no mean; the median per-seed "
-                            f"{'ratio' if measure.log_scale else 'difference'} and its "
-                            "order-statistic interval, widened to what the censored runs allow"
-                        ),
-                    )
-                    kind = "exact sign test (censored pairs)"
-            informative = int(np.count_nonzero(signs[~np.isnan(signs)]) + np.isnan(signs).sum())
-            margin = claim.margin
-            tost_p, ci90 = (math.nan, math.nan), (math.nan, math.nan)
-            if margin is not None and not censored:
-                tost_p = tost(d, margin_on_test_scale(measure, margin))
-                ci90 = sign_flip_interval(d, 1 - 2 * alpha, random_patterns=STUDY_PATTERNS)
-            p_equivalence = max(tost_p)
-            if claim.direction == SAME:
-                test = dataclasses.replace(test, p_value=math.nan)  # its only test is the TOST
-            beats = probability_of_beating(signs, direction) if direction else None
-            rows.append(
-                {
-                    "variant": variant,
-                    "baseline": baseline,
-                    "claim": measure.name,
-                    "statement": measure.claim(
-                        claim.direction, variant, baseline, margin_words(measure, margin)
-                    ),
-                    "metric": measure.column,
-                    "n": test.n,
-                    "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
-                    "variant_mean": float(pairs["variant"].mean()) if test.n else math.nan,
-                    "estimate_kind": "ratio" if measure.log_scale else "difference",
-                    "estimate": float(to_scale(test.mean_difference)),
-                    "ci_low": float(to_scale(test.ci_low)),
-                    "ci_high": float(to_scale(test.ci_high)),
-                    "confidence": confidence,
-                    "interval_note": test.interval_note,
-                    "median_low": float(to_scale(median_bounds[0])),
-                    "median_high": float(to_scale(median_bounds[1])),
-                    "p_value": test.p_value,
-                    "effect_size": test.effect_size,
-                    "magnitude": magnitude(test.effect_size),
-                    "p_beats": beats.share if beats else math.nan,
-                    "p_beats_low": beats.low if beats else math.nan,
-                    "p_beats_high": beats.high if beats else math.nan,
-                    "wins": beats.wins if beats else 0,
-                    "ties": int((signs == 0).sum()),
-                    "unknown_signs": int(np.isnan(signs).sum()),
-                    "beats_words": beats.words() if beats else "",
-                    "informative": informative,
-                    "censored_pairs": censored,
-                    "test": kind,
-                    "margin": math.nan if margin is None else margin,
-                    "p_equivalence": p_equivalence,
-                    "p_tost_lower": tost_p[0],
-                    "p_tost_upper": tost_p[1],
-                    "ci90_low": float(to_scale(ci90[0])),
-                    "ci90_high": float(to_scale(ci90[1])),
-                    "equivalence_confidence": 1 - 2 * alpha,
-                    "direction": direction,
-                    "question": claim.direction,
-                    "evidence": evidence,
-                }
-            )
-    return pd.DataFrame(rows)
+            kind = "exact sign test (censored pairs)"
+    if claim.direction == SAME:
+        test = dataclasses.replace(test, p_value=math.nan)  # its only test is the TOST
+    return {
+        "variant": variant,
+        "baseline": baseline,
+        "claim": measure.name,
+        "statement": measure.claim(
+            claim.direction, variant, baseline, margin_words(measure, claim.margin)
+        ),
+        "metric": measure.column,
+        "n": test.n,
+        "baseline_mean": float(pairs["baseline"].mean()) if test.n else math.nan,
+        "variant_mean": float(pairs["variant"].mean()) if test.n else math.nan,
+        "estimate_kind": "ratio" if measure.log_scale else "difference",
+        "estimate": float(to_scale(test.mean_difference)),
+        "ci_low": float(to_scale(test.ci_low)),
+        "ci_high": float(to_scale(test.ci_high)),
+        "confidence": confidence,
+        "interval_note": test.interval_note,
+        "median_low": float(to_scale(median_bounds[0])),
+        "median_high": float(to_scale(median_bounds[1])),
+        "p_value": test.p_value,
+        "effect_size": test.effect_size,
+        "magnitude": magnitude(test.effect_size),
+        **_beats_columns(signs, direction),
+        "censored_pairs": censored,
+        "test": kind,
+        "margin": math.nan if claim.margin is None else claim.margin,
+        **_equivalence_columns(d, claim, censored, confidence),
+        "direction": direction,
+        "question": claim.direction,
+        "evidence": evidence,
+    }
 
 
 SECONDARY_MEASURES = {

@@ -164,6 +164,39 @@ def study_power(
     seeds_needed are the TOST's (equivalence_power) at a true difference of 0, or at its effect.
     """
     effects = effects or {}
+    frame, labels = _paired_frame(table, baseline, variants, claims)
+    n = len(frame)
+    curve = (
+        power_curve(frame.to_numpy(), SEED_GRID, family_size, simulations, alpha)
+        if n >= 2
+        else None
+    )
+    true_differences = _equivalence_curves(
+        frame, labels, curve, family_size, effects, simulations, alpha
+    )
+    rows, curves = [], []
+    for index, (variant, claim) in enumerate(labels):
+        row, points = _claim_power(
+            variant,
+            baseline,
+            claim,
+            frame.iloc[:, index].to_numpy() if n else np.array([]),
+            curve[:, index] if curve is not None else None,
+            true_differences.get(index),
+            effects.get(claim.metric, getattr(claim, "effect", None)),
+            family_size,
+            simulations,
+            alpha,
+        )
+        rows.append(row)
+        curves.extend(points)
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def _paired_frame(
+    table: pd.DataFrame, baseline: str, variants: list[str], claims: list
+) -> tuple[pd.DataFrame, list[tuple[str, object]]]:
+    """Per-seed differences, one column per (variant, claim), on the seeds every arm ran."""
     columns, labels = [], []
     for variant in variants:
         for claim in claims:
@@ -173,15 +206,23 @@ def study_power(
                 pd.Series(paired_differences(pairs, measure.log_scale), index=pairs.index)
             )
             labels.append((variant, claim))
-    frame = pd.concat(columns, axis=1).dropna() if columns else pd.DataFrame()
-    n = len(frame)
-    rows, curves = [], []
-    curve = (
-        power_curve(frame.to_numpy(), SEED_GRID, family_size, simulations, alpha)
-        if n >= 2
-        else None
-    )
-    true_differences = {}  # equivalence claims: the true difference their TOST is sized at
+    return (pd.concat(columns, axis=1).dropna() if columns else pd.DataFrame()), labels
+
+
+def _equivalence_curves(
+    frame: pd.DataFrame,
+    labels: list[tuple[str, object]],
+    curve: np.ndarray | None,
+    family_size: int,
+    effects: dict[str, float],
+    simulations: int,
+    alpha: float,
+) -> dict[int, float]:
+    """Put each equivalence claim's TOST power in its curve column (in place).
+
+    Returns column index -> the true difference its TOST is sized at (0, or its effect).
+    """
+    true_differences = {}
     for index, (_, claim) in enumerate(labels):
         if claim.direction == SAME and claim.margin is not None and curve is not None:
             effect = effects.get(claim.metric, getattr(claim, "effect", None))
@@ -195,78 +236,107 @@ def study_power(
                 simulations,
                 alpha,
             )
-    for index, (variant, claim) in enumerate(labels):
-        measure = claim.measure
-        d = frame.iloc[:, index].to_numpy() if n else np.array([])
-        needed = None
-        if curve is not None:
-            enough = [
-                c
-                for c, p in zip(SEED_GRID, curve[:, index], strict=True)
-                if clears(p, simulations, TARGET_POWER)
-            ]
-            needed = enough[0] if enough else None
-            curves.extend(
-                {
-                    "variant": variant,
-                    "claim": measure.name,
-                    "seeds": c,
-                    "power": float(p),
-                    "power_se": float(monte_carlo_se(p, simulations)),
-                }
-                for c, p in zip(SEED_GRID, curve[:, index], strict=True)
+    return true_differences
+
+
+def _curve_points(
+    variant: str,
+    claim,
+    column: np.ndarray,
+    simulations: int,  # noqa: ANN001 - a config.Claim
+) -> tuple[int | None, list[dict]]:
+    """The first seed count whose power clears the target, and the curve's points as rows."""
+    enough = [
+        c for c, p in zip(SEED_GRID, column, strict=True) if clears(p, simulations, TARGET_POWER)
+    ]
+    points = [
+        {
+            "variant": variant,
+            "claim": claim.measure.name,
+            "seeds": c,
+            "power": float(p),
+            "power_se": float(monte_carlo_se(p, simulations)),
+        }
+        for c, p in zip(SEED_GRID, column, strict=True)
+    ]
+    return (enough[0] if enough else None), points
+
+
+def _seeds_for_effect(
+    d: np.ndarray,
+    claim,  # noqa: ANN001 - a config.Claim
+    effect: float | None,
+    needed: int | None,
+    true_difference: float | None,
+    family_size: int,
+    simulations: int,
+    alpha: float,
+) -> tuple[int | None, int | None, tuple[int | None, int | None]]:
+    """(seeds needed, seeds for the named effect, its range); an equivalence claim: the TOST's."""
+    for_effect, effect_range = None, (None, None)
+    options = dict(simulations=simulations, alpha=alpha)
+    if effect is not None and len(d) >= 2:
+        on_scale = effect_on_scale(claim, effect)
+        for_effect = plan_seeds(d, on_scale, family_size, **options)
+        effect_range = plan_range(d, on_scale, family_size, **options)
+    if true_difference is not None:
+        # Seeds to show equivalence at the true difference (0, or the named effect), the
+        # spread at its upper bound as for a named effect: the question is the TOST's.
+        margin = margin_on_test_scale(claim.measure, claim.margin)
+        needed = plan_equivalence(d, margin, family_size, true_difference, **options)
+        if effect is not None:
+            for_effect = needed
+            effect_range = equivalence_range(
+                d, margin, family_size, true_difference=true_difference, **options
             )
-        mde = minimum_detectable_effect(d, alpha / family_size, simulations) if n >= 2 else math.nan
-        to_scale = math.exp if measure.log_scale else (lambda x: x)
-        sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
-        effect = effects.get(claim.metric, getattr(claim, "effect", None))
-        for_effect, effect_range = None, (None, None)
-        if effect is not None and n >= 2:
-            options = dict(simulations=simulations, alpha=alpha)
-            on_scale = effect_on_scale(claim, effect)
-            for_effect = plan_seeds(d, on_scale, family_size, **options)
-            effect_range = plan_range(d, on_scale, family_size, **options)
-        if index in true_differences:
-            # Seeds to show equivalence at the true difference (0, or the named effect), the
-            # spread at its upper bound as for a named effect: the question is the TOST's.
-            margin = margin_on_test_scale(measure, claim.margin)
-            options = dict(simulations=simulations, alpha=alpha)
-            needed = plan_equivalence(d, margin, family_size, true_differences[index], **options)
-            if effect is not None:
-                for_effect = needed
-                effect_range = equivalence_range(
-                    d, margin, family_size, true_difference=true_differences[index], **options
-                )
-        rows.append(
-            {
-                "variant": variant,
-                "baseline": baseline,
-                "claim": measure.name,
-                "n": n,
-                "observed": to_scale(float(d.mean())) if n else math.nan,
-                "sd": float(np.std(d, ddof=1)) if n > 1 else math.nan,
-                "power_now": float(np.interp(n, SEED_GRID, curve[:, index]))
-                if curve is not None
-                else math.nan,
-                "power_now_se": float(
-                    monte_carlo_se(np.interp(n, SEED_GRID, curve[:, index]), simulations)
-                )
-                if curve is not None
-                else math.nan,
-                "seeds_needed": needed,
-                "detectable": to_scale(mde) if math.isfinite(mde) else math.nan,
-                "detectable_note": ""
-                if math.isfinite(mde)
-                else detectable_note(n, sd, family_size),
-                "effect": math.nan if effect is None else float(effect),
-                "seeds_for_effect": for_effect,
-                "seeds_for_effect_low": effect_range[0],
-                "seeds_for_effect_high": effect_range[1],
-                "estimate_kind": "ratio" if measure.log_scale else "difference",
-                "note": power_note(n, needed),
-            }
-        )
-    return pd.DataFrame(rows), pd.DataFrame(curves)
+    return needed, for_effect, effect_range
+
+
+def _claim_power(
+    variant: str,
+    baseline: str,
+    claim,  # noqa: ANN001 - a config.Claim
+    d: np.ndarray,
+    column: np.ndarray | None,
+    true_difference: float | None,
+    effect: float | None,
+    family_size: int,
+    simulations: int,
+    alpha: float,
+) -> tuple[dict, list[dict]]:
+    """One row of study_power for a (variant, claim), and its curve's points."""
+    measure = claim.measure
+    n = len(d)
+    needed, points = (
+        _curve_points(variant, claim, column, simulations) if column is not None else (None, [])
+    )
+    mde = minimum_detectable_effect(d, alpha / family_size, simulations) if n >= 2 else math.nan
+    to_scale = math.exp if measure.log_scale else (lambda x: x)
+    sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
+    needed, for_effect, effect_range = _seeds_for_effect(
+        d, claim, effect, needed, true_difference, family_size, simulations, alpha
+    )
+    now = np.interp(n, SEED_GRID, column) if column is not None else None
+    row = {
+        "variant": variant,
+        "baseline": baseline,
+        "claim": measure.name,
+        "n": n,
+        "observed": to_scale(float(d.mean())) if n else math.nan,
+        "sd": sd,
+        "power_now": float(now) if now is not None else math.nan,
+        "power_now_se": float(monte_carlo_se(now, simulations)) if now is not None else math.nan,
+        "seeds_needed": needed,
+        "detectable": to_scale(mde) if math.isfinite(mde) else math.nan,
+        "detectable_note": "" if math.isfinite(mde) else detectable_note(n, sd, family_size),
+        "effect": math.nan if effect is None else float(effect),
+        "seeds_for_effect": for_effect,
+        "seeds_for_effect_low": effect_range[0],
+        "seeds_for_effect_high": effect_range[1],
+        "estimate_kind": "ratio" if measure.log_scale else "difference",
+        "note": power_note(n, needed),
+    }
+    return row, points
 
 
 def power_note(n: int, needed: int | None) -> str:

@@ -12,6 +12,8 @@
 - models.py: the paper's nets (with their model_args), build_model, and check_net, which runs
   a net on one batch before anything trains;
 - recipe.py: the optimizer and learning-rate schedule, by torch class name, checked;
+- evaluation.py: a net's accuracy, mean loss and predicted labels on float images, in
+  chunks (oneDNN tensors on CPU);
 - loop.py: one run from a config to its metrics (through a sink; knows nothing of MLflow);
 - divergence.py: a run's final loss and whether it diverged (numpy only);
 - interrupts.py: SIGTERM ends the current run as Ctrl-C does.

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from mnistlab.errors import NonFiniteLossError
 from mnistlab.spec.run import ConfigError, RunConfig, check_recipe
 from mnistlab.training.augment import build_augmenter
 from mnistlab.training.datasets import ImageData, to_float_images
+from mnistlab.training.evaluation import evaluate, predict  # noqa: F401 (predict: loop's API)
 from mnistlab.training.models import build_model
 from mnistlab.training.owndata import check_run_data
 from mnistlab.training.recipe import build_optimizer, build_schedule
@@ -31,13 +32,6 @@ from mnistlab.training.recipe import build_optimizer, build_schedule
 # Metrics go to the store at most this often (and at each epoch's end), so a run's curves
 # show in the UI as it trains, at a few store calls per epoch (MNISTLAB_FLUSH_SECONDS).
 FLUSH_SECONDS = float(os.environ.get("MNISTLAB_FLUSH_SECONDS", "10"))
-
-# Images per no-grad forward pass. On CPU mid-sized chunks keep activations in cache (measured
-# fastest around 200-500 on 2 cores); on a GPU one big chunk is best.
-EVAL_CHUNK = {"cpu": 250, "cuda": 10000}
-
-# Model classes with an op that has no oneDNN kernel; they are evaluated on dense tensors.
-_DENSE_ONLY: set[type[nn.Module]] = set()
 
 
 class MetricSink(Protocol):
@@ -142,73 +136,200 @@ def augment_seed(seed: int) -> int:
     return int(np.random.SeedSequence(seed).generate_state(3)[2])
 
 
-def _logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The model's logits for a chunk of images, without autograd.
-
-    On CPU the chunk goes through as a oneDNN (mkldnn) tensor, so every layer stays in
-    oneDNN's blocked layout: its convolution kernels for that layout beat the channels-last
-    ones on these small layers (conv2 of cnn2: 8.1 vs 11.3 ms per 250 images), and pooling
-    skips the argmax indices that only a backward pass needs. Inside a training run,
-    evaluation takes 0.72x (cnn2) and 0.74x (cnn3) the time of the dense path
-    (bench/RESULTS.md) and agrees with it up to float rounding. Inference only: oneDNN
-    tensors carry no autograd. A model with an op that has no oneDNN kernel falls back to
-    dense tensors.
-    """
-    if (
-        images.device.type == "cpu"
-        and torch.backends.mkldnn.is_available()
-        and type(model) not in _DENSE_ONLY
-    ):
-        try:
-            logits = model(images.to_mkldnn())
-            return logits.to_dense() if logits.is_mkldnn else logits
-        except (RuntimeError, NotImplementedError):
-            _DENSE_ONLY.add(type(model))
-    return model(images)
-
-
-def _chunks(images: torch.Tensor) -> list[slice]:
-    size = EVAL_CHUNK.get(images.device.type, 1000)
-    return [slice(start, start + size) for start in range(0, len(images), size)]
-
-
-@torch.inference_mode()
-def evaluate(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    predictions: list[torch.Tensor] | None = None,
-) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy over float images (N, 1, 28, 28), in large chunks.
-
-    predictions: a list that receives each chunk's predicted labels (what `predict` gives).
-    """
-    model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=images.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
-    for part in _chunks(images):
-        logits = _logits(model, images[part])
-        target = labels[part]
-        predicted = logits.argmax(1)
-        if predictions is not None:
-            predictions.append(predicted)
-        correct += (predicted == target).sum()
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
-    model.train()
-    return correct.item() / len(images), loss_sum.item() / len(images)
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Predicted labels (N,) for float images (N, 1, 28, 28), in the same chunks as evaluate."""
-    model.eval()
-    return torch.cat([_logits(model, images[part]).argmax(1) for part in _chunks(images)])
-
-
 def _loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
     if label_smoothing:
         return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     return F.cross_entropy(logits, labels)  # the paper's, unchanged
+
+
+@dataclass
+class _Run:
+    """One run's state while it trains: tensors, model and recipe, per-step records, timing."""
+
+    config: RunConfig
+    device: torch.device
+    sink: MetricSink
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Any  # an lr_scheduler, or None: a constant lr
+    order: torch.Generator
+    augmenter: Callable[[torch.Tensor], torch.Tensor] | None
+    steps_per_epoch: int
+    total_steps: int
+    # Losses stay on the device and are read in bulk at evaluations: no sync per step.
+    losses: torch.Tensor
+    step_wall_ms: np.ndarray
+    step_lr: np.ndarray  # the lr each step's update used
+    result: RunResult
+    train_seconds_total: float = 0.0
+    flushed_to: int = 0  # losses[:flushed_to] have been handed to the sink
+    last_flush: float = field(default_factory=time.monotonic)
+
+    def sync(self) -> None:
+        """Wait for the GPU's queued work, so wall-clock segments measure it (no-op on CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def hand_losses_to_sink(self, upto: int) -> np.ndarray:
+        """Log the losses (and lrs) of steps flushed_to..upto-1; raise if any is not finite."""
+        start = self.flushed_to
+        chunk = self.losses[start:upto].cpu().numpy()
+        if not np.isfinite(chunk).all():
+            bad = start + int(np.argmin(np.isfinite(chunk)))
+            raise NonFiniteLossError(f"train loss became {chunk[bad - start]} at step {bad}")
+        steps = range(start, upto)
+        self.sink.log(
+            names.TRAIN_LOSS, chunk.tolist(), steps, self.step_wall_ms[start:upto].tolist()
+        )
+        if self.schedule is not None or start == 0:  # a constant lr: logged once, at step 0
+            lr_steps = steps if self.schedule is not None else range(1)
+            self.sink.log(
+                names.LEARNING_RATE, self.step_lr[lr_steps.start : lr_steps.stop].tolist(), lr_steps
+            )
+        self.flushed_to = upto
+        return chunk
+
+    def train_step(self, step: int, batch: torch.Tensor) -> None:
+        """One update on the images at indices `batch`: the paper's Adam step plus the recipe."""
+        config = self.config
+        images = self.train_x[batch]
+        if self.augmenter is not None:
+            images = self.augmenter(images)
+        loss = _loss(self.model(images), self.train_y[batch], config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.step_lr[step] = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()
+        self.losses[step] = loss.detach()
+        self.step_wall_ms[step] = int(time.time() * 1000)
+
+    def checkpoint(
+        self, step: int, cumulative_seconds: float, on_eval: Callable[[EvalPoint], None] | None
+    ) -> None:
+        """Hand losses to the sink; on the paper's schedule evaluate the subset; flush now and then."""
+        latest = self.hand_losses_to_sink(step + 1)[-1]
+        if step % self.config.eval_every == 0:
+            eval_x = self.test_x[: self.config.eval_subset]
+            eval_y = self.test_y[: self.config.eval_subset]
+            accuracy, eval_loss = evaluate(self.model, eval_x, eval_y)
+            self.result.eval_steps.append(step)
+            self.result.eval_accuracy.append(accuracy)
+            self.sink.log(names.EVAL_ACCURACY, [accuracy], [step])
+            self.sink.log(names.EVAL_LOSS, [eval_loss], [step])
+            self.sink.log(names.TRAIN_SECONDS, [cumulative_seconds], [step])
+            if on_eval:
+                on_eval(EvalPoint(step, self.total_steps, float(latest), accuracy))
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.sink.flush()  # hands over to the sink's writer thread: no waiting here
+            self.last_flush = time.monotonic()
+
+    def end_epoch(
+        self, epoch: int, epoch_start: float, epoch_train_seconds: float
+    ) -> list[torch.Tensor]:
+        """Evaluate on the full test set, record the epoch's times; returns its predictions."""
+        predicted: list[torch.Tensor] = []
+        test_accuracy, test_loss = evaluate(self.model, self.test_x, self.test_y, predicted)
+        self.sync()
+        epoch_seconds = time.perf_counter() - epoch_start
+        self.train_seconds_total += epoch_train_seconds
+        last_step = (epoch + 1) * self.steps_per_epoch - 1
+        result, sink = self.result, self.sink
+        result.epoch_train_seconds.append(epoch_train_seconds)
+        result.epoch_seconds.append(epoch_seconds)
+        result.test_accuracy.append(test_accuracy)
+        result.test_loss.append(test_loss)
+        sink.log(names.TEST_ACCURACY, [test_accuracy], [last_step])
+        sink.log(names.TEST_LOSS, [test_loss], [last_step])
+        sink.log(names.EPOCH_TRAIN_SECONDS, [epoch_train_seconds], [epoch])
+        sink.log(names.EPOCH_SECONDS, [epoch_seconds], [epoch])
+        sink.flush()
+        if not math.isfinite(test_loss):
+            raise NonFiniteLossError(f"test loss became {test_loss} after epoch {epoch}")
+        return predicted
+
+
+def _check_run_inputs(config: RunConfig, data: ImageData) -> None:
+    """Refuse data that is not the config's dataset, or a bad recipe, before any work."""
+    check_run_data(config, data)  # an .npz dataset: its hash and sizes
+    if data.dataset != config.dataset and not data.sha256:
+        raise ConfigError(
+            f"The run is set up for dataset {config.dataset!r} but was given {data.dataset!r}."
+        )
+    check_recipe(config)  # an unknown optimizer or keyword: one paragraph, before any work
+
+
+def _start_run(config: RunConfig, data: ImageData, sink: MetricSink, runtime: Runtime) -> _Run:
+    """Tensors on the device, the seeded model, optimizer, schedule, batch order, augmenter."""
+    device = runtime.device
+    init_seed, order_seed = split_seed(config.seed)
+    train_x = to_float_images(data.train_images[: config.train_size]).to(device)
+    train_y = data.train_labels[: config.train_size].to(device)
+    test_x = to_float_images(data.test_images).to(device)
+    test_y = data.test_labels.to(device)
+
+    torch.manual_seed(init_seed)
+    # channels_last: oneDNN's fast convolution layout on CPU, tensor-core friendly on GPU.
+    model = build_model(config.model, config.model_args, config.model_source)
+    model = model.to(device, memory_format=torch.channels_last)
+    steps_per_epoch = config.steps_per_epoch()
+    total_steps = steps_per_epoch * config.epochs
+    # The paper's Adam is fused: one kernel per step instead of a dozen small ones (2% of a
+    # cnn2 step on CPU); the same update up to rounding. See training.recipe.
+    optimizer = build_optimizer(config, model.parameters())
+    schedule = build_schedule(config, optimizer, total_steps)  # None: a constant lr
+    order = torch.Generator().manual_seed(order_seed)
+    augmenter = build_augmenter(config.augment, augment_seed(config.seed))  # None: none
+    return _Run(
+        config=config,
+        device=device,
+        sink=sink,
+        train_x=train_x,
+        train_y=train_y,
+        test_x=test_x,
+        test_y=test_y,
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        order=order,
+        augmenter=augmenter,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        losses=torch.empty(total_steps, dtype=torch.float32, device=device),
+        step_wall_ms=np.empty(total_steps, dtype=np.int64),
+        step_lr=np.empty(total_steps, dtype=np.float64),
+        result=RunResult(config, str(device), runtime.threads, np.empty(0, dtype=np.float32)),
+    )
+
+
+def _train_epoch(
+    run: _Run, epoch: int, on_eval: Callable[[EvalPoint], None] | None
+) -> list[torch.Tensor]:
+    """One pass over a fresh permutation, timing the training between evaluations."""
+    config = run.config
+    run.sync()
+    epoch_start = segment_start = time.perf_counter()
+    epoch_train_seconds = 0.0
+    permutation = torch.randperm(config.train_size, generator=run.order).to(run.device)
+    for index in range(run.steps_per_epoch):
+        step = epoch * run.steps_per_epoch + index
+        run.train_step(
+            step, permutation[index * config.batch_size : (index + 1) * config.batch_size]
+        )
+        # The paper's schedule: evaluate after the update of every step with step % k == 0.
+        if step % config.eval_every == 0 or index == run.steps_per_epoch - 1:
+            run.sync()
+            epoch_train_seconds += time.perf_counter() - segment_start
+            run.checkpoint(step, run.train_seconds_total + epoch_train_seconds, on_eval)
+            segment_start = time.perf_counter()
+    return run.end_epoch(epoch, epoch_start, epoch_train_seconds)
 
 
 def train(
@@ -224,125 +345,12 @@ def train(
     """
     sink = sink or NullSink()
     runtime = runtime or prepare_runtime(config)
-    device, threads = runtime.device, runtime.threads
-    check_run_data(config, data)  # an .npz dataset: its hash and sizes
-    if data.dataset != config.dataset and not data.sha256:
-        raise ConfigError(
-            f"The run is set up for dataset {config.dataset!r} but was given {data.dataset!r}."
-        )
-    check_recipe(config)  # an unknown optimizer or keyword: one paragraph, before any work
-    init_seed, order_seed = split_seed(config.seed)
-
-    train_x = to_float_images(data.train_images[: config.train_size]).to(device)
-    train_y = data.train_labels[: config.train_size].to(device)
-    test_x = to_float_images(data.test_images).to(device)
-    test_y = data.test_labels.to(device)
-    eval_x, eval_y = test_x[: config.eval_subset], test_y[: config.eval_subset]
-
-    torch.manual_seed(init_seed)
-    # channels_last: oneDNN's fast convolution layout on CPU, tensor-core friendly on GPU.
-    model = build_model(config.model, config.model_args, config.model_source)
-    model = model.to(device, memory_format=torch.channels_last)
-    steps_per_epoch = config.steps_per_epoch()
-    total_steps = steps_per_epoch * config.epochs
-    # The paper's Adam is fused: one kernel per step instead of a dozen small ones (2% of a
-    # cnn2 step on CPU); the same update up to rounding. See training.recipe.
-    optimizer = build_optimizer(config, model.parameters())
-    schedule = build_schedule(config, optimizer, total_steps)  # None: a constant lr
-    order = torch.Generator().manual_seed(order_seed)
-    augmenter = build_augmenter(config.augment, augment_seed(config.seed))  # None: none
-    # Losses stay on the device and are read in bulk at evaluations: no sync per step.
-    losses = torch.empty(total_steps, dtype=torch.float32, device=device)
-    step_wall_ms = np.empty(total_steps, dtype=np.int64)
-    step_lr = np.empty(total_steps, dtype=np.float64)  # the lr each step's update used
-    result = RunResult(config, str(device), threads, np.empty(0, dtype=np.float32))
-    train_seconds_total = 0.0
-    flushed_to = 0  # losses[:flushed_to] have been handed to the sink
-    last_flush = time.monotonic()
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    def hand_losses_to_sink(upto: int) -> np.ndarray:
-        nonlocal flushed_to
-        chunk = losses[flushed_to:upto].cpu().numpy()
-        if not np.isfinite(chunk).all():
-            bad = flushed_to + int(np.argmin(np.isfinite(chunk)))
-            raise NonFiniteLossError(f"train loss became {chunk[bad - flushed_to]} at step {bad}")
-        steps = range(flushed_to, upto)
-        sink.log(names.TRAIN_LOSS, chunk.tolist(), steps, step_wall_ms[flushed_to:upto].tolist())
-        if schedule is not None or flushed_to == 0:  # a constant lr: logged once, at step 0
-            lr_steps = steps if schedule is not None else range(1)
-            sink.log(
-                names.LEARNING_RATE, step_lr[lr_steps.start : lr_steps.stop].tolist(), lr_steps
-            )
-        flushed_to = upto
-        return chunk
-
+    _check_run_inputs(config, data)
+    run = _start_run(config, data, sink, runtime)
     for epoch in range(config.epochs):
-        sync()
-        epoch_start = segment_start = time.perf_counter()
-        epoch_train_seconds = 0.0
-        permutation = torch.randperm(config.train_size, generator=order).to(device)
-        for index in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + index
-            batch = permutation[index * config.batch_size : (index + 1) * config.batch_size]
-            images = train_x[batch]
-            if augmenter is not None:
-                images = augmenter(images)
-            loss = _loss(model(images), train_y[batch], config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            step_lr[step] = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
-            losses[step] = loss.detach()
-            step_wall_ms[step] = int(time.time() * 1000)
-
-            # The paper's schedule: evaluate after the update of every step with step % k == 0.
-            if step % config.eval_every == 0 or index == steps_per_epoch - 1:
-                sync()
-                now = time.perf_counter()
-                epoch_train_seconds += now - segment_start
-                latest = hand_losses_to_sink(step + 1)[-1]
-                if step % config.eval_every == 0:
-                    accuracy, eval_loss = evaluate(model, eval_x, eval_y)
-                    cumulative = train_seconds_total + epoch_train_seconds
-                    result.eval_steps.append(step)
-                    result.eval_accuracy.append(accuracy)
-                    sink.log(names.EVAL_ACCURACY, [accuracy], [step])
-                    sink.log(names.EVAL_LOSS, [eval_loss], [step])
-                    sink.log(names.TRAIN_SECONDS, [cumulative], [step])
-                    if on_eval:
-                        on_eval(EvalPoint(step, total_steps, float(latest), accuracy))
-                if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                    sink.flush()  # hands over to the sink's writer thread: no waiting here
-                    last_flush = time.monotonic()
-                segment_start = time.perf_counter()
-
-        predicted: list[torch.Tensor] = []
-        test_accuracy, test_loss = evaluate(model, test_x, test_y, predicted)
-        sync()
-        epoch_seconds = time.perf_counter() - epoch_start
-        train_seconds_total += epoch_train_seconds
-        last_step = (epoch + 1) * steps_per_epoch - 1
-        result.epoch_train_seconds.append(epoch_train_seconds)
-        result.epoch_seconds.append(epoch_seconds)
-        result.test_accuracy.append(test_accuracy)
-        result.test_loss.append(test_loss)
-        sink.log(names.TEST_ACCURACY, [test_accuracy], [last_step])
-        sink.log(names.TEST_LOSS, [test_loss], [last_step])
-        sink.log(names.EPOCH_TRAIN_SECONDS, [epoch_train_seconds], [epoch])
-        sink.log(names.EPOCH_SECONDS, [epoch_seconds], [epoch])
-        sink.flush()
-        if not math.isfinite(test_loss):
-            raise NonFiniteLossError(f"test loss became {test_loss} after epoch {epoch}")
-
-    result.train_loss = losses.cpu().numpy()
-    result.model = model
+        predicted = _train_epoch(run, epoch, on_eval)
+    result = run.result
+    result.train_loss = run.losses.cpu().numpy()
+    result.model = run.model
     result.test_predictions = torch.cat(predicted).to(torch.uint8).cpu().numpy()
     return result
