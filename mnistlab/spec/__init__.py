@@ -10,6 +10,7 @@
 - limits.py: the limits names meet (characters, MLflow key and tag length, folder bytes);
 - owndata.py: an .npz dataset resolved when a spec is read (its hash, path and sizes);
 - netargs.py: a registered net's model_args checked against its signature;
-- describe.py: an arm in words (its recipe, what it changes against the baseline).
-- ranking.py: a spec's ranking request (compare = "all-pairs" or [ranking]), checked.
+- describe.py: an arm in words (its recipe, what it changes against the baseline);
+- ranking.py: a spec's ranking request (compare = "all-pairs" or [ranking]), checked;
+- studyname.py: a spec file's path given where a study name belongs, named with its study.
 """

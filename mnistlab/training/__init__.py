@@ -5,7 +5,7 @@
 - data_files.py: a dataset's IDX files put in place (found, unpacked, converted, downloaded)
   and checked (sizes, MD5s);
 - datasets.py: a dataset loaded into memory as tensors, once;
-- owndata.py: a user's own dataset as an .npz file, read and checked (not yet used by specs);
+- owndata.py: a user's own dataset as an .npz file, read, checked and loaded by its path;
 - augment.py: seeded per-sample augmentation of training batches;
 - registry.py: every net's name (the only list; no torch needed to read it), and users' nets
   named by file or module;
