@@ -28,6 +28,7 @@ from mnistlab.training.evaluation import evaluate, predict  # noqa: F401 (predic
 from mnistlab.training.models import build_model
 from mnistlab.training.owndata import check_run_data
 from mnistlab.training.recipe import build_optimizer, build_schedule
+from mnistlab.training.registry import check_user_source
 
 # Metrics go to the store at most this often (and at each epoch's end), so a run's curves
 # show in the UI as it trains, at a few store calls per epoch (MNISTLAB_FLUSH_SECONDS).
@@ -259,6 +260,7 @@ class _Run:
 def _check_run_inputs(config: RunConfig, data: ImageData) -> None:
     """Refuse data that is not the config's dataset, or a bad recipe, before any work."""
     check_run_data(config, data)  # an .npz dataset: its hash and sizes
+    check_user_source(config.model_source, config.model_sha256)  # a user's net file: its hash
     if data.dataset != config.dataset and not data.sha256:
         raise ConfigError(
             f"The run is set up for dataset {config.dataset!r} but was given {data.dataset!r}."

@@ -37,6 +37,28 @@ class UserNetError(MnistlabError, ValueError):
     """A user's net that cannot be imported or built; the message names the file and the fix."""
 
 
+def check_user_source(source: str, sha256: str) -> None:
+    """The user's net file a run trains is the one its config was hashed with: on another
+    machine (a Ray worker) or after an edit the file may differ, and a run must not record
+    numbers of one net under the identity of another. UserNetError names both hashes."""
+    if not (source and sha256):
+        return
+    try:
+        with open(source, "rb") as handle:
+            found = hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as error:
+        raise UserNetError(
+            f"{source}: the run's net file cannot be read here ({error.strerror}). On a cluster, "
+            "put the file at the same path on every worker."
+        ) from None
+    if found != sha256:
+        raise UserNetError(
+            f"{source}: the run is set up for the file with SHA-256 {sha256[:12]}, but the file "
+            f"here has {found[:12]}. It changed after the study was read (or differs on this "
+            "worker): restore it, or run the study again to train runs of the new net."
+        )
+
+
 def _load_file(path: str) -> Any:
     """Import a .py file as a module of its own (named by the file's path), once per process."""
     module_name = "mnistlab_user_net_" + hashlib.sha256(path.encode()).hexdigest()[:12]

@@ -1,5 +1,6 @@
 """A user's own net: named by file or module, hashed by its source, probed before training."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -203,3 +204,24 @@ def test_a_user_net_trains_tracked_with_its_file_and_analyses_without_it(
     shutil.rmtree(tmp_path / "nets")  # analysis reads the store alone
     results = analyse(store, "own")
     assert set(results.spec.arm_names) == {"cnn2", "mine"}
+
+
+def test_a_net_file_changed_after_the_spec_was_read_is_refused_where_it_trains(
+    tmp_path, tiny_mnist, store_uri
+):
+    """A Ray worker with another copy of the file, or an edit while a study runs: the run must
+    not record one net's numbers under the identity (config hash) of another."""
+    from mnistlab.training.loop import train
+    from mnistlab.training.registry import UserNetError, check_user_source
+
+    spec = load_spec(write_study(tmp_path))
+    config = dataclasses.replace(
+        spec.arm_config(spec.arm("mine"), 0), train_size=40, eval_subset=20
+    )
+    check_user_source(config.model_source, config.model_sha256)  # the file as hashed: fine
+    (tmp_path / "nets" / "net.py").write_text(NET + "\n# edited\n")
+    with pytest.raises(UserNetError, match=f"SHA-256 {config.model_sha256[:12]}.*restore it"):
+        train(config, tiny_mnist)
+    (tmp_path / "nets" / "net.py").unlink()
+    with pytest.raises(UserNetError, match="cannot be read here.*same path on every worker"):
+        check_user_source(config.model_source, config.model_sha256)
