@@ -124,6 +124,9 @@ class StudyDisplay:
                 self.current, completed=point.step + 1, loss=point.train_loss, acc=point.accuracy
             )
 
+    def warned(self, message: str) -> None:
+        self.progress.console.print(labelled("Warning:", "yellow", message))
+
     def finished(self, outcome) -> None:  # noqa: ANN001
         self.progress.console.print(Text("  ") + describe(outcome))
         if outcome.diverged:
