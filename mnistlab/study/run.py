@@ -243,7 +243,8 @@ def run_study(
     tracking_uri = resolve_tracking_uri(tracking_uri)
     chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
     for device in sorted({c.device for c in spec.run_configs()}):
-        resolve_device(device)  # no GPU where one is asked for: fail before anything is written
+        # No GPU where one is asked for: fail before anything is written, naming the spec key.
+        resolve_device(device, f'set device = "cpu" or "auto" in {spec.source}\'s [settings]')
     check_nets(spec)  # a net that cannot train: refused before the data and the store
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
     if is_own_dataset(spec.dataset):  # an .npz file, gone or changed since the spec was read
