@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnistlab.errors import MnistlabError
 from mnistlab.names import (
     CONFIG_HASH_TAG,
     DATASET_FILE_TAG,
@@ -109,7 +110,11 @@ def replaced_spec_warning(store: Store, spec: StudySpec) -> str:
     if content(record) == content(to_record(spec)):
         return ""
     # The runs the stored spec's analysis used that this spec's will not.
-    dropped = set(spec_from_record(record).arm_by_hash()) - set(spec.arm_by_hash())
+    try:
+        stored = spec_from_record(record)
+    except MnistlabError:  # a record this version cannot read: nothing to compare, no warning
+        return ""
+    dropped = set(stored.arm_by_hash()) - set(spec.arm_by_hash())
     left_out = [
         run
         for run in store.runs(experiment.experiment_id)
