@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli.display import (
+    STUDY_LR_FIX,
     StudyDisplay,
     console,
     experiment_link,
@@ -192,7 +193,7 @@ def study(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Run a study spec's grid of arms x seeds; finished runs are skipped."""
-    with user_errors():
+    with user_errors(STUDY_LR_FIX):
         from mnistlab.spec.parse import load_spec
         from mnistlab.study.run import run_study
 

@@ -76,7 +76,11 @@ def describe(outcome) -> Text:  # noqa: ANN001 - an executors.RunOutcome
     )
 
 
-def warn_diverged(name: str) -> None:
+TRAIN_LR_FIX = "Try a smaller --lr."
+STUDY_LR_FIX = "Try a smaller lr for that arm in the spec."  # study has no --lr option
+
+
+def warn_diverged(name: str, fix: str = TRAIN_LR_FIX) -> None:
     from mnistlab.training.divergence import DIVERGENCE_RULE
 
     console.print(
@@ -84,7 +88,7 @@ def warn_diverged(name: str) -> None:
             "Warning:",
             "yellow",
             f"{name} diverged ({DIVERGENCE_RULE}). It is FINISHED and tagged diverged=true in "
-            "MLflow; the report names it. Try a smaller --lr.",
+            f"MLflow; the report names it. {fix}",
         )
     )
 
@@ -124,10 +128,13 @@ class StudyDisplay:
                 self.current, completed=point.step + 1, loss=point.train_loss, acc=point.accuracy
             )
 
+    def warned(self, message: str) -> None:
+        self.progress.console.print(labelled("Warning:", "yellow", message))
+
     def finished(self, outcome) -> None:  # noqa: ANN001
         self.progress.console.print(Text("  ") + describe(outcome))
         if outcome.diverged:
-            warn_diverged(outcome.run.name)
+            warn_diverged(outcome.run.name, STUDY_LR_FIX)
         if self.overall is not None:
             self.progress.advance(self.overall)
 

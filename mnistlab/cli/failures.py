@@ -8,15 +8,18 @@ from contextlib import contextmanager
 
 import typer
 
-from mnistlab.cli.display import console, labelled
+from mnistlab.cli.display import TRAIN_LR_FIX, console, labelled
 
 # Errors raised inside these libraries come from the tracking store, not from mnistlab.
 STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "alembic"}
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn expected failures into one clear paragraph and a non-zero exit, no traceback."""
+def user_errors(lr_fix: str = TRAIN_LR_FIX) -> Iterator[None]:
+    """Turn expected failures into one clear paragraph and a non-zero exit, no traceback.
+
+    lr_fix: the advice for a run whose loss became NaN, naming where its command sets lr.
+    """
     from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
     from mnistlab.training.interrupts import stop_on_sigterm
 
@@ -37,7 +40,7 @@ def user_errors() -> Iterator[None]:
             labelled(
                 "Training diverged:",
                 "red",
-                f"{error}. The run is marked FAILED in MLflow. Try a smaller --lr.",
+                f"{error}. The run is marked FAILED in MLflow. {lr_fix}",
             )
         )
         raise typer.Exit(1) from None

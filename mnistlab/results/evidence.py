@@ -211,6 +211,7 @@ def load_evidence(
         {
             names.RUN_NAME: [r.run_name for r in stored],
             names.ARM_TAG: runs[names.ARM_TAG].tolist() if not runs.empty else [],
+            names.SEED_TAG: runs[names.SEED_TAG].tolist() if not runs.empty else [],
             names.STATUS: [r.status for r in stored],
             names.FAILURE_REASON_TAG: runs[names.FAILURE_REASON_TAG].tolist()
             if not runs.empty
@@ -293,6 +294,8 @@ def analyse(store: Store, study: str) -> StudyResults:
     variants = [arm for arm in arms if arm != spec.baseline]
     evidence, clean_note = clean_timings(table)
     notes = [clean_note, *caveats.arms_without_runs(spec, arms, all_runs)]
+    if spec.design() is None:  # an adaptive study's seeds come per look, noted on their own
+        notes.extend(caveats.missing_seeds(arms, spec.seeds, runs, all_runs, spec.source))
     verdicts, secondary, looks_taken, comparison_notes = _compare_variants(
         evidence, spec, arms, variants
     )

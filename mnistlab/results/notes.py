@@ -52,6 +52,43 @@ def arms_without_runs(spec: StudySpec, arms: list[str], all_runs: pd.DataFrame) 
     return notes
 
 
+def missing_seeds(
+    arms: list[str],
+    planned: tuple[int, ...],
+    runs: pd.DataFrame,
+    all_runs: pd.DataFrame,
+    source: str,
+) -> list[str]:
+    """Per arm with usable runs but not of every planned seed: an interrupted or failed study.
+
+    arms: the arms with usable runs; planned: the spec's seeds; runs: the usable runs (arm and
+    seed columns); all_runs: every stored run (arm, seed and status columns), to name why a
+    seed is missing; source: the spec's path, for the rerun command.
+    """
+    notes = []
+    for arm in arms:
+        have = set(runs.loc[runs[names.ARM_TAG] == arm, names.SEED_TAG])
+        missing = [seed for seed in planned if seed not in have]
+        if not missing:
+            continue
+        reasons = []
+        for seed in missing:
+            stored = all_runs[(all_runs[names.ARM_TAG] == arm) & (all_runs[names.SEED_TAG] == seed)]
+            statuses = list(dict.fromkeys(stored[names.STATUS]))
+            if names.FINISHED in statuses:  # finished but lacking metrics: listed as excluded
+                reasons.append(f"seed {seed} finished but left out, see the excluded runs")
+            elif statuses:
+                reasons.append(f"seed {seed} not finished: {', '.join(statuses)}")
+            else:
+                reasons.append(f"seed {seed} never started")
+        notes.append(
+            f"{arm} has {len(planned) - len(missing)} of its {len(planned)} planned seeds "
+            f"({'; '.join(reasons)}); its comparisons pair only the seeds both arms have. "
+            f"Run `mnistlab study {source}` again to train the missing runs."
+        )
+    return notes
+
+
 def nothing_to_compare(spec: StudySpec) -> str:
     """Why there are no verdicts when the baseline or every variant lacks runs."""
     return (

@@ -80,6 +80,9 @@ class StudyObserver:
 
     def finished(self, outcome: RunOutcome) -> None: ...
 
+    def warned(self, message: str) -> None:
+        """A problem worth a line before training (e.g. a study name reused by another spec)."""
+
 
 @functools.cache
 def _worker_data(root: str, dataset: str) -> ImageData:

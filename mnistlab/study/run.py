@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnistlab.errors import MnistlabError
 from mnistlab.names import (
     CONFIG_HASH_TAG,
     DATASET_FILE_TAG,
@@ -30,6 +31,7 @@ from mnistlab.names import (
     THREADS_TAG,
 )
 from mnistlab.spec.describe import differences_text, study_differences
+from mnistlab.spec.parse import spec_from_record
 from mnistlab.spec.record import to_record
 from mnistlab.spec.run import PlannedRun, RunConfig
 from mnistlab.spec.study import StudySpec
@@ -87,6 +89,45 @@ def refuse_a_changed_rule(store: Store, spec: StudySpec) -> None:
             "Changing the stopping rule after looking at the results voids its error control. "
             "Restore the original [adaptive] table, or give the study a new name."
         )
+
+
+def replaced_spec_warning(store: Store, spec: StudySpec) -> str:
+    """A warning when the study's name already holds runs of another spec, else "".
+
+    Not a refusal: editing a spec and rerunning is the normal workflow. But analysis reads
+    only the last spec's runs (results.evidence.load_evidence), so runs of a different spec
+    under a reused name silently drop out of it; warn only when stored runs that the stored
+    spec counted are not this spec's.
+    """
+    experiment = store.find_experiment(spec.name)
+    record = store.spec_record(experiment) if experiment is not None else None
+    if record is None:
+        return ""
+
+    def content(r: dict) -> dict:  # what the spec says, not where it was read or its format
+        return {k: v for k, v in r.items() if k not in ("version", "source")}
+
+    if content(record) == content(to_record(spec)):
+        return ""
+    # The runs the stored spec's analysis used that this spec's will not.
+    try:
+        stored = spec_from_record(record)
+    except MnistlabError:  # a record this version cannot read: nothing to compare, no warning
+        return ""
+    dropped = set(stored.arm_by_hash()) - set(spec.arm_by_hash())
+    left_out = [
+        run
+        for run in store.runs(experiment.experiment_id)
+        if run.tags.get(ROLE_TAG) != STUDY_ROLE and run.tags.get(CONFIG_HASH_TAG) in dropped
+    ]
+    if not left_out:
+        return ""
+    return (
+        f"Study {spec.name!r} already holds runs of another spec (from "
+        f"{record.get('source') or 'an earlier spec'}): its {len(left_out)} run(s) stay in the "
+        "store, but the analysis will use only this spec's runs. Rename the study "
+        f'(name = "..." in {spec.source}) to keep both.'
+    )
 
 
 def plan_study(
@@ -207,7 +248,8 @@ def run_study(
     tracking_uri = resolve_tracking_uri(tracking_uri)
     chosen = choose_executor(executor, workers, ray_address, tracking_uri, data)
     for device in sorted({c.device for c in spec.run_configs()}):
-        resolve_device(device)  # no GPU where one is asked for: fail before anything is written
+        # No GPU where one is asked for: fail before anything is written, naming the spec key.
+        resolve_device(device, f'set device = "cpu" or "auto" in {spec.source}\'s [settings]')
     check_nets(spec)  # a net that cannot train: refused before the data and the store
     data_root = str(Path(data.root if data else resolve_data_dir(data_dir)).resolve())
     if is_own_dataset(spec.dataset):  # an .npz file, gone or changed since the spec was read
@@ -217,6 +259,8 @@ def run_study(
         ensure_dataset(Path(data_root), spec.dataset, download=True)
     store = open_store(tracking_uri)  # creates (migrates) the store once, before any worker
     observer = observer or StudyObserver()
+    if warning := replaced_spec_warning(store, spec):
+        observer.warned(warning)
     execution = chosen.execution if strict or spec.strict else None
     if spec.adaptive is not None:
         return _run_adaptive(spec, store, chosen, data_root, force, observer, execution)

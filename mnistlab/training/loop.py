@@ -83,14 +83,15 @@ class RunResult:
     test_predictions: np.ndarray | None = None  # (test images,) uint8: the last epoch's labels
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, fix: str = "use --device cpu or auto") -> torch.device:
+    """The torch device for "cpu", "cuda" or "auto"; ConfigError (ending with fix, which names
+    where the user sets it: `train`'s option by default, a spec's [settings] for a study) when
+    a GPU is asked for and none is visible."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu or auto."
-        )
+        raise ConfigError(f"device 'cuda' was asked for but no CUDA GPU is visible; {fix}.")
     return device
 
 

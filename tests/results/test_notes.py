@@ -55,3 +55,25 @@ def test_unmeasured_claims_are_listed_once():
     assert notes.unmeasured(pd.DataFrame()) == ""
     frame = pd.concat([verdicts(0, 0), verdicts(0, 0), verdicts(6, 6)], ignore_index=True)
     assert notes.unmeasured(frame).startswith("test_accuracy could not be measured")
+
+
+def test_arms_missing_planned_seeds_are_named_with_why_and_the_rerun():
+    usable = pd.DataFrame({"arm": ["adam"] * 3 + ["wd"] * 2, "seed": [0, 1, 2, 0, 1]})
+    stored = pd.DataFrame(
+        {
+            "arm": ["adam"] * 3 + ["wd"] * 3,
+            "seed": [0, 1, 2, 0, 1, 2],
+            "status": ["FINISHED"] * 5 + ["KILLED"],
+        }
+    )
+    assert notes.missing_seeds(["adam"], (0, 1, 2), usable, stored, "s.toml") == []
+    (note,) = notes.missing_seeds(["adam", "wd"], (0, 1, 2), usable, stored, "s.toml")
+    assert note == (
+        "wd has 2 of its 3 planned seeds (seed 2 not finished: KILLED); its comparisons "
+        "pair only the seeds both arms have. Run `mnistlab study s.toml` again to train "
+        "the missing runs."
+    )
+    # A seed never stored, and one finished but left out (missing metrics), say so.
+    (note,) = notes.missing_seeds(["wd"], (0, 1, 2, 3), usable[usable.seed != 1], stored, "s")
+    assert note.startswith("wd has 1 of its 4 planned seeds (seed 1 finished but left out")
+    assert "seed 3 never started" in note

@@ -1,0 +1,74 @@
+"""Hints name where the user sets the thing: a command's option for train, the spec for study."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+import typer
+from rich.progress import Progress
+
+from mnistlab.cli.display import STUDY_LR_FIX, StudyDisplay, console
+from mnistlab.cli.failures import user_errors
+from mnistlab.errors import NonFiniteLossError
+from mnistlab.spec.run import ConfigError
+from mnistlab.training.loop import resolve_device
+from tests.conftest import flat, invoke, refused
+
+CUDA_SPEC = """
+name = "gpu"
+seeds = 1
+[settings]
+device = "cuda"
+[arms.base]
+model = "cnn2"
+"""
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_a_missing_gpu_names_the_option_for_train(no_gpu):
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible; use --device cpu or auto"):
+        resolve_device("cuda")
+
+
+def test_a_missing_gpu_names_the_spec_setting_for_a_study(tmp_path, store_uri, no_gpu):
+    spec = tmp_path / "gpu.toml"
+    spec.write_text(CUDA_SPEC)
+    text = refused(
+        invoke("study", str(spec), "--tracking-uri", store_uri),
+        "device 'cuda' was asked for but no CUDA GPU is visible; "
+        f'set device = "cpu" or "auto" in {spec}\'s [settings].',
+    )
+    assert "--device" not in text
+
+
+def test_a_diverged_study_run_points_at_the_spec_not_an_option(capsys):
+    outcome = SimpleNamespace(
+        run=SimpleNamespace(name="fast-s0"),
+        run_id="r1",
+        test_accuracy=0.1,
+        train_seconds=1.0,
+        diverged=True,
+        failed=False,
+        claimed_by="",
+    )
+    StudyDisplay(Progress(console=console), "s", 10).finished(outcome)
+    text = flat(capsys.readouterr().err)
+    assert text.endswith("Try a smaller lr for that arm in the spec.") and "--lr" not in text
+
+
+@pytest.mark.parametrize(
+    ("fix", "shown"),
+    [((), "Try a smaller --lr."), ((STUDY_LR_FIX,), "Try a smaller lr for that arm in the spec.")],
+)
+def test_a_nan_loss_names_where_lr_is_set(capsys, fix, shown):
+    with pytest.raises(typer.Exit) as exit_, user_errors(*fix):
+        raise NonFiniteLossError("train loss became nan at step 3")
+    assert exit_.value.exit_code == 1
+    assert flat(capsys.readouterr().err) == (
+        "Training diverged: train loss became nan at step 3. The run is marked FAILED in "
+        f"MLflow. {shown}"
+    )
