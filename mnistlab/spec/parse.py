@@ -5,6 +5,7 @@ MLflow, a record too large for its tag)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -92,13 +93,26 @@ def _refuse_identical_arms(path: Path, spec: StudySpec) -> None:
     for arm in spec.arms:
         identity = spec.arm_config(arm, 0).config_hash()
         if identity in seen:
-            raise _spec_error(
-                path,
-                f"arms.{arm.name}",
-                f"has the same model and run settings as arm {seen[identity]!r}, so both would "
-                "train the same runs. Change a setting of one of them, or remove one.",
-            )
+            raise _spec_error(path, f"arms.{arm.name}", _same_runs(spec, arm.name, seen[identity]))
         seen[identity] = arm.name
+
+
+def _same_runs(spec: StudySpec, arm: str, other: str) -> str:
+    """Why two arms with one identity are refused: the same settings, or settings that differ
+    only where a run's numbers do not (device, threads: not part of the config hash)."""
+    mine = dataclasses.asdict(spec.arm_config(spec.arm(arm), 0))
+    theirs = dataclasses.asdict(spec.arm_config(spec.arm(other), 0))
+    differ = sorted(k for k in mine if mine[k] != theirs[k])
+    if not differ:
+        return (
+            f"has the same model and run settings as arm {other!r}, so both would train the "
+            "same runs. Change a setting of one of them, or remove one."
+        )
+    return (
+        f"differs from arm {other!r} only in {', '.join(differ)}, which does not change a run's "
+        "numbers (it is not part of a run's identity), so both would train the same runs. Set "
+        "it in [settings] for the whole study, or change a setting that changes what is trained."
+    )
 
 
 def _check_model_args(path: Path, spec: StudySpec) -> None:

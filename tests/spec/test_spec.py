@@ -215,6 +215,7 @@ def test_a_record_from_a_newer_mnistlab_is_refused_with_the_fix(tmp_path):
         (ARMS.replace('model = "cnn3"', 'model = "vgg"'), "arms.deep.model", "unknown model"),
         (ARMS.replace('model = "cnn3"', "lr = 0.1"), "arms.deep", "needs a model"),
         (ARMS.replace("lr = 0.003", "lr = 0.001"), "arms.slow", "same model and run settings"),
+        (ARMS.replace("lr = 0.003", "threads = 1"), "arms.slow", "differs from arm 'fast' only in threads, which does not change a run's numbers"),
         (ARMS.replace("lr = 0.003", "colour = 1"), "arms.fast.colour", "unknown setting"),
         (ARMS.replace("lr = 0.003", "learning_rate = 0.01"), "arms.fast.learning_rate", "unknown setting. Did you mean lr?"),
         (ARMS.replace("batch_size = 20", "epoch = 2"), "settings.epoch", "unknown setting. Did you mean epochs?"),
