@@ -141,9 +141,10 @@ def check_net(
             raise UnknownModelError(
                 f"model {name!r} with model_args {model_args}: {error}.{hint}"
             ) from None
-        except (ValueError, RuntimeError) as error:
+        except Exception as error:  # the user's __init__ may raise anything
             raise UnknownModelError(
-                f"model {name!r} with model_args {model_args}: {error}."
+                f"model {name!r} with model_args {model_args}: building the net raised "
+                f"{type(error).__name__}: {error}. Fix its __init__ or the arguments."
             ) from None
         cls_name = type(net).__name__
         if not isinstance(net, nn.Module):

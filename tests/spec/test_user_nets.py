@@ -49,6 +49,13 @@ class Fixed(nn.Module):
         return x.flatten(1)[:, :10]
 """
 
+# A net whose constructor raises: the message names the exception, not only its text.
+BROKEN = """
+class Broken(Tiny):
+    def __init__(self, hidden=16):
+        raise KeyError("boom in init")
+"""
+
 SPEC = """
 name = "own"
 seeds = 2
@@ -123,6 +130,11 @@ def test_a_module_path_names_an_importable_module(tmp_path):
         ),
         ("Nope", NET, ["has no Nope", "Tiny, Wide, Raises"]),
         ("Raises", NET, ["Raises raised RuntimeError", "logits (N, 10)"]),
+        (
+            "Broken",
+            NET + BROKEN,
+            ["building the net raised KeyError: 'boom in init'", "Fix its __init__"],
+        ),
         (
             "Wide",
             NET,
