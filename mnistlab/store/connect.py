@@ -216,10 +216,31 @@ def connect_client(uri: str, path: Path | None) -> MlflowClient:
             delay = min(delay * 2, 2.0)
 
 
+# What a server that cannot be reached says, deep in urllib3's retry message, in plain words:
+# that message is hundreds of characters of pool and class names, cut mid-word by any limit.
+NETWORK_REASONS = (
+    ("Connection refused", "connection refused: nothing listens at that address"),
+    ("Failed to resolve", "the host name does not resolve"),
+    ("Name or service not known", "the host name does not resolve"),
+    ("timed out", "timed out"),
+    ("No route to host", "no route to the host"),
+)
+
+
+def network_reason(error: BaseException) -> str:
+    """Why a server could not be reached, in a few words; else the error's first line."""
+    text = str(error)
+    for marker, words in NETWORK_REASONS:
+        if marker in text:
+            return words
+    return first_line(error)
+
+
 def open_error(uri: str, path: Path | None, error: Exception) -> str:
     """One sentence per way a store fails to open: each names what happened and the fix."""
     reason = first_line(error)
     if path is None:
+        reason = network_reason(error)
         return (
             f"The MLflow tracking store {uri} cannot be reached ({reason}). Start the server or "
             "fix the address (--tracking-uri or MLFLOW_TRACKING_URI); leave both unset to use "

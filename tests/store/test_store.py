@@ -109,8 +109,11 @@ def test_unreachable_server_fails_fast_with_the_fix(monkeypatch):
 
     monkeypatch.setattr(urllib3.util.connection, "create_connection", counted)
     monkeypatch.setattr(time, "sleep", no_wait)
-    with pytest.raises(TrackingError, match="cannot be reached.*--tracking-uri"):
+    with pytest.raises(TrackingError, match="cannot be reached.*--tracking-uri") as refused:
         open_store("http://127.0.0.1:9")
+    # The reason in plain words, not urllib3's pool message cut mid-word (a new user's report).
+    assert "(connection refused: nothing listens at that address)" in str(refused.value)
+    assert "HTTPConnection" not in str(refused.value)
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "10"
     assert attempts == [("127.0.0.1", 9)] * 2  # the request and its one retry
