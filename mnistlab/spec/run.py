@@ -16,7 +16,7 @@ from typing import Any
 
 from mnistlab.errors import MnistlabError
 from mnistlab.training.dataset_registry import DATASETS, DataError
-from mnistlab.training.owndata import is_own_dataset, locate_own_dataset
+from mnistlab.training.owndata import file_sha256, is_own_dataset, locate_own_dataset
 from mnistlab.training.registry import MODELS
 
 # Bump when the training procedure changes in a way that changes results for the same config,
@@ -158,7 +158,7 @@ def locate_user_model(model: str, base: Path) -> tuple[str, str]:
                 'file instead, "path/to/file.py:ClassName", relative to the spec.'
             )
         path = Path(found.origin).resolve()
-    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+    return str(path), file_sha256(path)
 
 
 AUGMENT_KEYS = {

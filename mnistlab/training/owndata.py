@@ -193,6 +193,8 @@ def own_dataset_info(name: str) -> DatasetInfo:
 
 
 def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes (hex): the identity of a user's .npz data and net file.
+    Raises OSError when the file cannot be read."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 

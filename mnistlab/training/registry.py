@@ -41,11 +41,12 @@ def check_user_source(source: str, sha256: str) -> None:
     """The user's net file a run trains is the one its config was hashed with: on another
     machine (a Ray worker) or after an edit the file may differ, and a run must not record
     numbers of one net under the identity of another. UserNetError names both hashes."""
+    from mnistlab.training.owndata import file_sha256
+
     if not (source and sha256):
         return
     try:
-        with open(source, "rb") as handle:
-            found = hashlib.file_digest(handle, "sha256").hexdigest()
+        found = file_sha256(source)
     except OSError as error:
         raise UserNetError(
             f"{source}: the run's net file cannot be read here ({error.strerror}). On a cluster, "
