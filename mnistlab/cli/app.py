@@ -20,7 +20,7 @@ from mnistlab.cli.display import (
     training_progress,
     warn_diverged,
 )
-from mnistlab.cli.failures import user_errors
+from mnistlab.cli.failures import DATA_LEFT, READING_LEFT, SYNC_LEFT, user_errors
 from mnistlab.cli.options import (
     DATASET_HELP,
     DEFAULT,
@@ -47,7 +47,7 @@ def data(
     data_dir: DataDir = None,
 ) -> None:
     """Find, download if missing and verify a dataset; print where it is."""
-    with user_errors():
+    with user_errors(left=DATA_LEFT):
         from mnistlab.training.datasets import load_dataset
 
         loaded = load_dataset(data_dir, dataset)
@@ -243,7 +243,7 @@ def _results(study_name: str, tracking_uri: str | None, command: str):  # noqa: 
 @app.command()
 def analyze(study_name: StudyName, tracking_uri: TrackingUri = None) -> None:
     """Print a study's per-arm statistics and the verdict on each claim for each variant."""
-    with user_errors():
+    with user_errors(left=READING_LEFT):
         _, results = _results(study_name, tracking_uri, "analyze")
         print_summary(results)
         print_verdicts(results)
@@ -261,7 +261,7 @@ def report(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Write reports/<study>/index.html, report.pdf and CSV tables from the runs in MLflow."""
-    with user_errors():
+    with user_errors(left=READING_LEFT):
         from mnistlab.report.demo import predict_test_set
         from mnistlab.report.destination import check_destination
         from mnistlab.report.render import write_report
@@ -292,7 +292,7 @@ def fetch_report(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Download the last rendered report of a study from its tracking store (or server)."""
-    with user_errors():
+    with user_errors(left=READING_LEFT):
         from mnistlab.report.destination import check_destination
         from mnistlab.report.publish import fetch_report as fetch
         from mnistlab.store.store import open_store
@@ -316,7 +316,7 @@ def power(
     ] = None,
 ) -> None:
     """How many seeds each claim needs for 80% power, from the study's own runs (a pilot too)."""
-    with user_errors():
+    with user_errors(left=READING_LEFT):
         from mnistlab.cli.options import check_effect
         from mnistlab.results.evidence import power_analysis
         from mnistlab.spec.run import ConfigError
@@ -360,7 +360,7 @@ def sync(
     ] = None,
 ) -> None:
     """Write runs spooled during a tracking-store outage into the store, then remove them."""
-    with user_errors():
+    with user_errors(left=SYNC_LEFT):
         import shutil
 
         from mnistlab.store.spool import read_spool, spool_root, spooled_runs

@@ -13,28 +13,39 @@ from mnistlab.cli.display import TRAIN_LR_FIX, console, labelled
 # Errors raised inside these libraries come from the tracking store, not from mnistlab.
 STORE_LIBRARIES = {"mlflow", "sqlalchemy", "sqlite3", "requests", "urllib3", "alembic"}
 
+# What an interrupted command leaves behind, said as it is for each kind of command.
+TRAINING_LEFT = "Finished runs are kept; a run in progress is marked KILLED."
+READING_LEFT = "The store was only read; nothing in it changed."
+DATA_LEFT = "No store was touched. Run the command again: the files are checked before use."
+SYNC_LEFT = (
+    "Runs already written are out of the spool; the rest stay in it. Run `mnistlab sync` "
+    "again (writing a run twice changes nothing)."
+)
+
 
 @contextmanager
-def user_errors(lr_fix: str = TRAIN_LR_FIX) -> Iterator[None]:
+def user_errors(lr_fix: str = TRAIN_LR_FIX, left: str = TRAINING_LEFT) -> Iterator[None]:
     """Turn expected failures into one clear paragraph and a non-zero exit, no traceback.
 
     lr_fix: the advice for a run whose loss became NaN, naming where its command sets lr.
+    left: what Ctrl-C or SIGTERM leaves behind (TRAINING_LEFT, READING_LEFT, DATA_LEFT, SYNC_LEFT).
+    Exit status: 130 after Ctrl-C, 143 after SIGTERM, 1 for a diverged run, 2 otherwise.
     """
     from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
-    from mnistlab.training.interrupts import stop_on_sigterm
+    from mnistlab.training.interrupts import Terminated, stop_on_sigterm
 
     stop_on_sigterm()
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         console.print(
             labelled(
-                "Interrupted.",
+                "Terminated." if isinstance(interrupt, Terminated) else "Interrupted.",
                 "yellow",
-                "Finished runs are kept; a run in progress is marked KILLED.",
+                left,
             )
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
     except NonFiniteLossError as error:
         console.print(
             labelled(

@@ -1,5 +1,8 @@
 """Hints name where the user sets the thing: a command's option for train, the spec for study."""
 
+import os
+import signal
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -8,7 +11,7 @@ import typer
 from rich.progress import Progress
 
 from mnistlab.cli.display import STUDY_LR_FIX, StudyDisplay, console
-from mnistlab.cli.failures import user_errors
+from mnistlab.cli.failures import READING_LEFT, user_errors
 from mnistlab.errors import NonFiniteLossError
 from mnistlab.spec.run import ConfigError
 from mnistlab.training.loop import resolve_device
@@ -72,3 +75,31 @@ def test_a_nan_loss_names_where_lr_is_set(capsys, fix, shown):
         "Training diverged: train loss became nan at step 3. The run is marked FAILED in "
         f"MLflow. {shown}"
     )
+
+
+@pytest.mark.parametrize(
+    ("send", "code", "word"),
+    [(signal.SIGTERM, 143, "Terminated."), (signal.SIGINT, 130, "Interrupted.")],
+)
+def test_a_signal_ends_the_command_with_the_shells_status_and_no_traceback(
+    capsys, send, code, word
+):
+    """A scheduler's SIGTERM gives 143 (128 + 15) and Ctrl-C 130, as a shell reports them."""
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(typer.Exit) as ended, user_errors():
+            os.kill(os.getpid(), send)
+            time.sleep(5)  # the handler raises before this returns
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert ended.value.exit_code == code
+    assert flat(capsys.readouterr().err).startswith(word)
+
+
+def test_an_interrupted_read_only_command_does_not_speak_of_runs(capsys):
+    """Ctrl-C during analyze, report or power: nothing was trained, so no run was KILLED."""
+    with pytest.raises(typer.Exit) as ended, user_errors(left=READING_LEFT):
+        raise KeyboardInterrupt
+    text = flat(capsys.readouterr().err)
+    assert ended.value.exit_code == 130
+    assert text == f"Interrupted. {READING_LEFT}" and "KILLED" not in text
