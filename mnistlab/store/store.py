@@ -250,9 +250,15 @@ class Store:
     def log_json(self, run_id: str, value: Any, artifact_file: str) -> None:
         with_lock_retry(lambda: self.client.log_dict(run_id, value, artifact_file))
 
+    def set_study_status(self, run_id: str, status: str) -> None:
+        """A study run's status, ending now: KILLED (interrupted) or FINISHED (completed)."""
+        with_lock_retry(lambda: self.client.set_terminated(run_id, status))
+
     def set_run_end(self, run_id: str, end_time: int) -> None:
-        """A study run's end: when its last run ended (it is FINISHED from the start)."""
-        with_lock_retry(lambda: self.client.set_terminated(run_id, "FINISHED", end_time))
+        """A study run's end: when its last run ended. Its status stays as the last invocation
+        of the study left it (KILLED if interrupted, else FINISHED)."""
+        status = with_lock_retry(lambda: self.client.get_run(run_id)).info.status
+        with_lock_retry(lambda: self.client.set_terminated(run_id, status, end_time))
 
     def set_experiment_description(self, experiment_id: str, text: str) -> None:
         """The experiment's description on its page in the UI (Markdown)."""

@@ -7,6 +7,7 @@ record, spec.record.to_record) so that analysis needs nothing but the store.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -262,12 +263,46 @@ def run_study(
     if warning := replaced_spec_warning(store, spec):
         observer.warned(warning)
     execution = chosen.execution if strict or spec.strict else None
-    if spec.adaptive is not None:
-        return _run_adaptive(spec, store, chosen, data_root, force, observer, execution)
+    try:
+        if spec.adaptive is not None:
+            report = _run_adaptive(spec, store, chosen, data_root, force, observer, execution)
+        else:
+            report = _run_fixed(spec, store, chosen, data_root, force, observer, execution)
+    except KeyboardInterrupt:
+        _end_study_run(store, spec, "KILLED")
+        raise
+    _end_study_run(store, spec, "FINISHED")
+    return report
+
+
+def _end_study_run(store: Store, spec: StudySpec, status: str) -> None:
+    """Show in the UI how this invocation of the study ended: KILLED after Ctrl-C or SIGTERM
+    (until an invocation completes it), FINISHED once one has trained all that was missing."""
+    experiment = store.find_experiment(spec.name)
+    run_id = experiment and store.study_run(experiment.experiment_id, spec.name, create=False)
+    if not run_id:
+        return
+    if status == "FINISHED":
+        store.set_study_status(run_id, status)
+        return
+    with contextlib.suppress(Exception):  # the interrupt, not a store error, is the news
+        store.set_study_status(run_id, status)
+
+
+def _run_fixed(
+    spec: StudySpec,
+    store: Store,
+    chosen: Executor,
+    data_root: str,
+    force: bool,
+    observer: StudyObserver,
+    execution: Callable[[RunConfig], tuple[str, str]] | None,
+) -> StudyReport:
+    """Train every planned run that is missing, in one go."""
     plan = plan_study(store, spec, force, execution=execution)
     total = len(spec.planned_runs())
     observer.planned(len(plan.todo), total - len(plan.todo))
-    outcomes = chosen.run(plan.todo, _target(plan, spec, tracking_uri, data_root), observer)
+    outcomes = chosen.run(plan.todo, _target(plan, spec, store.tracking_uri, data_root), observer)
     claimed = _claimed(plan, outcomes)
     skipped = total - len(plan.todo) - len(plan.claimed)
     return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)

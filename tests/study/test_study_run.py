@@ -168,3 +168,40 @@ def test_a_diverging_arm_fails_its_runs_the_rest_trains_and_a_rerun_retries_only
         "deeper-s0": ["FAILED", "FINISHED"],
         "deeper-s1": ["FAILED", "FINISHED"],
     }
+
+
+def test_an_interrupted_study_shows_its_study_run_killed_until_a_rerun_completes_it(
+    tmp_path, tiny_mnist_dir, store_uri, unverified, monkeypatch
+):
+    from mnistlab.study import executors
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    trained = executors.train_one
+
+    def second_run_interrupted(planned, *args, **kwargs):
+        if planned.name != "cnn2-s0":
+            raise KeyboardInterrupt
+        return trained(planned, *args, **kwargs)
+
+    monkeypatch.setattr(executors, "train_one", second_run_interrupted)
+    common = ("study", str(spec), "--data-dir", str(tiny_mnist_dir), "--tracking-uri", store_uri)
+    interrupted = CliRunner().invoke(app, list(common))
+    assert interrupted.exit_code == 130, interrupted.output
+
+    def study_run_status() -> str:
+        client = MlflowClient(store_uri)
+        experiment = client.get_experiment_by_name("tiny")
+        (study,) = client.search_runs(
+            [experiment.experiment_id], filter_string="tags.`mnistlab.role` = 'study'"
+        )
+        return study.info.status
+
+    assert study_run_status() == "KILLED"
+    invoke(
+        "report", "tiny", "--out", str(tmp_path / "reports"), "--tracking-uri", store_uri
+    )  # a report of what there is does not pretend the study completed
+    assert study_run_status() == "KILLED"
+    monkeypatch.setattr(executors, "train_one", trained)
+    invoke(*common)
+    assert study_run_status() == "FINISHED"
