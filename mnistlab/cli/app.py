@@ -217,15 +217,12 @@ def study(
 
 def _check_study_name(study_name: str, command: str) -> None:
     from mnistlab.cli.options import refuse_spec_path
-    from mnistlab.spec.limits import folder_name_problem, valid_name
+    from mnistlab.spec.limits import folder_name_problem, name_problem
     from mnistlab.spec.run import ConfigError
 
     refuse_spec_path(study_name, command)
-    if not valid_name(study_name):
-        raise ConfigError(
-            f"{study_name!r} is not a study name: a study is named with letters, digits, - _ "
-            "or . (not just dots), as in its spec's name key."
-        )
+    if problem := name_problem(study_name):
+        raise ConfigError(f"Not a study name: {problem} A study is named by its spec's name key.")
     if problem := folder_name_problem(study_name):
         raise ConfigError(f"The study name {problem}")
 

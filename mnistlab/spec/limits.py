@@ -25,6 +25,28 @@ def valid_name(name: Any) -> bool:
     )
 
 
+_SPOKEN = {" ": "a space", "\t": "a tab", "\n": "a line break", "/": "'/'", "\\": "'\\'"}
+
+
+def name_problem(name: Any) -> str | None:
+    """Why name is not a valid_name, naming each character it cannot hold and a name that
+    would do (those characters as '-'), or None. E.g. for "my arm": "'my arm' holds a space,
+    which a name cannot hold: ... (e.g. 'my-arm')."."""
+    if valid_name(name):
+        return None
+    if not isinstance(name, str) or not name:
+        return "must be a name of letters, digits, - _ or . (it is empty or not text)."
+    bad = [c for c in dict.fromkeys(name) if not (c.isalnum() or c in _NAME_CHARACTERS)]
+    if not bad:
+        return f"{name!r} is only dots, which would name a folder outside reports/; add a letter."
+    shown = ", ".join(_SPOKEN.get(c, f"{c!r} (U+{ord(c):04X})") for c in bad)
+    fixed = "".join("-" if c in bad else c for c in name).strip("-") or "study"
+    return (
+        f"{name!r} holds {shown}, which a name cannot hold: names become MLflow keys and "
+        f"folder names, so they are letters (any script), digits, - _ or . (e.g. {fixed!r})."
+    )
+
+
 def folder_name_problem(name: str) -> str | None:
     """Why name cannot name a folder mnistlab makes (too many bytes), or None."""
     size, limit = len(name.encode()), FOLDER_NAME_BYTES - FOLDER_SUFFIX_BYTES

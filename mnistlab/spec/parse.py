@@ -16,7 +16,7 @@ from mnistlab.spec.limits import (
     MAX_RECORD_CHARACTERS,
     MLFLOW_KEY_LIMIT,
     folder_name_problem,
-    valid_name,
+    name_problem,
 )
 from mnistlab.spec.netargs import model_args_problem
 from mnistlab.spec.owndata import check_sizes, resolve_dataset
@@ -133,10 +133,8 @@ def _check_top_level(path: Path, data: dict[str, Any]) -> None:
     for key in ("name", "seeds"):
         if key not in data:
             raise _spec_error(path, key, "is required.")
-    if not valid_name(data["name"]):
-        raise _spec_error(
-            path, "name", "must be a name of letters, digits, - _ or . (not just dots)."
-        )
+    if problem := name_problem(data["name"]):
+        raise _spec_error(path, "name", problem)
     dataset = data.get("dataset", "mnist")
     if dataset not in DATASETS and not is_own_dataset(dataset):
         raise _spec_error(

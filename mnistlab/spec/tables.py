@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mnistlab.spec.limits import valid_name
+from mnistlab.spec.limits import name_problem
 from mnistlab.spec.measures import DIRECTIONS, SAME, UnknownMeasure, effect_problem, measure
 from mnistlab.spec.run import ConfigError, RunConfig, is_user_model, locate_user_model
 from mnistlab.spec.study import RESOLVED_SETTINGS, RUN_SETTINGS, Adaptive, Arm, Claim
@@ -145,8 +145,8 @@ def _arms_from_table(path: Path, table: Any, stored: bool = False) -> list[Arm]:
         )
     arms = []
     for name, body in table.items():
-        if not valid_name(name):
-            raise _spec_error(path, f"arms.{name}", "an arm name is letters, digits, - _ or .")
+        if problem := name_problem(name):
+            raise _spec_error(path, f"arms.{name}", f"an arm's name: {problem}")
         if not isinstance(body, dict) or "model" not in body:
             raise _spec_error(
                 path, f"arms.{name}", 'needs a model, e.g. model = "cnn2", plus any run settings.'

@@ -105,7 +105,7 @@ def test_train_tags_its_experiment_as_model_training_and_prints_the_ui_link(
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b"])
 def test_report_refuses_a_name_that_is_not_a_folder_name(in_tmp, store_uri, name):
-    refused(invoke("report", name, "--tracking-uri", store_uri), "is not a study name")
+    refused(invoke("report", name, "--tracking-uri", store_uri), "Not a study name:")
     assert sorted(p.name for p in in_tmp.iterdir()) == []
 
 

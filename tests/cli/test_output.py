@@ -40,10 +40,10 @@ def test_a_table_and_a_long_line_are_not_wrapped_into_a_file():
 @pytest.mark.parametrize(
     ("args", "shown"),
     [
-        (("analyze", "lr[/x]"), "'lr[/x]' is not a study name"),
+        (("analyze", "lr[/x]"), "Not a study name: 'lr[/x]' holds '[' (U+005B), '/', ']'"),
         (("data", "--data-dir", "missing[/old]"), "The data folder missing[/old] (from"),
         (("study", "specs [draft]/x.toml"), "No study spec at specs [draft]/x.toml"),
-        (("report", "lr[bold]"), "'lr[bold]' is not a study name"),
+        (("report", "lr[bold]"), "Not a study name: 'lr[bold]' holds '[' (U+005B)"),
     ],
 )
 def test_brackets_in_user_text_are_printed_as_text(tmp_path, monkeypatch, args, shown):

@@ -14,7 +14,7 @@ from mnistlab.spec.run import ConfigError
 from mnistlab.store.connect import TrackingError, check_loggable
 from tests.conftest import TINY_ARGS, flat
 
-ARMS = '[arms.base]\nmodel = "cnn2"\n[arms.{arm}]\nmodel = "cnn3"\n'
+ARMS = '[arms.base]\nmodel = "cnn2"\n[arms."{arm}"]\nmodel = "cnn3"\n'
 
 
 def write_spec(tmp_path: Path, name: str = "tiny", arm: str = "deeper") -> Path:
@@ -108,3 +108,30 @@ def test_publishing_a_record_mlflow_would_refuse_writes_nothing(tmp_path, monkey
     with pytest.raises(TrackingError):
         publish.publish_report(store, results, tmp_path)
     assert store.writes == []
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "named"),
+    [
+        ("name", "my study", "holds a space"),
+        ("arms", "deep 😀", "holds a space, '😀' (U+1F600)"),
+        ("arms", "a/b", "holds '/'"),
+        ("name", "..", "is only dots"),
+    ],
+)
+def test_a_name_with_a_character_it_cannot_hold_is_refused_naming_it_and_a_name_that_would_do(
+    tmp_path, where, name, named
+):
+    spec = write_spec(tmp_path, name=name) if where == "name" else write_spec(tmp_path, arm=name)
+    with pytest.raises(ConfigError) as info:
+        load_spec(spec)
+    message = str(info.value)
+    assert named in message
+    if "e.g." in message:  # the suggested name is one the spec accepts
+        suggested = message.split("(e.g. '")[1].split("')")[0]
+        assert limits.valid_name(suggested) and suggested != name
+
+
+def test_names_in_any_script_are_accepted(tmp_path):
+    spec = load_spec(write_spec(tmp_path, name="研究", arm="三层"))
+    assert spec.name == "研究" and [arm.name for arm in spec.arms] == ["base", "三层"]
