@@ -222,7 +222,7 @@ def test_a_record_from_a_newer_mnistlab_is_refused_with_the_fix(tmp_path):
         (ARMS.replace('baseline = "slow"', 'baseline = "nope"'), "baseline", "not one of the arms"),
         (ARMS.replace("[arms.fast]", "[overrides.fast]"), "overrides", "goes with models"),
         ('dataset = "cifar"\n' + GOOD, "dataset", "unknown dataset 'cifar'"),
-        (GOOD.replace('name = "tiny"', 'name = ".."'), "name", "not just dots"),
+        (GOOD.replace('name = "tiny"', 'name = ".."'), "name", "is only dots"),
         (ARMS.replace('"test_accuracy"', '"accuracy"'), "claims[0].metric", "Known: "),
         (ARMS.replace('"seconds_to:0.97"', '"seconds_to:97"'), "claims[1].metric", "(0, 1]"),
         (ARMS.replace('direction = "higher"', 'direction = "up"'), "claims[0].direction", "higher"),
