@@ -45,6 +45,8 @@ def labelled(label: str, style: str, message: str) -> Text:
 
 
 def training_progress() -> Progress:
+    """The live bars of the run in progress, on a terminal only: piped to a file, rich's live
+    display has nothing to redraw and would leave a blank line where the bars were."""
     return Progress(
         TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
@@ -53,6 +55,7 @@ def training_progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 

@@ -95,12 +95,32 @@ def _labels(path: Path, key: str, array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.int64))
 
 
+def _not_an_archive(raw: bytes) -> str | None:
+    """What the file is instead of an .npz (a zip archive of .npy arrays), or None."""
+    if raw.startswith(b"PK"):
+        return None
+    if not raw:
+        return "it is empty"
+    if raw.startswith(b"\x93NUMPY"):
+        return "it holds one array (.npy, as numpy.save writes), not the four of a dataset"
+    try:
+        raw[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it is not a zip archive (it starts with bytes {raw[:8].hex(' ')})"
+    return "it is text, not a zip archive of arrays"
+
+
 def read_npz(path: Path | str) -> OwnData:
     """The checked dataset in an .npz file; DataError (one paragraph) if it is not usable."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file. A dataset file is an .npz relative to the spec.")
     raw = path.read_bytes()
+    if problem := _not_an_archive(raw):  # before np.load, whose advice would be allow_pickle
+        raise DataError(
+            f"{path}: not an .npz file: {problem}. Write it with numpy.savez(path, x_train=..., "
+            "y_train=..., x_test=..., y_test=...) or numpy.savez_compressed."
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]

@@ -83,9 +83,23 @@ def _load_file(path: str) -> Any:
     except Exception as error:
         sys.modules.pop(module_name)
         raise UserNetError(
-            f"{path}: importing the file raised {type(error).__name__}: {error}"
+            f"{path}: importing the file raised {type(error).__name__}: {error}. "
+            + import_fix(error, f"python {path}")
         ) from None
     return module
+
+
+def import_fix(error: BaseException, rerun: str) -> str:
+    """What to do about an exception raised while importing a user's net: a module that is
+    not installed is named with the pip command (into the Python mnistlab runs on)."""
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        package = error.name.split(".")[0]
+        return (
+            f"Install {package} into the environment mnistlab runs in "
+            f"({sys.executable} -m pip install {package}; the package's pip name may differ), "
+            "or remove the import, then run again."
+        )
+    return f"The net's module must import without errors: run `{rerun}` to see where it fails."
 
 
 def user_model_class(model: str, source: str = "") -> Callable[..., Any]:
@@ -102,7 +116,8 @@ def user_model_class(model: str, source: str = "") -> Callable[..., Any]:
             module = importlib.import_module(target)
         except Exception as error:
             raise UserNetError(
-                f"model {model!r}: importing {target} raised {type(error).__name__}: {error}"
+                f"model {model!r}: importing {target} raised {type(error).__name__}: {error}. "
+                + import_fix(error, f'python -c "import {target}"')
             ) from None
         where = target
     cls = getattr(module, class_name, None)
@@ -118,6 +133,7 @@ def user_model_class(model: str, source: str = "") -> Callable[..., Any]:
         raise UserNetError(
             f"model {model!r}: {class_name} in {where} is a {type(cls).__name__}, not a subclass "
             "of torch.nn.Module. A net is a class deriving from nn.Module whose forward takes "
-            "images (N, 1, 28, 28) and returns logits (N, 10)."
+            "a batch of images (N, channels, height, width: (N, 1, 28, 28) for MNIST) and "
+            "returns logits (N, classes)."
         )
     return cls

@@ -129,6 +129,12 @@ def test_a_module_path_names_an_importable_module(tmp_path):
             ["arm mine: the net", "has no trainable parameters", "torch.nn.Parameter"],
         ),
         ("Nope", NET, ["has no Nope", "Tiny, Wide, Raises"]),
+        (
+            "Tiny",
+            "import not_installed_pkg.sub\n" + NET,
+            ["raised ModuleNotFoundError", "-m pip install not_installed_pkg;"],
+        ),
+        ("Tiny", "1 / 0\n" + NET, ["raised ZeroDivisionError", "run `python "]),
         ("Raises", NET, ["Raises raised RuntimeError", "logits (N, 10)"]),
         (
             "Broken",

@@ -94,13 +94,31 @@ def test_damaged_files_are_refused_in_one_paragraph(tmp_path, kind, phrase):
     assert "\n" not in str(error.value)
 
 
-def test_a_file_that_is_not_an_npz_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("write", "said"),
+    [
+        (lambda p: p.write_text("x_train,y_train\n1,2\n"), "it is text"),
+        (lambda p: p.write_bytes(b""), "it is empty"),
+        (lambda p: p.write_bytes(bytes(range(200, 256))), "starts with bytes c8 c9"),
+        (lambda p: np.save(p.with_suffix(""), np.zeros(3)), "it holds one array (.npy"),
+        (lambda p: p.write_bytes(b"PK\x03\x04 cut short"), "not a readable .npz file"),
+    ],
+)
+def test_a_file_that_is_not_an_npz_is_refused_saying_what_it_is(tmp_path, write, said):
     path = tmp_path / "own.npz"
-    path.write_bytes(b"not a zip file at all")
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    write(path)
+    if not path.exists():  # np.save adds .npy to the name it is given
+        (tmp_path / "own.npy").rename(path)
+    with pytest.raises(DataError) as error:
         read_npz(path)
+    message = str(error.value)
+    assert said in message and "numpy.savez" in message
+    assert "allow_pickle" not in message  # numpy's advice is not the fix for a wrong file
+
+
+def test_a_missing_npz_is_refused():
     with pytest.raises(DataError, match="no such file"):
-        read_npz(tmp_path / "absent.npz")
+        read_npz("/nonexistent/absent.npz")
 
 
 def test_built_in_nets_say_they_do_not_fit_another_input_shape():
