@@ -3,7 +3,8 @@ no view state in local storage) against a real `mlflow server`: the experiment o
 printed link shows the study run and every training run (grouped by arm, mnistlab's saved
 view), and its Chart view opens on training metrics with a line per arm, not on the verdict
 statistics (which are tags). Screenshots go to test-output/mlflow/ (MNISTLAB_TEST_OUTPUT):
-experiment.png (the table as the link opens it), chart-view.png (the Chart view)."""
+experiment.png (the table as the link opens it), chart-view.png (the Chart view),
+experiments.png (the home page's list, whose tags hold no view JSON)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,16 @@ def test_the_printed_link_shows_every_run_and_charts_training_per_arm(published_
         await page.wait_for(wanted, timeout=90)
         charts = json.loads(await page.evaluate(CHARTS))
         shots.append(await page.screenshot(OUTPUT / "chart-view.png"))
-        return rows, text, charts, shots
+        # The home page's list of experiments: their tags, but not the view's JSON.
+        await page.open(f"{links.base}/#/experiments", 1280, 900)
+        await page.wait_for("document.body.innerText.includes('paper')", timeout=60)
+        await asyncio.sleep(2)
+        home = await page.evaluate("document.body.innerText")
+        shots.append(await page.screenshot(OUTPUT / "experiments.png"))
+        return rows, text, charts, home, shots
 
-    rows, text, charts, shots = asyncio.run(with_page(look))
+    rows, text, charts, home, shots = asyncio.run(with_page(look))
+    assert "sharedViewState" not in home and "groupBy" not in home, home
     # Every run shown, each training run in its arm's group (baseline's first), the study run
     # among the runs without an arm; none folded away.
     names_shown = [name for name, _ in rows]
