@@ -20,6 +20,7 @@ def test_the_view_groups_runs_by_arm_with_every_group_open():
     assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "arm"}]
     # Each arm's group by the UI's id (mode.key.value), and the rest: the study run.
     assert state["groupsExpanded"] == {"tag.arm.cnn2": True, "tag.arm.cnn3": True, "tag.arm": True}
+    assert state["orderByKey"] == "tags.`mlflow.runName`" and state["orderByAsc"] is True
     assert state["runsHiddenMode"] == "SHOW_ALL"  # every run charted, not the first ten
     # The UI ignores a shared view's fold state; none is written that would look like it works.
     assert not {"runsExpanded", "runsPinned", "runsHidden"} & set(state)
