@@ -125,6 +125,11 @@ STUDY_ROLE = "study"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
 PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
+# The MLflow UI's saved views of an experiment's runs page (3.17: an experiment tag per view,
+# opened by the page's `viewStateShareKey` URL parameter; MLflow's own constant).
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+RUNS_VIEW_KEY = "mnistlab-arms"  # the view mnistlab's links open: runs grouped by arm
+RUNS_VIEW_NAME = "Runs by arm (mnistlab)"  # its name in the UI's Views menu
 REPORT_ARTIFACTS = "report"
 SPEC_ARTIFACTS = "spec"  # the study run's spec.toml and spec.json
 MODEL_ARTIFACTS = "model"  # a training run's weights and test predictions

@@ -70,6 +70,11 @@ class Page:
         raise AssertionError(f"waited {timeout} s for {expression!r}; page says: {text[:1500]}")
 
     async def open(self, url: str, width: int = 1280, height: int = 900) -> None:
+        await self.resize(width, height)
+        await self.send("Page.navigate", url=url)
+
+    async def resize(self, width: int, height: int) -> None:
+        """The window's size in CSS pixels (the page reflows as a resized window's would)."""
         await self.send(
             "Emulation.setDeviceMetricsOverride",
             width=width,
@@ -77,7 +82,6 @@ class Page:
             deviceScaleFactor=1,
             mobile=False,
         )
-        await self.send("Page.navigate", url=url)
 
     async def screenshot(self, path: Path) -> Path:
         shot = await self.send("Page.captureScreenshot", format="png")

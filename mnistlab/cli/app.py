@@ -278,7 +278,7 @@ def report(
         typer.echo(f"Report written: {paths.html} and {paths.pdf}")
         typer.echo(
             f"In MLflow: study run {run_id} of experiment '{study_name}' (artifacts: report/). "
-            + experiment_link(store.tracking_uri, experiment_id)
+            + experiment_link(store.tracking_uri, experiment_id, study=True)
         )
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mnistlab import names
+from mnistlab.report.links import experiment_page
 
 # Wide enough that no message, path or table row is ever broken when output is not a terminal.
 UNWRAPPED_WIDTH = 1_000_000
@@ -330,9 +331,10 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
         out.print(labelled("Note:", "yellow", note))
 
 
-def experiment_link(tracking_uri: str, experiment_id: str) -> str:
-    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI)."""
-    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+def experiment_link(tracking_uri: str, experiment_id: str, study: bool = False) -> str:
+    """Where the MLflow UI shows the experiment's runs (its Model training view, not GenAI);
+    for a study, grouped by arm (report.links.experiment_page)."""
+    page = experiment_page(experiment_id, study)
     if tracking_uri.startswith(("http://", "https://")):
         return f"In the MLflow UI: {tracking_uri.rstrip('/')}/{page}"
     return f"With `make ui`: http://127.0.0.1:5000/{page}"

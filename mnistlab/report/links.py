@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnistlab.store.runs_view import runs_view_query
+
 LOCAL_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
 
 
@@ -19,8 +21,7 @@ class MlflowLinks:
 
     @property
     def experiment(self) -> str:
-        # The Model training view: MLflow 3's UI would otherwise open on GenAI.
-        return f"{self.base}/#/experiments/{self.experiment_id}?workflowType=machine_learning"
+        return f"{self.base}/{experiment_page(self.experiment_id, study=True)}"
 
     def run(self, run_id: str) -> str:
         return f"{self.base}/#/experiments/{self.experiment_id}/runs/{run_id}"
@@ -28,6 +29,18 @@ class MlflowLinks:
     @property
     def study_run(self) -> str | None:
         return self.run(self.study_run_id) if self.study_run_id else None
+
+
+def experiment_page(experiment_id: str, study: bool) -> str:
+    """The experiment's runs page in the MLflow UI, after its address: in the Model training
+    view (MLflow 3's UI would otherwise open on GenAI); for a study, with the saved view
+    that groups its runs by arm (store.runs_view: else a fresh browser shows the study run
+    folded and the Chart view empty)."""
+    if not study:
+        return f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    # The view only opens on the runs page itself: the experiment's address redirects
+    # there and drops the parameter.
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning&{runs_view_query()}"
 
 
 def ui_base(tracking_uri: str) -> str:

@@ -188,6 +188,8 @@ def publish_report(
     if end is not None:
         store.set_run_end(run_id, end)
     store.set_experiment_description(experiment.experiment_id, experiment_description(results))
+    # The report's link opens this view: written here too for studies recorded before it.
+    store.set_runs_view(experiment.experiment_id, results.spec.arm_names)
     return experiment.experiment_id, run_id
 
 

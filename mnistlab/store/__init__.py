@@ -5,6 +5,7 @@
 - store.py: open_store and the Store it opens (experiments, runs, files, the study's spec);
 - batches.py: MLflow's limits per log_batch call, and the calls that keep within them;
 - replay.py: a spooled run written into the store after an outage;
+- runs_view.py: the MLflow UI view mnistlab's links open (runs grouped by arm);
 - records.py: runs and experiments as read back, plain records without mlflow types;
 - histories.py: metric histories read in bulk;
 - tracked_run.py: one run as tracked: its claim, heartbeats, contention, spooling;

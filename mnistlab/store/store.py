@@ -69,6 +69,7 @@ from mnistlab.store.histories import (
 from mnistlab.store.liveness import death, process_alive
 from mnistlab.store.records import StoredExperiment, StoredRun, stored_run
 from mnistlab.store.replay import replay_record
+from mnistlab.store.runs_view import runs_view_tag
 
 
 def open_store(uri: str | None = None, create: bool = True) -> Store:
@@ -203,6 +204,11 @@ class Store:
 
     def mark_as_training(self, experiment_id: str) -> None:
         key, value = EXPERIMENT_KIND
+        with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, key, value))
+
+    def set_runs_view(self, experiment_id: str, arms: Sequence[str]) -> None:
+        """Save the view mnistlab's links open in the UI: runs grouped by arm (runs_view)."""
+        key, value = runs_view_tag(arms, int(time.time() * 1000))
         with_lock_retry(lambda: self.client.set_experiment_tag(experiment_id, key, value))
 
     def study_run(self, experiment_id: str, study: str, create: bool = True) -> str | None:

@@ -215,6 +215,7 @@ def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
             ),
         },
     )
+    store.set_runs_view(experiment_id, spec.arm_names)  # what the printed link opens
     return run_id
 
 

@@ -11,6 +11,7 @@ import warnings
 import pytest
 from pypdf import PdfReader
 
+from mnistlab.names import RUNS_VIEW_KEY
 from mnistlab.report import conclusion, fonts, plots
 from mnistlab.report.links import MlflowLinks, display_store
 from mnistlab.report.render import write_report
@@ -52,7 +53,9 @@ def test_the_page_fits_a_phone_links_into_mlflow_and_opens_on_a_forest_plot(monk
         assert f'id="{anchor}"' in html
     assert len(re.findall(r'<a href="#([a-z]+)">', html)) == 11
     # MLflow: the experiment in its Model training view, the study run, every run.
-    assert 'href="http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning"' in html
+    # The experiment: its runs page in the Model training view, on mnistlab's saved view.
+    page = f"#/experiments/7/runs?workflowType=machine_learning&viewStateShareKey={RUNS_VIEW_KEY}"
+    assert f'href="http://127.0.0.1:5000/{page}"' in html
     assert 'href="http://127.0.0.1:5000/#/experiments/7/runs/studyrun"' in html
     for run_id in results.runs["run_id"]:
         assert f'href="http://127.0.0.1:5000/#/experiments/7/runs/{run_id}"' in html

@@ -102,7 +102,10 @@ def test_a_study_lives_in_one_study_run_with_its_report(
     again = invoke(
         "report", "tiny", "--out", str(tmp_path / "reports"), "--tracking-uri", store_uri
     )
-    assert "#/experiments/1?workflowType=machine_learning" in again.output  # the UI's runs page
+    # The UI's runs page, on the saved view that the study's experiment holds.
+    view = "#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=mnistlab-arms"
+    assert view in again.output
+    assert "mlflow.sharedViewState.mnistlab-arms" in client.get_experiment("1").tags
     assert check_study_run(client, tmp_path) == first  # the second report replaced the first
     # Whoever has only the store gets the last report back, byte for byte.
     invoke("fetch-report", "tiny", "--out", str(tmp_path / "fetched"), "--tracking-uri", store_uri)
