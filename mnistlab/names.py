@@ -125,6 +125,9 @@ STUDY_ROLE = "study"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
 PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
+RUN_NAME_TAG = (
+    "mlflow.runName"  # mlflow.utils.mlflow_tags.MLFLOW_RUN_NAME (a test keeps them equal)
+)
 # The MLflow UI's saved views of an experiment's runs page (3.17: an experiment tag per view,
 # opened by the page's `viewStateShareKey` URL parameter; MLflow's own constant).
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."

@@ -20,15 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
-
-from mnistlab.names import ARM_TAG, RUNS_VIEW_KEY, RUNS_VIEW_NAME, VIEW_TAG_PREFIX
+from mnistlab.names import ARM_TAG, RUN_NAME_TAG, RUNS_VIEW_KEY, RUNS_VIEW_NAME, VIEW_TAG_PREFIX
 
 TAG_KEY = VIEW_TAG_PREFIX + RUNS_VIEW_KEY
 MAX_VALUE_LENGTH = 20_000  # MLflow's limit on an experiment tag's value (validation.py)
 # Sorted by run name: the baseline's group and seed 0 first (the default sort is newest
 # first), and, should a reader ungroup, a flat list where nothing is folded.
-RUN_NAME_ORDER = f"tags.`{MLFLOW_RUN_NAME}`"
+RUN_NAME_ORDER = f"tags.`{RUN_NAME_TAG}`"  # no mlflow import: the CLI starts without it
 
 
 def runs_view_state(arms: Sequence[str]) -> dict:
