@@ -37,6 +37,7 @@ from mnistlab.report.sections import (
 )
 from mnistlab.report.tables import asks_the_papers_question, title, verdict_rows
 from mnistlab.results.evidence import StudyResults
+from mnistlab.stats.planning import EFFECT_LEVEL
 from mnistlab.stats.power import SIMULATIONS, TARGET_POWER
 from mnistlab.stats.ranking import Ranking
 
@@ -88,6 +89,7 @@ def render_html(
         checklist=conclusion.checklist(results),
         power=power_rows(power) if power is not None else [],
         target_power=f"{TARGET_POWER:.0%}",
+        effect_level=f"{EFFECT_LEVEL:.0%}",
         power_figure=power_figure,
         design=results.design,
         links=links,
