@@ -140,7 +140,9 @@ def write_report(
             f"Power (the chance that a study of that many paired seeds decides the claim the "
             f"way this study's effect points, under Holm over the family) against the number "
             f"of seeds, from {SIMULATIONS:,} resampled studies each; dashed: "
-            f"{TARGET_POWER:.0%}; dotted: this study's n.",
+            f"{TARGET_POWER:.0%}; dotted: this study's n. The curves are at the effect as "
+            f"observed; the table's seeds are planned at d_z's lower {EFFECT_LEVEL:.0%} bound, "
+            "so they can lie right of where a curve crosses.",
             plots.to_png(plots.power_curves(curves, int(power_table["n"].max()), TARGET_POWER)),
         )
     figures += demo_figures(demo, results) if demo is not None else []

@@ -43,7 +43,8 @@ from mnistlab.stats.decisions import ALPHA
 PLANNING_LEVEL = 0.8  # the SD's one-sided upper confidence level the plan uses
 EFFECT_LEVEL = 0.7  # d_z's one-sided lower confidence level the observed effect is planned at
 RANGE_LEVELS = (0.1, 0.9)  # the range of plans over the pilot's sampling error
-MONTE_CARLO_Z = 1.645  # a count is enough when its power's one-sided 95% lower bound is
+T_CAP = 1000.0  # dz_bound: a pilot's |t| is taken as at most this
+MONTE_CARLO_Z = 1.645  # a count is enough when its power's one-sided 95% lower bound reaches it
 
 
 def monte_carlo_se(power: float | np.ndarray, simulations: int) -> float | np.ndarray:
@@ -147,7 +148,8 @@ def dz_bound(differences: np.ndarray, level: float) -> float:
 
     differences: (n,), any scale. Below 0 when the pilot's |t| is under the central t's level
     quantile (no effect shown in either direction); inf when the differences do not vary but
-    are not 0; 0 when they are all 0; NaN for fewer than 2.
+    are not 0; 0 when they are all 0; NaN for fewer than 2. A |t| past T_CAP is taken as T_CAP
+    (a smaller, still valid lower bound).
     """
     d = np.asarray(differences, dtype=np.float64)
     n = len(d)
@@ -156,10 +158,17 @@ def dz_bound(differences: np.ndarray, level: float) -> float:
     mean, sd = abs(float(d.mean())), float(d.std(ddof=1))
     if not sd > 0:
         return math.inf if mean > 0 else 0.0
-    t, df = mean / sd * math.sqrt(n), n - 1
+    # Past |t| = T_CAP scipy's noncentral t is slow and inexact; the bound grows with t, so the
+    # bound at T_CAP is still a (lower) bound for any larger t.
+    t, df = min(mean / sd * math.sqrt(n), T_CAP), n - 1
 
     def excess(noncentrality: float) -> float:  # falls as the noncentrality grows
-        return float(stats.nct.cdf(t, df, noncentrality)) - level
+        below = float(stats.nct.cdf(t, df, noncentrality))
+        if math.isnan(below):  # scipy's nct gives NaN far in its tails (df = 1, |nc| > 10)
+            below = 1 - float(stats.nct.sf(t, df, noncentrality))
+        if math.isnan(below):  # there the cdf is 1 below t and 0 above it
+            below = 1.0 if noncentrality < t else 0.0
+        return below - level
 
     step = 1.0
     low, high = t - step, t + step

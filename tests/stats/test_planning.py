@@ -257,3 +257,15 @@ def test_a_pilot_without_an_effect_is_not_sized_and_says_to_name_one():
     (row,) = frame.itertuples()
     assert row.sizable and row.effect_bound > 0 and row.note == ""
     assert row.seeds_needed_low <= row.seeds_needed <= row.seeds_needed_high
+
+
+def test_the_dz_bound_stays_finite_where_scipys_noncentral_t_fails():
+    # two seeds and a large t: scipy's nct.cdf is NaN far in its tail (this crashed brentq)
+    two = np.array([1.0, 1.1])
+    bounds = [dz_bound(two, level) for level in (0.1, 0.7, 0.9)]
+    assert all(math.isfinite(b) for b in bounds) and bounds[0] > bounds[1] > bounds[2]
+    # differences that barely vary: |t| is capped, the bound still large and finite, and the
+    # plan the fewest seeds a verdict under Holm over three needs
+    steady = np.array([1.0, 1.0001, 1.0002, 0.9999, 1.00005])
+    assert 100 < dz_bound(steady, 0.7) < math.inf
+    assert plan_observed(steady, 3, 0.7, simulations=200) == 7
