@@ -8,9 +8,10 @@ with the real code (Holm over `family` tests), by two rules:
 - named: the seeds for the true effect named (planning.plan_seeds), once with the pilot's SD as
   it is (the former rule) and once at its 80% upper confidence bound (`mnistlab power
   --effect`);
-- observed: the seeds for the pilot's own effect (`mnistlab power`'s default), once at the
-  pilot's own d_z (the former rule, through the same planner) and once at d_z's lower confidence
-  bound at each of `levels` (planning.plan_observed; EFFECT_LEVEL is the one in use).
+- observed: the seeds for the pilot's own effect (`mnistlab power`'s default), once at d_z's
+  50% bound (its median-unbiased estimate, about the pilot's own d_z, through the same planner;
+  not the former code) and once at d_z's lower confidence bound at each of `levels`
+  (planning.plan_observed; EFFECT_LEVEL is the one in use).
 Each plan's true power is the exact test's power at that many seeds on the true normal
 differences (planning.true_power). Prints, per pilot size and rule, the distribution of plans
 and of true powers over the studies the rule sized, and the share of pilots it could not size

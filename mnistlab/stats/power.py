@@ -386,7 +386,8 @@ def power_note(n: int, needed: int | None, sizable: bool = True) -> str:
         return NOT_SIZABLE.format(level=EFFECT_LEVEL)
     if needed is None:
         return (
-            f"Even {SEED_GRID[-1]} seeds do not reach {TARGET_POWER:.0%} power at the observed "
-            "effect: it is too small (or absent) to settle with seeds alone."
+            f"Even {SEED_GRID[-1]} seeds do not reach {TARGET_POWER:.0%} power at the lower "
+            f"{EFFECT_LEVEL:.0%} bound of the observed effect: it is too small, or this pilot "
+            "too unsure of it, to settle with seeds alone (the range shows what it allows)."
         )
     return ""
