@@ -265,10 +265,24 @@ def seeds_text(seeds) -> str:  # noqa: ANN001 - a count, or None/NaN: more than 
     return str(int(seeds)) if seeds is not None and seeds == seeds else f"> {SEED_GRID[-1]}"
 
 
+def seeds_needed_text(row) -> str:  # noqa: ANN001 - a row of power_analysis's table
+    """The seeds needed at the observed effect with the range the pilot's error allows, or why
+    the pilot cannot size the study."""
+    if row.n < 2:
+        return "–"
+    if not row.sizable:
+        return "none: the pilot shows no effect (see the note)"
+    return (
+        f"{seeds_text(row.seeds_needed)} (the pilot's error allows "
+        f"{seeds_text(row.seeds_needed_low)} to {seeds_text(row.seeds_needed_high)})"
+    )
+
+
 def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResults, power_analysis's table
     """Per claim: power now, seeds needed for 80% power, the effect the current n detects, and
     the seeds for a named effect where one was asked for."""
-    from mnistlab.stats.power import SEED_GRID, TARGET_POWER
+    from mnistlab.stats.planning import EFFECT_LEVEL
+    from mnistlab.stats.power import TARGET_POWER
 
     out = PlainConsole()
     grid = Table(
@@ -282,7 +296,6 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
         grid.add_column("seeds for the effect")
     for row in table.itertuples():
         unit = "x" if row.estimate_kind == "ratio" else ""
-        needed = row.seeds_needed
         grid.add_row(
             f"{row.variant}: {row.claim}",
             str(row.n),
@@ -290,7 +303,7 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
             f"{row.power_now:.0%} ± {row.power_now_se:.1%}"
             if row.power_now == row.power_now
             else "–",
-            str(int(needed)) if needed is not None and needed == needed else f"> {SEED_GRID[-1]}",
+            seeds_needed_text(row),
             f"{row.detectable:.4g}{unit}"
             if row.detectable == row.detectable
             else row.detectable_note,
@@ -314,6 +327,13 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
             "An equivalence claim's power and seeds are its two one-sided tests': the chance to "
             "show the difference within its margin when the true difference is 0 (or its effect)."
         )
+    out.print(
+        f"Seeds needed: for {TARGET_POWER:.0%} power at the observed effect, planned at the "
+        f"lower {EFFECT_LEVEL:.0%} confidence bound of its standardized size d_z (noncentral t; "
+        "a safeguard power analysis, Perugini et al. 2014), so that a study sized from a noisy "
+        "pilot still reaches the power: the pilot's mean and SD are both estimates; the range: "
+        "the plans at d_z's 10% and 90% bounds."
+    )
     if sized:
         out.print(
             "Seeds for the effect: planned with the spread at its 80% upper confidence bound, "

@@ -37,6 +37,7 @@ from mnistlab.report.sections import (
 )
 from mnistlab.report.tables import asks_the_papers_question, title, verdict_rows
 from mnistlab.results.evidence import StudyResults
+from mnistlab.stats.planning import EFFECT_LEVEL
 from mnistlab.stats.power import SIMULATIONS, TARGET_POWER
 from mnistlab.stats.ranking import Ranking
 
@@ -88,6 +89,7 @@ def render_html(
         checklist=conclusion.checklist(results),
         power=power_rows(power) if power is not None else [],
         target_power=f"{TARGET_POWER:.0%}",
+        effect_level=f"{EFFECT_LEVEL:.0%}",
         power_figure=power_figure,
         design=results.design,
         links=links,
@@ -138,7 +140,9 @@ def write_report(
             f"Power (the chance that a study of that many paired seeds decides the claim the "
             f"way this study's effect points, under Holm over the family) against the number "
             f"of seeds, from {SIMULATIONS:,} resampled studies each; dashed: "
-            f"{TARGET_POWER:.0%}; dotted: this study's n.",
+            f"{TARGET_POWER:.0%}; dotted: this study's n. The curves are at the effect as "
+            f"observed; the table's seeds are planned at d_z's lower {EFFECT_LEVEL:.0%} bound, "
+            "so they can lie right of where a curve crosses.",
             plots.to_png(plots.power_curves(curves, int(power_table["n"].max()), TARGET_POWER)),
         )
     figures += demo_figures(demo, results) if demo is not None else []

@@ -159,6 +159,20 @@ def measure_rows(results: StudyResults) -> list[dict[str, str]]:
     ]
 
 
+def seeds_cell(seeds) -> str:  # noqa: ANN001 - a count, or None/NaN: more than the grid
+    return str(int(seeds)) if seeds is not None and np.isfinite(seeds) else f"> {SEED_GRID[-1]}"
+
+
+def needed_text(row) -> str:  # noqa: ANN001 - a row of power_analysis's table
+    """Seeds at the observed effect with the range the pilot's error allows, or why none."""
+    if row.n < 2:
+        return "–"
+    if not row.sizable:
+        return "none: no effect shown"
+    low, high = seeds_cell(row.seeds_needed_low), seeds_cell(row.seeds_needed_high)
+    return f"{seeds_cell(row.seeds_needed)} ({low}–{high})"
+
+
 def power_rows(power: pd.DataFrame) -> list[dict[str, str]]:
     rows = []
     for row in power.itertuples():
@@ -171,9 +185,7 @@ def power_rows(power: pd.DataFrame) -> list[dict[str, str]]:
                 "power_now": f"{row.power_now:.0%} ± {row.power_now_se:.1%}"
                 if np.isfinite(row.power_now)
                 else "–",
-                "needed": str(row.seeds_needed)
-                if row.seeds_needed is not None and np.isfinite(row.seeds_needed)
-                else f"> {SEED_GRID[-1]}",
+                "needed": needed_text(row),
                 "detectable": f"{format_number(row.detectable, 4)}{unit}",
                 "note": row.note,
             }

@@ -22,7 +22,17 @@ from mnistlab.stats.equivalence_power import (
     tost_power_curve,
 )
 from mnistlab.stats.multiplicity import holm_rows
-from mnistlab.stats.planning import clears, monte_carlo_se, plan_range, plan_seeds
+from mnistlab.stats.planning import (
+    EFFECT_LEVEL,
+    bound_effect,
+    clears,
+    dz_bound,
+    monte_carlo_se,
+    observed_range,
+    plan_observed,
+    plan_range,
+    plan_seeds,
+)
 from mnistlab.stats.signflip import sign_flip_p, smallest_p_words
 
 TARGET_POWER = 0.8
@@ -153,6 +163,11 @@ def study_power(
     """(one row per variant x claim with seeds needed and the detectable effect, the curves).
 
     Only seeds that every arm ran are used, so each simulated seed keeps all its tests.
+    seeds_needed is planned at the observed effect over the pilot's sampling error
+    (planning.plan_observed: at d_z's lower EFFECT_LEVEL confidence bound), with
+    seeds_needed_low/high the plans at its 10% and 90% bounds (planning.observed_range) and
+    effect_bound the d_z bound itself; sizable is False (seeds_needed None) when that bound is
+    at or below 0: the pilot shows no effect and cannot size a study.
     effects: claim metric -> an effect to size the study for, in the claim's units (a ratio
     for ratio metrics); else the claim's own `effect` from the spec, if any. Those rows get
     effect and seeds_for_effect (None: more than the grid's largest count), planned with the
@@ -244,12 +259,9 @@ def _curve_points(
     claim,
     column: np.ndarray,
     simulations: int,  # noqa: ANN001 - a config.Claim
-) -> tuple[int | None, list[dict]]:
-    """The first seed count whose power clears the target, and the curve's points as rows."""
-    enough = [
-        c for c, p in zip(SEED_GRID, column, strict=True) if clears(p, simulations, TARGET_POWER)
-    ]
-    points = [
+) -> list[dict]:
+    """The curve's points as rows, each power with its Monte Carlo standard error."""
+    return [
         {
             "variant": variant,
             "claim": claim.measure.name,
@@ -259,37 +271,59 @@ def _curve_points(
         }
         for c, p in zip(SEED_GRID, column, strict=True)
     ]
-    return (enough[0] if enough else None), points
 
 
-def _seeds_for_effect(
+def _plans(
     d: np.ndarray,
     claim,  # noqa: ANN001 - a config.Claim
     effect: float | None,
-    needed: int | None,
     true_difference: float | None,
     family_size: int,
     simulations: int,
     alpha: float,
-) -> tuple[int | None, int | None, tuple[int | None, int | None]]:
-    """(seeds needed, seeds for the named effect, its range); an equivalence claim: the TOST's."""
-    for_effect, effect_range = None, (None, None)
+) -> dict:
+    """The row's plans: seeds needed at the observed effect (or, for an equivalence claim, the
+    TOST's at its true difference) with their range, and the seeds for a named effect with
+    theirs. A count of None: more than the grid's largest."""
+    plans = {
+        "effect_bound": dz_bound(d, EFFECT_LEVEL) if len(d) >= 2 else math.nan,
+        "sizable": True,  # False only when the pilot's bound of its effect is at or below 0
+        "seeds_needed": None,
+        "seeds_needed_low": None,
+        "seeds_needed_high": None,
+        "seeds_for_effect": None,
+        "seeds_for_effect_low": None,
+        "seeds_for_effect_high": None,
+    }
+    if len(d) < 2:
+        return plans
     options = dict(simulations=simulations, alpha=alpha)
-    if effect is not None and len(d) >= 2:
+    if effect is not None:
         on_scale = effect_on_scale(claim, effect)
-        for_effect = plan_seeds(d, on_scale, family_size, **options)
-        effect_range = plan_range(d, on_scale, family_size, **options)
-    if true_difference is not None:
-        # Seeds to show equivalence at the true difference (0, or the named effect), the
-        # spread at its upper bound as for a named effect: the question is the TOST's.
-        margin = margin_on_test_scale(claim.measure, claim.margin)
-        needed = plan_equivalence(d, margin, family_size, true_difference, **options)
-        if effect is not None:
-            for_effect = needed
-            effect_range = equivalence_range(
-                d, margin, family_size, true_difference=true_difference, **options
-            )
-    return needed, for_effect, effect_range
+        plans["seeds_for_effect"] = plan_seeds(d, on_scale, family_size, **options)
+        range_ = plan_range(d, on_scale, family_size, **options)
+        plans["seeds_for_effect_low"], plans["seeds_for_effect_high"] = range_
+    if true_difference is None:
+        # The observed effect, planned at its lower confidence bound (one planner with the
+        # named effect's: planning.plan_at); none when the pilot shows no effect.
+        plans["sizable"] = bound_effect(d) is not None
+        if plans["sizable"]:
+            plans["seeds_needed"] = plan_observed(d, family_size, **options)
+            range_ = observed_range(d, family_size, **options)
+            plans["seeds_needed_low"], plans["seeds_needed_high"] = range_
+        return plans
+    # Seeds to show equivalence at the true difference (0, or the named effect), the spread
+    # at its upper bound as for a named effect: the question is the TOST's.
+    margin = margin_on_test_scale(claim.measure, claim.margin)
+    needed = plan_equivalence(d, margin, family_size, true_difference, **options)
+    range_ = equivalence_range(d, margin, family_size, true_difference=true_difference, **options)
+    plans["effect_bound"], plans["sizable"] = math.nan, True
+    plans["seeds_needed"] = needed
+    plans["seeds_needed_low"], plans["seeds_needed_high"] = range_
+    if effect is not None:
+        plans["seeds_for_effect"] = needed
+        plans["seeds_for_effect_low"], plans["seeds_for_effect_high"] = range_
+    return plans
 
 
 def _claim_power(
@@ -307,15 +341,11 @@ def _claim_power(
     """One row of study_power for a (variant, claim), and its curve's points."""
     measure = claim.measure
     n = len(d)
-    needed, points = (
-        _curve_points(variant, claim, column, simulations) if column is not None else (None, [])
-    )
+    points = _curve_points(variant, claim, column, simulations) if column is not None else []
     mde = minimum_detectable_effect(d, alpha / family_size, simulations) if n >= 2 else math.nan
     to_scale = math.exp if measure.log_scale else (lambda x: x)
     sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
-    needed, for_effect, effect_range = _seeds_for_effect(
-        d, claim, effect, needed, true_difference, family_size, simulations, alpha
-    )
+    plans = _plans(d, claim, effect, true_difference, family_size, simulations, alpha)
     now = np.interp(n, SEED_GRID, column) if column is not None else None
     row = {
         "variant": variant,
@@ -326,20 +356,25 @@ def _claim_power(
         "sd": sd,
         "power_now": float(now) if now is not None else math.nan,
         "power_now_se": float(monte_carlo_se(now, simulations)) if now is not None else math.nan,
-        "seeds_needed": needed,
         "detectable": to_scale(mde) if math.isfinite(mde) else math.nan,
         "detectable_note": "" if math.isfinite(mde) else detectable_note(n, sd, family_size),
         "effect": math.nan if effect is None else float(effect),
-        "seeds_for_effect": for_effect,
-        "seeds_for_effect_low": effect_range[0],
-        "seeds_for_effect_high": effect_range[1],
+        **plans,
         "estimate_kind": "ratio" if measure.log_scale else "difference",
-        "note": power_note(n, needed),
+        "note": power_note(n, plans["seeds_needed"], plans["sizable"]),
     }
     return row, points
 
 
-def power_note(n: int, needed: int | None) -> str:
+NOT_SIZABLE = (
+    "The pilot cannot size the study: the lower {level:.0%} confidence bound of its effect is at "
+    "or below 0, so it has not shown an effect in either direction. Name the effect you care "
+    "about with --effect (in the claim's units) and power sizes the study for it."
+)
+
+
+def power_note(n: int, needed: int | None, sizable: bool = True) -> str:
+    """A row's caveat in words: too few seeds, no effect shown, or more seeds than the grid."""
     if n < 2:
         return f"{n} paired seed(s): too few to estimate anything; run at least {RELIABLE_PILOT}."
     if n < RELIABLE_PILOT:
@@ -347,9 +382,12 @@ def power_note(n: int, needed: int | None) -> str:
             f"Only {n} paired seeds: resampling {n} values is too crude to size a study; "
             f"treat this as a rough guess and rerun power after {RELIABLE_PILOT} or more seeds."
         )
+    if not sizable:
+        return NOT_SIZABLE.format(level=EFFECT_LEVEL)
     if needed is None:
         return (
-            f"Even {SEED_GRID[-1]} seeds do not reach {TARGET_POWER:.0%} power at the observed "
-            "effect: it is too small (or absent) to settle with seeds alone."
+            f"Even {SEED_GRID[-1]} seeds do not reach {TARGET_POWER:.0%} power at the lower "
+            f"{EFFECT_LEVEL:.0%} bound of the observed effect: it is too small, or this pilot "
+            "too unsure of it, to settle with seeds alone (the range shows what it allows)."
         )
     return ""

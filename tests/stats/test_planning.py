@@ -1,4 +1,5 @@
-"""Planning seeds a user can trust: the SD's upper confidence bound, the Monte Carlo rule that
+"""Planning seeds a user can trust: the SD's upper confidence bound, d_z's lower one (the
+observed effect's safeguard plan), the Monte Carlo rule that
 keeps simulation noise from choosing a count whose power is just below 80%, the bisection, and
 the power of an equivalence claim (TOST), each against an independent computation."""
 
@@ -12,9 +13,14 @@ from statsmodels.stats.power import TTestPower
 from mnistlab.stats.analysis import tost
 from mnistlab.stats.equivalence_power import plan_equivalence, tost_power_curve
 from mnistlab.stats.planning import (
+    bound_effect,
     clears,
+    dz_bound,
     fewest,
     monte_carlo_se,
+    observed_range,
+    plan_at,
+    plan_observed,
     plan_range,
     plan_seeds,
     scaled_residuals,
@@ -139,3 +145,127 @@ def test_an_equivalence_claim_is_sized_for_its_tost_and_a_named_effect_gets_a_ra
     (row,) = frame.itertuples()
     assert row.seeds_for_effect_low <= row.seeds_for_effect <= row.seeds_for_effect_high
     assert 0 < row.power_now_se < 0.03
+
+
+# The observed effect: planned at a lower confidence bound of d_z (safeguard power analysis).
+
+
+def bound_by_bisection(d: np.ndarray, level: float) -> float:
+    """d_z's lower bound written differently: bisection on the noncentral t's survival function
+    (P(T >= t | delta) = 1 - level) over delta directly, not brentq on the cdf's noncentrality."""
+    n = len(d)
+    t = abs(d.mean()) / d.std(ddof=1) * math.sqrt(n)
+    root = optimize_root(lambda delta: stats.nct.sf(t, n - 1, delta * math.sqrt(n)) - (1 - level))
+    return root
+
+
+def optimize_root(f) -> float:
+    from scipy.optimize import root_scalar
+
+    return root_scalar(f, bracket=(-20.0, 20.0), method="bisect", xtol=1e-12).root
+
+
+@pytest.mark.parametrize("level", [0.1, 0.5, 0.8, 0.9])
+def test_the_dz_bound_inverts_the_noncentral_t(level):
+    d = np.array([1.2, 0.3, 2.1, 0.8, 1.5])
+    assert dz_bound(d, level) == pytest.approx(bound_by_bisection(d, level), abs=1e-7)
+    # the direction is the mean's: mirrored differences give the same bound, the effect signed
+    assert dz_bound(-d, level) == pytest.approx(dz_bound(d, level), abs=1e-9)
+    if dz_bound(d, level) > 0:
+        assert bound_effect(-d, level) == pytest.approx(-bound_effect(d, level))
+
+
+def test_the_dz_bound_is_zero_where_the_pilots_t_is_the_central_t_quantile():
+    # By hand: a pilot whose t equals t_{0.8, 4} has an 80% lower bound of exactly 0.
+    d = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    d = d + stats.t.ppf(0.8, 4) * d.std(ddof=1) / math.sqrt(5)
+    assert dz_bound(d, 0.8) == pytest.approx(0.0, abs=1e-7)
+    assert bound_effect(d + 1e-3, 0.8) > 0 and bound_effect(d - 1e-3, 0.8) is None
+    with pytest.raises(ValueError, match="at or below 0"):
+        plan_observed(d - 1e-3, 3, 0.8)
+    # nothing varies: all 0 is no effect, a constant nonzero difference any effect
+    assert dz_bound(np.zeros(4), 0.8) == 0.0 and bound_effect(np.zeros(4)) is None
+    assert dz_bound(np.full(4, 0.2), 0.8) == math.inf
+    assert bound_effect(np.full(4, 0.2)) == pytest.approx(0.2)
+    assert math.isnan(dz_bound(np.array([1.0]), 0.8))
+
+
+def test_the_dz_bound_covers_the_true_effect_at_its_level():
+    rng = np.random.default_rng(11)
+    for n in (5, 10):
+        bounds = np.array([dz_bound(rng.normal(1.0, 2.0, n) / 2.0, 0.8) for _ in range(3000)])
+        assert (bounds <= 0.5).mean() == pytest.approx(0.8, abs=0.025), n
+
+
+def test_a_plan_at_the_observed_effect_matches_the_paired_t_test_at_its_bound():
+    rng = np.random.default_rng(12)
+    d = rng.normal(0.0, 1.0, 400)
+    d = d - d.mean() + 0.6 * d.std(ddof=1)  # a pilot of 400 seeds at d_z = 0.6
+    bound = dz_bound(d, 0.8)
+    # large n: d_z's SE is about sqrt(1 + d_z^2 / 2) / sqrt(n)
+    assert bound == pytest.approx(0.6 - stats.norm.ppf(0.8) * math.sqrt(1.18 / 400), abs=0.003)
+    grid = tuple(range(4, 61))
+    planned = plan_observed(d, 3, 0.8, seed_counts=grid)
+    closed = TTestPower().solve_power(bound, power=0.8, alpha=0.05 / 3)
+    # at least the t-test's count; the Monte Carlo rule may ask one or two more
+    assert math.ceil(closed) - 1 <= planned <= math.ceil(closed) + 2, (planned, closed)
+    low, high = observed_range(d, 3, seed_counts=grid)
+    assert low <= planned <= high
+
+
+def test_the_observed_plan_uses_the_same_planner_as_a_named_effect():
+    # plan_observed is plan_at at (bound * SD, SD); plan_seeds is plan_at at the SD's bound
+    d = np.array([0.9, 1.8, 0.2, 1.4, 2.2, 0.7, 1.1, 1.6])
+    sd = d.std(ddof=1)
+    options = dict(seed_counts=tuple(range(4, 41)), simulations=400)
+    effect = bound_effect(d, 0.8)
+    assert effect == pytest.approx(dz_bound(d, 0.8) * sd)
+    assert plan_observed(d, 3, 0.8, **options) == plan_at(d, effect, sd, 3, **options)
+    bound = sd_bound(sd, len(d), 0.8)
+    assert plan_seeds(d, 1.0, 3, 0.8, **options) == plan_at(d, 1.0, bound, 3, **options)
+
+
+def test_a_pilot_without_an_effect_is_not_sized_and_says_to_name_one():
+    import pandas as pd
+
+    from mnistlab.spec.study import Claim
+    from mnistlab.stats.power import study_power
+
+    d = np.array([0.002, -0.003, 0.001, -0.001, 0.0025, -0.002])
+    rows = []
+    for seed, x in enumerate(d):
+        rows += [
+            {"arm": "base", "seed": seed, "test_accuracy": 0.95},
+            {"arm": "var", "seed": seed, "test_accuracy": 0.95 + x},
+        ]
+    claim = Claim("test_accuracy", "higher")
+    frame, _ = study_power(pd.DataFrame(rows), "base", ["var"], [claim], 1, simulations=200)
+    (row,) = frame.itertuples()
+    assert not row.sizable and row.seeds_needed is None and row.effect_bound <= 0
+    assert "cannot size the study" in row.note and "--effect" in row.note
+    # with an effect, the same pilot is sized, with a range around its plan
+    frame, _ = study_power(
+        pd.DataFrame(rows).assign(
+            test_accuracy=lambda t: t.test_accuracy + (t.arm == "var") * 0.004
+        ),
+        "base",
+        ["var"],
+        [claim],
+        1,
+        simulations=200,
+    )
+    (row,) = frame.itertuples()
+    assert row.sizable and row.effect_bound > 0 and row.note == ""
+    assert row.seeds_needed_low <= row.seeds_needed <= row.seeds_needed_high
+
+
+def test_the_dz_bound_stays_finite_where_scipys_noncentral_t_fails():
+    # two seeds and a large t: scipy's nct.cdf is NaN far in its tail (this crashed brentq)
+    two = np.array([1.0, 1.1])
+    bounds = [dz_bound(two, level) for level in (0.1, 0.7, 0.9)]
+    assert all(math.isfinite(b) for b in bounds) and bounds[0] > bounds[1] > bounds[2]
+    # differences that barely vary: |t| is capped, the bound still large and finite, and the
+    # plan the fewest seeds a verdict under Holm over three needs
+    steady = np.array([1.0, 1.0001, 1.0002, 0.9999, 1.00005])
+    assert 100 < dz_bound(steady, 0.7) < math.inf
+    assert plan_observed(steady, 3, 0.7, simulations=200) == 7
