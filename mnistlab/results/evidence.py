@@ -31,17 +31,13 @@ from mnistlab.spec.parse import spec_from_record
 from mnistlab.spec.study import StudySpec
 from mnistlab.spec.studyname import run_spec_hint
 from mnistlab.stats.analysis import SECONDARY_MEASURES, paired_evidence, secondary_comparisons
+from mnistlab.stats.claim_verdicts import ClaimVerdict, claim_verdicts, verdicts_frame
 from mnistlab.stats.decisions import compare_arms, min_seeds_for_verdict
 from mnistlab.stats.multiplicity import hypotheses
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
-from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
 from mnistlab.training.dataset_registry import dataset_info
-
-
-def decided(verdict: str) -> bool:
-    return Verdict(verdict).decided
 
 
 class AnalysisError(MnistlabError):
@@ -56,7 +52,7 @@ class StudyResults:
     arms: list[str]  # the spec's arms that have usable runs, in the spec's order
     runs: pd.DataFrame  # one row per usable run, with per-run measures
     history: pd.DataFrame  # one row per (run, metric, step)
-    verdicts: pd.DataFrame  # one row per (variant, claim)
+    claim_verdicts: tuple[ClaimVerdict, ...]  # one per (variant, claim), decided once
     secondary: pd.DataFrame  # one row per (variant, other measure): descriptive, uncorrected
     summary: pd.DataFrame  # one row per arm
     fractions: pd.DataFrame  # fraction of seeds past each threshold by step
@@ -73,18 +69,24 @@ class StudyResults:
         return self.spec.design()
 
     @property
+    def verdicts(self) -> pd.DataFrame:
+        """The verdicts as a table (verdicts.csv): one row per ClaimVerdict, its fields."""
+        return verdicts_frame(self.claim_verdicts)
+
+    @property
     def all_decided(self) -> bool:
-        return not self.verdicts.empty and bool(self.verdicts["verdict"].map(decided).all())
+        return bool(self.claim_verdicts) and all(v.verdict.decided for v in self.claim_verdicts)
 
     def look_summary(self) -> str:
         """One line on where a sequential study stands."""
         design = self.design
         if design is None or not self.looks_taken:
             return "no complete look yet"
-        settled = int(self.verdicts["verdict"].map(decided).sum())
+        settled = sum(v.verdict.decided for v in self.claim_verdicts)
         return (
             f"look {self.looks_taken} of {len(design.looks())} "
-            f"({design.looks()[self.looks_taken - 1]} seeds): {settled} of {len(self.verdicts)} "
+            f"({design.looks()[self.looks_taken - 1]} seeds): {settled} of "
+            f"{len(self.claim_verdicts)} "
             "claim(s) decided"
         )
 
@@ -316,7 +318,7 @@ def analyse(store: Store, study: str) -> StudyResults:
         arms=arms,
         runs=table,
         history=history,
-        verdicts=verdicts,
+        claim_verdicts=claim_verdicts(verdicts),
         secondary=pd.concat(secondary, ignore_index=True) if secondary else pd.DataFrame(),
         summary=summary,
         fractions=_fractions_reached(history, spec, table),
