@@ -17,6 +17,7 @@ from mnistlab.report.tables import (
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import measure
 from mnistlab.stats.analysis import paired_values
+from mnistlab.stats.claim_verdicts import ClaimVerdict
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.owndata import provenance
 
@@ -33,18 +34,17 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def estimate_words(row) -> str:  # noqa: ANN001 - a verdicts row
+def estimate_words(row) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     """'ratio 1.2×, 95% CI [1.03×, 1.44×]' at the level the interval has; for censored pairs
     the bounds on the median and the interval that allows for them; 'all 7 seeds equal'."""
-    confidence = getattr(row, "confidence", 0.95)
     interval = interval_text(row)
     if not interval.startswith("["):
         return f"{estimate_text(row)} ({interval})"
-    kind = "CI for the median" if getattr(row, "censored_pairs", 0) else "CI"
-    return f"{estimate_text(row)}, {level(confidence)} {kind} {interval}"
+    kind = "CI for the median" if row.censored_pairs else "CI"
+    return f"{estimate_text(row)}, {level(row.confidence)} {kind} {interval}"
 
 
-def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
+def interval90(row) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     unit = "×" if row.estimate_kind == "ratio" else ""
     return (
         f"{equivalence_level(row)} CI [{number(row.ci90_low, 4)}{unit}, "
@@ -52,31 +52,27 @@ def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
     )
 
 
-def verdict_sentence(row, companion: str = "") -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts row
+def verdict_sentence(row: ClaimVerdict, companion: str = "") -> tuple[Verdict, str]:
     """(verdict, sentence) of one claim and variant; every Verdict has its wording.
 
     companion: what a second measure of the same claim says (companion_words), put in the
     same sentence so that a reader never sees one measure's verdict without the other's.
     """
-    verdict = Verdict(row.verdict)
+    verdict = row.verdict
     dz = (
         f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
-        if math.isfinite(getattr(row, "effect_size", math.nan))
+        if math.isfinite(row.effect_size)
         else "no d_z: censored runs have no value to average"
-        if getattr(row, "censored_pairs", 0)
+        if row.censored_pairs
         else "no d_z: every seed's difference is the same"
-        if getattr(row, "interval_note", "")
+        if row.interval_note
         else "no d_z"
     )
-    holds = getattr(row, "beats_words", "") or f"{number(100 * row.p_beats, 3)}% of seeds"
-    effect = (
-        f"the claim holds on {holds}; {dz}"
-        if isinstance(row.p_beats, float) and math.isfinite(row.p_beats)
-        else dz
-    )
+    holds = row.beats_words or f"{number(100 * row.p_beats, 3)}% of seeds"
+    effect = f"the claim holds on {holds}; {dz}" if math.isfinite(row.p_beats) else dz
     look = (
         f" (decided at look {row.look}, {row.seeds_at_look} seeds)"
-        if "look" in row._fields and verdict.decided
+        if row.sequential and verdict.decided
         else ""
     )
     title = measure(row.claim).title.lower()
@@ -122,7 +118,7 @@ def verdict_sentence(row, companion: str = "") -> tuple[Verdict, str]:  # noqa: 
 COMPANIONS = {"log_loss_spread": "raw_loss_sd"}
 
 
-def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verdicts row
+def companion_words(results: StudyResults, row: ClaimVerdict) -> str:
     """'but by the paper's own measure, ... cnn3's is smaller on 10 of 10 seeds (...): the two
     measures disagree', or that it agrees or cannot tell; '' when the claim has no companion
     or the study no value of it."""
@@ -146,8 +142,7 @@ def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verd
     )
     title = measure(other).title
     name = f"the paper's own measure, the {title[0].lower()}{title[1:]}"
-    direction = getattr(row, "direction", 0)
-    claimed = direction if direction in (1, -1) else getattr(row, "evidence", 0)
+    claimed = row.direction if row.direction in (1, -1) else row.evidence
     if second["p_value"] >= 0.05 or not claimed:
         return f"{name}, does not separate them: {numbers}"
     if np.sign(second["difference"]) == claimed:
@@ -157,10 +152,7 @@ def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verd
 
 def verdict_sentences(results: StudyResults) -> list[tuple[Verdict, str]]:
     """(verdict, sentence) per claim and variant, each with its companion measure's word."""
-    return [
-        verdict_sentence(row, companion_words(results, row))
-        for row in results.verdicts.itertuples()
-    ]
+    return [verdict_sentence(row, companion_words(results, row)) for row in results.claim_verdicts]
 
 
 def checklist(results: StudyResults) -> list[tuple[str, str]]:
