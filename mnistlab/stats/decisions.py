@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from mnistlab.spec.measures import EITHER, HIGHER, LOWER, SAME
+from mnistlab.spec.measures import EITHER, SAME
 from mnistlab.stats.analysis import ClaimLike, paired_evidence
 from mnistlab.stats.multiplicity import holm, hypotheses
 from mnistlab.stats.signflip import can_decide, smallest_p_words
@@ -77,14 +77,14 @@ def compare_arms(
 OPEN = {EITHER: Verdict.NO_DIFFERENCE, SAME: Verdict.NOT_EQUIVALENT}  # else INCONCLUSIVE
 
 
-def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a DataFrame row
+def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, str]:  # noqa: ANN001 - a row of paired_evidence
     """The verdict as the claim's question was asked, from the Holm-corrected p-values.
 
     higher / lower: supported, contradicted or (with a margin) equivalent, else inconclusive.
     either: differs, else (with a margin) equivalent, else no difference shown.
     equivalent: equivalent (TOST inside the margin), else not shown equivalent.
     """
-    question = getattr(row, "question", HIGHER if row.direction > 0 else LOWER)
+    question = row.question
     still_open = OPEN.get(question, INCONCLUSIVE)
     if row.n == 0:
         return still_open, "not measurable on these runs (too few steps, or never evaluated)"
@@ -105,7 +105,7 @@ def verdict(row, alpha: float, min_seeds: int, family_size: int) -> tuple[str, s
         + (" (as a ratio)" if row.estimate_kind == "ratio" else "")
         + f", Holm-corrected p = {row.p_equivalence_holm:.3g}"
     )
-    informative = int(getattr(row, "informative", row.n))
+    informative = int(row.informative)
     if informative < min_seeds and not within and question != SAME:
         tied = row.n - informative
         return still_open, (
