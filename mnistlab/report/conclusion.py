@@ -52,13 +52,8 @@ def interval90(row) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     )
 
 
-def verdict_sentence(row: ClaimVerdict, companion: str = "") -> tuple[Verdict, str]:
-    """(verdict, sentence) of one claim and variant; every Verdict has its wording.
-
-    companion: what a second measure of the same claim says (companion_words), put in the
-    same sentence so that a reader never sees one measure's verdict without the other's.
-    """
-    verdict = row.verdict
+def effect_words(row: ClaimVerdict) -> str:
+    """On how many seeds the claim held and its d_z, or why there is no d_z."""
     dz = (
         f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
         if math.isfinite(row.effect_size)
@@ -69,7 +64,16 @@ def verdict_sentence(row: ClaimVerdict, companion: str = "") -> tuple[Verdict, s
         else "no d_z"
     )
     holds = row.beats_words or f"{number(100 * row.p_beats, 3)}% of seeds"
-    effect = f"the claim holds on {holds}; {dz}" if math.isfinite(row.p_beats) else dz
+    return f"the claim holds on {holds}; {dz}" if math.isfinite(row.p_beats) else dz
+
+
+def verdict_sentence(row: ClaimVerdict, companion: str = "") -> tuple[Verdict, str]:
+    """(verdict, sentence) of one claim and variant; every Verdict has its wording.
+
+    companion: what a second measure of the same claim says (companion_words), put in the
+    same sentence so that a reader never sees one measure's verdict without the other's.
+    """
+    verdict, effect = row.verdict, effect_words(row)
     look = (
         f" (decided at look {row.look}, {row.seeds_at_look} seeds)"
         if row.sequential and verdict.decided
@@ -155,29 +159,63 @@ def verdict_sentences(results: StudyResults) -> list[tuple[Verdict, str]]:
     return [verdict_sentence(row, companion_words(results, row)) for row in results.claim_verdicts]
 
 
-def checklist(results: StudyResults) -> list[tuple[str, str]]:
-    """What a reader needs to judge and rerun the result; unknown fields are said to be."""
-    runs, all_runs = results.runs, results.all_runs
+INTERVALS = (
+    "95% interval of the mean per-seed difference (log ratio for ratios) that inverts the "
+    "exact sign-flip test: the shifts it does not reject, so it excludes 0 exactly when "
+    "p < 0.05; equivalence intervals at 1 - 2 alpha invert the two one-sided tests; with "
+    "censored pairs, an order-statistic interval of the median widened to the censoring "
+    "bounds"
+)
+SEQUENTIAL_INTERVALS = (
+    "; in this sequential study, at 1 - the nominal level the deciding look tested at"
+)
+# The run tags a reader needs to rerun the study; one empty on every run is named as unknown.
+PROVENANCE_TAGS = ("cpu", "device", "git_commit", "torch_version", "mlflow_version", "threads")
+
+
+def tests_used(results: StudyResults) -> str:
+    """The tests behind the verdicts, with the Holm family and any sequential design."""
+    design = results.design
+    return (
+        "exact two-sided sign-flip permutation test (all 2^n sign patterns up to 16 seeds, "
+        "100,000 seeded random ones above); exact sign test where censored pairs exist; "
+        f"two one-sided tests for margins; Holm over {results.family_size} test(s)"
+        + (
+            f"; group-sequential, {len(design.looks())} planned looks at "
+            f"{', '.join(map(str, design.looks()))} seeds, Pocock-type alpha spending with "
+            "nominal levels that allow for the looks' correlation"
+            if design is not None
+            else ""
+        )
+    )
+
+
+def total_compute(results: StudyResults) -> str:
+    """Every run started, by status, and its train-minutes: failed and killed ones too."""
+    all_runs = results.all_runs
     statuses = all_runs.groupby("status").size().to_dict() if not all_runs.empty else {}
     seconds = float(all_runs["train_seconds"].sum()) if not all_runs.empty else math.nan
-    design = results.design
-    interval = (
-        "95% interval of the mean per-seed difference (log ratio for ratios) that inverts the "
-        "exact sign-flip test: the shifts it does not reject, so it excludes 0 exactly when "
-        "p < 0.05; equivalence intervals at 1 - 2 alpha invert the two one-sided tests; with "
-        "censored pairs, an order-statistic interval of the median widened to the censoring "
-        "bounds"
+    return (
+        f"{len(all_runs)} runs ("
+        + ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
+        + f"), about {number(seconds / 60, 3)} train-minutes in all, failed and killed runs included"
     )
-    if design is not None:
-        interval += (
-            "; in this sequential study, at 1 - the nominal level the deciding look tested at"
-        )
-    unknown = sorted(
+
+
+def unknown_fields(results: StudyResults) -> list[str]:
+    """The provenance tags no run recorded (empty on every run)."""
+    runs = results.runs
+    return sorted(
         column
-        for column in ("cpu", "device", "git_commit", "torch_version", "mlflow_version", "threads")
+        for column in PROVENANCE_TAGS
         if not runs.empty and (runs[column].astype(str) == "").all()
     )
-    items = [
+
+
+def checklist(results: StudyResults) -> list[tuple[str, str]]:
+    """What a reader needs to judge and rerun the result; unknown fields are said to be."""
+    unknown = unknown_fields(results)
+    return [
         (
             "What varies between replicates",
             "the seed: it sets each arm's initialisation and the order of the training batches "
@@ -187,20 +225,8 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
             "Unit of analysis",
             "one run per arm and seed; arms compared paired by seed, never per step",
         ),
-        ("Intervals", interval),
-        (
-            "Tests",
-            "exact two-sided sign-flip permutation test (all 2^n sign patterns up to 16 seeds, "
-            "100,000 seeded random ones above); exact sign test where censored pairs exist; "
-            f"two one-sided tests for margins; Holm over {results.family_size} test(s)"
-            + (
-                f"; group-sequential, {len(design.looks())} planned looks at "
-                f"{', '.join(map(str, design.looks()))} seeds, Pocock-type alpha spending with "
-                "nominal levels that allow for the looks' correlation"
-                if design is not None
-                else ""
-            ),
-        ),
+        ("Intervals", INTERVALS + (SEQUENTIAL_INTERVALS if results.design is not None else "")),
+        ("Tests", tests_used(results)),
         (
             "Bands and ±",
             "accuracy curves: mean with a 95% bootstrap band; loss curves: ± 1 SD across seeds; "
@@ -208,14 +234,9 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
         ),
         (
             "Seeds per arm",
-            ", ".join(f"{a}: {n}" for a, n in runs.groupby("arm").size().items()) or "none",
+            ", ".join(f"{a}: {n}" for a, n in results.runs.groupby("arm").size().items()) or "none",
         ),
-        (
-            "Total compute",
-            f"{len(all_runs)} runs ("
-            + ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
-            + f"), about {number(seconds / 60, 3)} train-minutes in all, failed and killed runs included",
-        ),
+        ("Total compute", total_compute(results)),
         (
             "Dataset",
             provenance(results.spec.dataset, results.spec.dataset_sha256)
@@ -224,4 +245,3 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
         ),
         ("Not filled in", ", ".join(unknown) if unknown else "nothing: every field above is known"),
     ]
-    return items
