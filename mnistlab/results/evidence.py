@@ -174,6 +174,27 @@ def load_evidence(
     all runs: every run of the experiment, any status, with its train seconds (the compute
     the study cost, failed and killed runs included).
     """
+    experiment, spec = _stored_spec(store, study)
+    stored = [
+        r
+        for r in store.runs(experiment.experiment_id)
+        if r.tags.get(names.ROLE_TAG) != names.STUDY_ROLE
+    ]
+    arm_by_hash = spec.arm_by_hash()
+    runs = _run_rows(stored, arm_by_hash)
+    if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
+        raise AnalysisError(
+            f"Study {study!r} has no finished runs in {store.tracking_uri}. "
+            f"Run `mnistlab study {spec.source}` to train them."
+        )
+    current = _counting_runs(runs, set(arm_by_hash))
+    history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)
+    return spec, current, history, _all_runs(stored, runs)
+
+
+def _stored_spec(store: Store, study: str):  # noqa: ANN202 - (an MLflow Experiment, StudySpec)
+    """The study's experiment and the spec last run under its name; AnalysisError naming
+    what is missing and what to do when there is no such study or it holds no spec."""
     experiment = store.find_experiment(study)
     if experiment is None:
         raise AnalysisError(
@@ -188,28 +209,24 @@ def load_evidence(
             "written by `mnistlab study` (runs of `mnistlab train` cannot be analysed as a "
             "study). Write a spec in experiments/ and run `mnistlab study` on it."
         )
-    spec = spec_from_record(record)
-    arm_by_hash = spec.arm_by_hash()
-    hashes = set(arm_by_hash)  # the spec's runs, whatever else the experiment holds
-    stored = [
-        r
-        for r in store.runs(experiment.experiment_id)
-        if r.tags.get(names.ROLE_TAG) != names.STUDY_ROLE
-    ]
-    runs = _run_rows(stored, arm_by_hash)
-    if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
-        raise AnalysisError(
-            f"Study {study!r} has no finished runs in {store.tracking_uri}. "
-            f"Run `mnistlab study {spec.source}` to train them."
-        )
+    return experiment, spec_from_record(record)
+
+
+def _counting_runs(runs: pd.DataFrame, hashes: set[str]) -> pd.DataFrame:
+    """The finished runs of the spec's config hashes (whatever else the experiment holds),
+    of reruns the latest."""
     current = runs[
         (runs[names.STATUS] == names.FINISHED) & runs[names.CONFIG_HASH_TAG].isin(hashes)
     ]
     current = current.sort_values(names.START_TIME).drop_duplicates(
         names.CONFIG_HASH_TAG, keep="last"
     )
-    history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)
-    all_runs = pd.DataFrame(
+    return current.reset_index(drop=True)
+
+
+def _all_runs(stored: list[StoredRun], runs: pd.DataFrame) -> pd.DataFrame:
+    """Every stored run, any status, with its arm, seed, failure and train seconds."""
+    return pd.DataFrame(
         {
             names.RUN_NAME: [r.run_name for r in stored],
             names.ARM_TAG: runs[names.ARM_TAG].tolist() if not runs.empty else [],
@@ -228,7 +245,6 @@ def load_evidence(
             ],
         }
     )
-    return spec, current.reset_index(drop=True), history, all_runs
 
 
 def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list[str]]:
