@@ -17,6 +17,7 @@ from mnistlab.report.tables import (
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import measure
 from mnistlab.stats.analysis import paired_values
+from mnistlab.stats.claim_verdicts import ClaimVerdict
 from mnistlab.stats.verdicts import Verdict
 from mnistlab.training.owndata import provenance
 
@@ -33,18 +34,17 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def estimate_words(row) -> str:  # noqa: ANN001 - a verdicts row
+def estimate_words(row) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     """'ratio 1.2×, 95% CI [1.03×, 1.44×]' at the level the interval has; for censored pairs
     the bounds on the median and the interval that allows for them; 'all 7 seeds equal'."""
-    confidence = getattr(row, "confidence", 0.95)
     interval = interval_text(row)
     if not interval.startswith("["):
         return f"{estimate_text(row)} ({interval})"
-    kind = "CI for the median" if getattr(row, "censored_pairs", 0) else "CI"
-    return f"{estimate_text(row)}, {level(confidence)} {kind} {interval}"
+    kind = "CI for the median" if row.censored_pairs else "CI"
+    return f"{estimate_text(row)}, {level(row.confidence)} {kind} {interval}"
 
 
-def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
+def interval90(row) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     unit = "×" if row.estimate_kind == "ratio" else ""
     return (
         f"{equivalence_level(row)} CI [{number(row.ci90_low, 4)}{unit}, "
@@ -52,31 +52,31 @@ def interval90(row) -> str:  # noqa: ANN001 - a verdicts row
     )
 
 
-def verdict_sentence(row, companion: str = "") -> tuple[Verdict, str]:  # noqa: ANN001 - a verdicts row
+def effect_words(row: ClaimVerdict) -> str:
+    """On how many seeds the claim held and its d_z, or why there is no d_z."""
+    dz = (
+        f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
+        if math.isfinite(row.effect_size)
+        else "no d_z: censored runs have no value to average"
+        if row.censored_pairs
+        else "no d_z: every seed's difference is the same"
+        if row.interval_note
+        else "no d_z"
+    )
+    holds = row.beats_words or f"{number(100 * row.p_beats, 3)}% of seeds"
+    return f"the claim holds on {holds}; {dz}" if math.isfinite(row.p_beats) else dz
+
+
+def verdict_sentence(row: ClaimVerdict, companion: str = "") -> tuple[Verdict, str]:
     """(verdict, sentence) of one claim and variant; every Verdict has its wording.
 
     companion: what a second measure of the same claim says (companion_words), put in the
     same sentence so that a reader never sees one measure's verdict without the other's.
     """
-    verdict = Verdict(row.verdict)
-    dz = (
-        f"d_z = {number(row.effect_size, 2)}, a {row.magnitude or 'unmeasured'} effect"
-        if math.isfinite(getattr(row, "effect_size", math.nan))
-        else "no d_z: censored runs have no value to average"
-        if getattr(row, "censored_pairs", 0)
-        else "no d_z: every seed's difference is the same"
-        if getattr(row, "interval_note", "")
-        else "no d_z"
-    )
-    holds = getattr(row, "beats_words", "") or f"{number(100 * row.p_beats, 3)}% of seeds"
-    effect = (
-        f"the claim holds on {holds}; {dz}"
-        if isinstance(row.p_beats, float) and math.isfinite(row.p_beats)
-        else dz
-    )
+    verdict, effect = row.verdict, effect_words(row)
     look = (
         f" (decided at look {row.look}, {row.seeds_at_look} seeds)"
-        if "look" in row._fields and verdict.decided
+        if row.sequential and verdict.decided
         else ""
     )
     title = measure(row.claim).title.lower()
@@ -122,7 +122,7 @@ def verdict_sentence(row, companion: str = "") -> tuple[Verdict, str]:  # noqa: 
 COMPANIONS = {"log_loss_spread": "raw_loss_sd"}
 
 
-def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verdicts row
+def companion_words(results: StudyResults, row: ClaimVerdict) -> str:
     """'but by the paper's own measure, ... cnn3's is smaller on 10 of 10 seeds (...): the two
     measures disagree', or that it agrees or cannot tell; '' when the claim has no companion
     or the study no value of it."""
@@ -146,8 +146,7 @@ def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verd
     )
     title = measure(other).title
     name = f"the paper's own measure, the {title[0].lower()}{title[1:]}"
-    direction = getattr(row, "direction", 0)
-    claimed = direction if direction in (1, -1) else getattr(row, "evidence", 0)
+    claimed = row.direction if row.direction in (1, -1) else row.evidence
     if second["p_value"] >= 0.05 or not claimed:
         return f"{name}, does not separate them: {numbers}"
     if np.sign(second["difference"]) == claimed:
@@ -157,35 +156,66 @@ def companion_words(results: StudyResults, row) -> str:  # noqa: ANN001 - a verd
 
 def verdict_sentences(results: StudyResults) -> list[tuple[Verdict, str]]:
     """(verdict, sentence) per claim and variant, each with its companion measure's word."""
-    return [
-        verdict_sentence(row, companion_words(results, row))
-        for row in results.verdicts.itertuples()
-    ]
+    return [verdict_sentence(row, companion_words(results, row)) for row in results.claim_verdicts]
+
+
+INTERVALS = (
+    "95% interval of the mean per-seed difference (log ratio for ratios) that inverts the "
+    "exact sign-flip test: the shifts it does not reject, so it excludes 0 exactly when "
+    "p < 0.05; equivalence intervals at 1 - 2 alpha invert the two one-sided tests; with "
+    "censored pairs, an order-statistic interval of the median widened to the censoring "
+    "bounds"
+)
+SEQUENTIAL_INTERVALS = (
+    "; in this sequential study, at 1 - the nominal level the deciding look tested at"
+)
+# The run tags a reader needs to rerun the study; one empty on every run is named as unknown.
+PROVENANCE_TAGS = ("cpu", "device", "git_commit", "torch_version", "mlflow_version", "threads")
+
+
+def tests_used(results: StudyResults) -> str:
+    """The tests behind the verdicts, with the Holm family and any sequential design."""
+    design = results.design
+    return (
+        "exact two-sided sign-flip permutation test (all 2^n sign patterns up to 16 seeds, "
+        "100,000 seeded random ones above); exact sign test where censored pairs exist; "
+        f"two one-sided tests for margins; Holm over {results.family_size} test(s)"
+        + (
+            f"; group-sequential, {len(design.looks())} planned looks at "
+            f"{', '.join(map(str, design.looks()))} seeds, Pocock-type alpha spending with "
+            "nominal levels that allow for the looks' correlation"
+            if design is not None
+            else ""
+        )
+    )
+
+
+def total_compute(results: StudyResults) -> str:
+    """Every run started, by status, and its train-minutes: failed and killed ones too."""
+    all_runs = results.all_runs
+    statuses = all_runs.groupby("status").size().to_dict() if not all_runs.empty else {}
+    seconds = float(all_runs["train_seconds"].sum()) if not all_runs.empty else math.nan
+    return (
+        f"{len(all_runs)} runs ("
+        + ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
+        + f"), about {number(seconds / 60, 3)} train-minutes in all, failed and killed runs included"
+    )
+
+
+def unknown_fields(results: StudyResults) -> list[str]:
+    """The provenance tags no run recorded (empty on every run)."""
+    runs = results.runs
+    return sorted(
+        column
+        for column in PROVENANCE_TAGS
+        if not runs.empty and (runs[column].astype(str) == "").all()
+    )
 
 
 def checklist(results: StudyResults) -> list[tuple[str, str]]:
     """What a reader needs to judge and rerun the result; unknown fields are said to be."""
-    runs, all_runs = results.runs, results.all_runs
-    statuses = all_runs.groupby("status").size().to_dict() if not all_runs.empty else {}
-    seconds = float(all_runs["train_seconds"].sum()) if not all_runs.empty else math.nan
-    design = results.design
-    interval = (
-        "95% interval of the mean per-seed difference (log ratio for ratios) that inverts the "
-        "exact sign-flip test: the shifts it does not reject, so it excludes 0 exactly when "
-        "p < 0.05; equivalence intervals at 1 - 2 alpha invert the two one-sided tests; with "
-        "censored pairs, an order-statistic interval of the median widened to the censoring "
-        "bounds"
-    )
-    if design is not None:
-        interval += (
-            "; in this sequential study, at 1 - the nominal level the deciding look tested at"
-        )
-    unknown = sorted(
-        column
-        for column in ("cpu", "device", "git_commit", "torch_version", "mlflow_version", "threads")
-        if not runs.empty and (runs[column].astype(str) == "").all()
-    )
-    items = [
+    unknown = unknown_fields(results)
+    return [
         (
             "What varies between replicates",
             "the seed: it sets each arm's initialisation and the order of the training batches "
@@ -195,20 +225,8 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
             "Unit of analysis",
             "one run per arm and seed; arms compared paired by seed, never per step",
         ),
-        ("Intervals", interval),
-        (
-            "Tests",
-            "exact two-sided sign-flip permutation test (all 2^n sign patterns up to 16 seeds, "
-            "100,000 seeded random ones above); exact sign test where censored pairs exist; "
-            f"two one-sided tests for margins; Holm over {results.family_size} test(s)"
-            + (
-                f"; group-sequential, {len(design.looks())} planned looks at "
-                f"{', '.join(map(str, design.looks()))} seeds, Pocock-type alpha spending with "
-                "nominal levels that allow for the looks' correlation"
-                if design is not None
-                else ""
-            ),
-        ),
+        ("Intervals", INTERVALS + (SEQUENTIAL_INTERVALS if results.design is not None else "")),
+        ("Tests", tests_used(results)),
         (
             "Bands and ±",
             "accuracy curves: mean with a 95% bootstrap band; loss curves: ± 1 SD across seeds; "
@@ -216,14 +234,9 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
         ),
         (
             "Seeds per arm",
-            ", ".join(f"{a}: {n}" for a, n in runs.groupby("arm").size().items()) or "none",
+            ", ".join(f"{a}: {n}" for a, n in results.runs.groupby("arm").size().items()) or "none",
         ),
-        (
-            "Total compute",
-            f"{len(all_runs)} runs ("
-            + ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
-            + f"), about {number(seconds / 60, 3)} train-minutes in all, failed and killed runs included",
-        ),
+        ("Total compute", total_compute(results)),
         (
             "Dataset",
             provenance(results.spec.dataset, results.spec.dataset_sha256)
@@ -232,4 +245,3 @@ def checklist(results: StudyResults) -> list[tuple[str, str]]:
         ),
         ("Not filled in", ", ".join(unknown) if unknown else "nothing: every field above is known"),
     ]
-    return items

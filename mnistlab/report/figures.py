@@ -73,7 +73,7 @@ def forest_rows(results: StudyResults) -> list[dict]:
     """The verdicts table as the forest plot's rows, grouped by claim."""
     directions = {c.metric: c.direction for c in results.spec.claims}
     rows = []
-    for row, text in zip(results.verdicts.itertuples(), verdict_rows(results), strict=True):
+    for row, text in zip(results.claim_verdicts, verdict_rows(results), strict=True):
         claim = measure(row.claim)
         rows.append(
             {
@@ -83,7 +83,7 @@ def forest_rows(results: StudyResults) -> list[dict]:
                 "estimate": float(row.estimate),
                 "low": float(row.ci_low),
                 "high": float(row.ci_high),
-                "margin": float(getattr(row, "margin", float("nan"))),
+                "margin": row.margin,
                 "tone": text["tone"],
                 "verdict": text["verdict"],
             }
@@ -93,7 +93,7 @@ def forest_rows(results: StudyResults) -> list[dict]:
 
 def forest_figure(results: StudyResults) -> Figure | None:
     """The headline figure: every variant × claim, estimate and interval, coloured by verdict."""
-    if results.verdicts.empty:
+    if not results.claim_verdicts:
         return None
     plots.set_style()
     level = "the interval at the look's level" if results.design else "its 95% interval"

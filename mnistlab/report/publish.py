@@ -24,7 +24,6 @@ from mnistlab.report.ranking import ranking_record
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
 from mnistlab.stats.ranking import Ranking
-from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.connect import check_loggable
 from mnistlab.store.store import Store
 
@@ -102,19 +101,18 @@ def verdict_record(results: StudyResults) -> tuple[dict[str, str], list[dict]]:
     measure's column (no colons: Windows clients refuse them)."""
     tags: dict[str, str] = {}
     table: list[dict] = []
-    for row in results.verdicts.itertuples():
-        p = row.p_sequential if hasattr(row, "p_sequential") else row.p_holm
+    for row in results.claim_verdicts:
         entry: dict = {"variant": row.variant, "claim": row.metric, "statement": row.statement}
-        values = (row.estimate, row.ci_low, row.ci_high, p)
+        values = (row.estimate, row.ci_low, row.ci_high, row.p_shown)
         for name, value in zip(VERDICT_STATISTICS, values, strict=True):
             if math.isfinite(value):
                 tags[verdict_statistic_key(row.variant, row.metric, name)] = format_statistic(value)
                 entry[name] = float(value)
-        if math.isfinite(getattr(row, "margin", math.nan)):
+        if math.isfinite(row.margin):
             values = (
                 row.margin,
-                getattr(row, "p_tost_lower", math.nan),
-                getattr(row, "p_tost_upper", math.nan),
+                row.p_tost_lower,
+                row.p_tost_upper,
                 row.p_equivalence_holm,
                 row.ci90_low,
                 row.ci90_high,
@@ -124,9 +122,9 @@ def verdict_record(results: StudyResults) -> tuple[dict[str, str], list[dict]]:
                     key = verdict_statistic_key(row.variant, row.metric, name)
                     tags[key] = format_statistic(value)
                     entry[name] = float(value)
-        tags[verdict_tag_key(row.variant, row.metric)] = str(Verdict(row.verdict))
+        tags[verdict_tag_key(row.variant, row.metric)] = str(row.verdict)
         tags[claim_tag_key(row.variant, row.metric)] = row.statement
-        entry["verdict"] = str(Verdict(row.verdict))
+        entry["verdict"] = str(row.verdict)
         table.append(entry)
     for arm, n in results.runs.groupby("arm").size().items():
         tags[arm_count_key(arm)] = str(int(n))

@@ -132,19 +132,7 @@ def write_report(
     forest = forest_figure(results)
     figures = study_figures(results) if not results.runs.empty else []
     power_table, curves = power if power is not None else (pd.DataFrame(), pd.DataFrame())
-    power_figure = None
-    if not curves.empty:
-        power_figure = Figure(
-            "power",
-            "How many seeds?",
-            f"Power (the chance that a study of that many paired seeds decides the claim the "
-            f"way this study's effect points, under Holm over the family) against the number "
-            f"of seeds, from {SIMULATIONS:,} resampled studies each; dashed: "
-            f"{TARGET_POWER:.0%}; dotted: this study's n. The curves are at the effect as "
-            f"observed; the table's seeds are planned at d_z's lower {EFFECT_LEVEL:.0%} bound, "
-            "so they can lie right of where a curve crosses.",
-            plots.to_png(plots.power_curves(curves, int(power_table["n"].max()), TARGET_POWER)),
-        )
+    power_figure = power_curves_figure(power_table, curves)
     figures += demo_figures(demo, results) if demo is not None else []
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     html = render_html(
@@ -160,7 +148,35 @@ def write_report(
         ranking_context(ranking, results.spec.arm_names) if ranking is not None else None,
     )
     pdf = HTML(string=html).write_pdf()  # rendered fully in memory before anything is written
-    tables = {
+    tables = report_tables(results, power_table, ranking)
+    write_folder(folder, html, pdf, tables)
+    return ReportPaths(
+        folder / "index.html", folder / "report.pdf", [folder / name for name in tables]
+    )
+
+
+def power_curves_figure(power_table: pd.DataFrame, curves: pd.DataFrame) -> Figure | None:
+    """The figure of "How many seeds?": power against seeds per claim (None without curves)."""
+    if curves.empty:
+        return None
+    return Figure(
+        "power",
+        "How many seeds?",
+        f"Power (the chance that a study of that many paired seeds decides the claim the "
+        f"way this study's effect points, under Holm over the family) against the number "
+        f"of seeds, from {SIMULATIONS:,} resampled studies each; dashed: "
+        f"{TARGET_POWER:.0%}; dotted: this study's n. The curves are at the effect as "
+        f"observed; the table's seeds are planned at d_z's lower {EFFECT_LEVEL:.0%} bound, "
+        "so they can lie right of where a curve crosses.",
+        plots.to_png(plots.power_curves(curves, int(power_table["n"].max()), TARGET_POWER)),
+    )
+
+
+def report_tables(
+    results: StudyResults, power_table: pd.DataFrame, ranking: Ranking | None
+) -> dict[str, pd.DataFrame]:
+    """The CSV files written beside the report, by file name."""
+    return {
         "runs.csv": results.runs,
         "verdicts.csv": results.verdicts,
         "secondary.csv": results.secondary,
@@ -169,6 +185,11 @@ def write_report(
         "power.csv": power_table,
         **({"ranking.csv": ranking.pairs} if ranking is not None else {}),
     }
+
+
+def write_folder(folder: Path, html: str, pdf: bytes, tables: dict[str, pd.DataFrame]) -> None:
+    """index.html, report.pdf and the tables, replacing the folder whole (replace_folder):
+    a reader never sees half of an old report and half of a new one."""
 
     def write(staging: Path) -> None:
         for name, frame in tables.items():
@@ -179,6 +200,3 @@ def write_report(
             path.chmod(0o644)
 
     replace_folder(folder, write)
-    return ReportPaths(
-        folder / "index.html", folder / "report.pdf", [folder / name for name in tables]
-    )

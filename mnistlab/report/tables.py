@@ -9,6 +9,7 @@ import numpy as np
 from mnistlab.results.evidence import StudyResults
 from mnistlab.spec.measures import SAME, measure
 from mnistlab.stats.analysis import margin_words as margin_words_of
+from mnistlab.stats.claim_verdicts import ClaimVerdict
 from mnistlab.stats.verdicts import Verdict
 
 PAPER_QUESTION = "Does a third convolution help?"
@@ -42,14 +43,9 @@ def level(confidence: float) -> str:
     return f"{100 * confidence:.3g}%"
 
 
-def _value(row, name: str, default: float = float("nan")) -> float:  # noqa: ANN001 - a row
-    value = getattr(row, name, default)
-    return default if value is None else value
-
-
-def interval_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a verdicts row
+def interval_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     """The interval as shown, labelled with its level: '[a, b]', or what is known instead."""
-    note = getattr(row, "interval_note", "") or ""
+    note = row.interval_note
     if note and "all" in note and "equal" in note:
         return note.split(":")[0]  # 'all 7 seeds equal'
     unit = "×" if row.estimate_kind == "ratio" else ""
@@ -59,15 +55,15 @@ def interval_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a verdicts row
             return "∞" if value > 0 else "−∞"
         return f"{format_number(value, digits)}{unit}"
 
-    return f"[{end(_value(row, 'ci_low'))}, {end(_value(row, 'ci_high'))}]"
+    return f"[{end(row.ci_low)}, {end(row.ci_high)}]"
 
 
-def estimate_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a verdicts row
+def estimate_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     """'ratio 1.2×', or for censored pairs the bounds on the median: 'median ratio 1.1× to
     not reached'."""
     unit = "×" if row.estimate_kind == "ratio" else ""
-    if getattr(row, "censored_pairs", 0) and not np.isfinite(_value(row, "estimate")):
-        low, high = _value(row, "median_low"), _value(row, "median_high")
+    if row.censored_pairs and not np.isfinite(row.estimate):
+        low, high = row.median_low, row.median_high
 
         def bound(value: float) -> str:
             if np.isinf(value):
@@ -81,8 +77,8 @@ def estimate_text(row, digits: int = 4) -> str:  # noqa: ANN001 - a verdicts row
 
 def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
     rows = []
-    for row in results.verdicts.itertuples():
-        same = getattr(row, "question", "") == SAME
+    for row in results.claim_verdicts:
+        same = row.question == SAME
         rows.append(
             {
                 "variant": row.variant,
@@ -90,24 +86,18 @@ def verdict_rows(results: StudyResults) -> list[dict[str, str]]:
                 "n": str(row.n),
                 "means": f"{format_number(row.baseline_mean, 4)} vs {format_number(row.variant_mean, 4)}",
                 "estimate": estimate_text(row),
-                "interval": f"{level(_value(row, 'confidence', 0.95))} {interval_text(row)}",
+                "interval": f"{level(row.confidence)} {interval_text(row)}",
                 # An equivalence question's only test is its TOST.
                 "p": format_number(row.p_equivalence if same else row.p_value),
-                "p_holm": format_number(
-                    row.p_equivalence_holm
-                    if same
-                    else row.p_sequential
-                    if "p_sequential" in row._fields
-                    else row.p_holm
-                ),
+                "p_holm": format_number(row.p_equivalence_holm if same else row.p_shown),
                 "effect": f"{format_number(row.effect_size, 2)} ({row.magnitude})",
-                "beats": f"{getattr(row, 'beats_words', '') or f'{row.p_beats:.0%}'} "
+                "beats": f"{row.beats_words or f'{row.p_beats:.0%}'} "
                 f"[{row.p_beats_low:.0%}, {row.p_beats_high:.0%}]"
                 if np.isfinite(row.p_beats)
                 else "–",
-                "look": str(row.look) if "look" in row._fields else "",
+                "look": str(row.look) if row.sequential else "",
                 "verdict": reading(row),
-                "tone": Verdict(row.verdict).tone,
+                "tone": row.verdict.tone,
                 "equivalence": equivalence_cell(row),
                 "note": row.note,
             }
@@ -120,15 +110,14 @@ def margin_text(claim) -> str:  # noqa: ANN001 - a config.Claim
     return margin_words_of(claim.measure, claim.margin)
 
 
-def margin_words(row) -> str:  # noqa: ANN001 - a verdicts row
-    """The margin of a verdicts row in words ('' without one)."""
-    margin = getattr(row, "margin", float("nan"))
-    if margin is None or not np.isfinite(margin):
+def margin_words(row: ClaimVerdict) -> str:
+    """The margin of a verdict in words ('' without one)."""
+    if not np.isfinite(row.margin):
         return ""
-    return margin_words_of(measure(row.claim), margin)
+    return margin_words_of(measure(row.claim), row.margin)
 
 
-def reading(row) -> str:  # noqa: ANN001 - a verdicts row
+def reading(row: ClaimVerdict) -> str:
     """The verdict as the question was asked: 'equivalent within ±0.3 points', 'not shown
     equivalent within ±0.3 points (90% CI [..])', 'differs', 'no difference shown'."""
     verdict = Verdict(row.verdict)
@@ -144,18 +133,17 @@ def reading(row) -> str:  # noqa: ANN001 - a verdicts row
     return str(verdict)
 
 
-def equivalence_level(row) -> str:  # noqa: ANN001 - a verdicts row
+def equivalence_level(row) -> str:  # noqa: ANN001 - a ClaimVerdict or evidence row
     """The level of the interval TOST inverts: 1 - 2 alpha at the alpha the decision used."""
-    return level(_value(row, "equivalence_confidence", 0.9))
+    return level(row.equivalence_confidence)
 
 
-def equivalence_cell(row) -> str:  # noqa: ANN001 - a verdicts row
+def equivalence_cell(row: ClaimVerdict) -> str:
     """Margin, the two TOST p-values and the 1 - 2 alpha interval; '' without a margin."""
     margin = margin_words(row)
     if not margin:
         return ""
-    lower = getattr(row, "p_tost_lower", float("nan"))
-    upper = getattr(row, "p_tost_upper", float("nan"))
+    lower, upper = row.p_tost_lower, row.p_tost_upper
     unit = "×" if row.estimate_kind == "ratio" else ""
     return (
         f"{margin}; TOST p {format_number(lower)} (above −m), {format_number(upper)} (below +m), "

@@ -31,17 +31,13 @@ from mnistlab.spec.parse import spec_from_record
 from mnistlab.spec.study import StudySpec
 from mnistlab.spec.studyname import run_spec_hint
 from mnistlab.stats.analysis import SECONDARY_MEASURES, paired_evidence, secondary_comparisons
+from mnistlab.stats.claim_verdicts import ClaimVerdict, claim_verdicts, verdicts_frame
 from mnistlab.stats.decisions import compare_arms, min_seeds_for_verdict
 from mnistlab.stats.multiplicity import hypotheses
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide
-from mnistlab.stats.verdicts import Verdict
 from mnistlab.store.records import StoredRun
 from mnistlab.store.store import Store
 from mnistlab.training.dataset_registry import dataset_info
-
-
-def decided(verdict: str) -> bool:
-    return Verdict(verdict).decided
 
 
 class AnalysisError(MnistlabError):
@@ -56,7 +52,7 @@ class StudyResults:
     arms: list[str]  # the spec's arms that have usable runs, in the spec's order
     runs: pd.DataFrame  # one row per usable run, with per-run measures
     history: pd.DataFrame  # one row per (run, metric, step)
-    verdicts: pd.DataFrame  # one row per (variant, claim)
+    claim_verdicts: tuple[ClaimVerdict, ...]  # one per (variant, claim), decided once
     secondary: pd.DataFrame  # one row per (variant, other measure): descriptive, uncorrected
     summary: pd.DataFrame  # one row per arm
     fractions: pd.DataFrame  # fraction of seeds past each threshold by step
@@ -73,18 +69,24 @@ class StudyResults:
         return self.spec.design()
 
     @property
+    def verdicts(self) -> pd.DataFrame:
+        """The verdicts as a table (verdicts.csv): one row per ClaimVerdict, its fields."""
+        return verdicts_frame(self.claim_verdicts)
+
+    @property
     def all_decided(self) -> bool:
-        return not self.verdicts.empty and bool(self.verdicts["verdict"].map(decided).all())
+        return bool(self.claim_verdicts) and all(v.verdict.decided for v in self.claim_verdicts)
 
     def look_summary(self) -> str:
         """One line on where a sequential study stands."""
         design = self.design
         if design is None or not self.looks_taken:
             return "no complete look yet"
-        settled = int(self.verdicts["verdict"].map(decided).sum())
+        settled = sum(v.verdict.decided for v in self.claim_verdicts)
         return (
             f"look {self.looks_taken} of {len(design.looks())} "
-            f"({design.looks()[self.looks_taken - 1]} seeds): {settled} of {len(self.verdicts)} "
+            f"({design.looks()[self.looks_taken - 1]} seeds): {settled} of "
+            f"{len(self.claim_verdicts)} "
             "claim(s) decided"
         )
 
@@ -172,6 +174,27 @@ def load_evidence(
     all runs: every run of the experiment, any status, with its train seconds (the compute
     the study cost, failed and killed runs included).
     """
+    experiment, spec = _stored_spec(store, study)
+    stored = [
+        r
+        for r in store.runs(experiment.experiment_id)
+        if r.tags.get(names.ROLE_TAG) != names.STUDY_ROLE
+    ]
+    arm_by_hash = spec.arm_by_hash()
+    runs = _run_rows(stored, arm_by_hash)
+    if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
+        raise AnalysisError(
+            f"Study {study!r} has no finished runs in {store.tracking_uri}. "
+            f"Run `mnistlab study {spec.source}` to train them."
+        )
+    current = _counting_runs(runs, set(arm_by_hash))
+    history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)
+    return spec, current, history, _all_runs(stored, runs)
+
+
+def _stored_spec(store: Store, study: str):  # noqa: ANN202 - (an MLflow Experiment, StudySpec)
+    """The study's experiment and the spec last run under its name; AnalysisError naming
+    what is missing and what to do when there is no such study or it holds no spec."""
     experiment = store.find_experiment(study)
     if experiment is None:
         raise AnalysisError(
@@ -186,28 +209,24 @@ def load_evidence(
             "written by `mnistlab study` (runs of `mnistlab train` cannot be analysed as a "
             "study). Write a spec in experiments/ and run `mnistlab study` on it."
         )
-    spec = spec_from_record(record)
-    arm_by_hash = spec.arm_by_hash()
-    hashes = set(arm_by_hash)  # the spec's runs, whatever else the experiment holds
-    stored = [
-        r
-        for r in store.runs(experiment.experiment_id)
-        if r.tags.get(names.ROLE_TAG) != names.STUDY_ROLE
-    ]
-    runs = _run_rows(stored, arm_by_hash)
-    if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
-        raise AnalysisError(
-            f"Study {study!r} has no finished runs in {store.tracking_uri}. "
-            f"Run `mnistlab study {spec.source}` to train them."
-        )
+    return experiment, spec_from_record(record)
+
+
+def _counting_runs(runs: pd.DataFrame, hashes: set[str]) -> pd.DataFrame:
+    """The finished runs of the spec's config hashes (whatever else the experiment holds),
+    of reruns the latest."""
     current = runs[
         (runs[names.STATUS] == names.FINISHED) & runs[names.CONFIG_HASH_TAG].isin(hashes)
     ]
     current = current.sort_values(names.START_TIME).drop_duplicates(
         names.CONFIG_HASH_TAG, keep="last"
     )
-    history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)
-    all_runs = pd.DataFrame(
+    return current.reset_index(drop=True)
+
+
+def _all_runs(stored: list[StoredRun], runs: pd.DataFrame) -> pd.DataFrame:
+    """Every stored run, any status, with its arm, seed, failure and train seconds."""
+    return pd.DataFrame(
         {
             names.RUN_NAME: [r.run_name for r in stored],
             names.ARM_TAG: runs[names.ARM_TAG].tolist() if not runs.empty else [],
@@ -226,7 +245,6 @@ def load_evidence(
             ],
         }
     )
-    return spec, current.reset_index(drop=True), history, all_runs
 
 
 def missing_metrics(runs: pd.DataFrame, history: pd.DataFrame) -> dict[str, list[str]]:
@@ -316,7 +334,7 @@ def analyse(store: Store, study: str) -> StudyResults:
         arms=arms,
         runs=table,
         history=history,
-        verdicts=verdicts,
+        claim_verdicts=claim_verdicts(verdicts),
         secondary=pd.concat(secondary, ignore_index=True) if secondary else pd.DataFrame(),
         summary=summary,
         fractions=_fractions_reached(history, spec, table),

@@ -181,63 +181,66 @@ def _parse_claims(path: Path, value: Any) -> tuple[Claim, ...]:
             'must be one or more [[claims]] tables, each with metric = "..." and '
             'direction = "higher" or "lower"; leave it out for the paper\'s three claims.',
         )
-    claims = []
+    claims: list[Claim] = []
     for index, table in enumerate(value):
-        where = f"claims[{index}]"
-        if not isinstance(table, dict):
-            raise _spec_error(path, where, "must be a table with metric and direction.")
-        unknown = sorted(set(table) - {"metric", "direction", "margin", "effect"})
-        if unknown:
-            raise _spec_error(
-                path,
-                f"{where}.{unknown[0]}",
-                "unknown key. A claim has: metric, direction and optionally margin and effect.",
-            )
-        for key in ("metric", "direction"):
-            if key not in table:
-                raise _spec_error(path, f"{where}.{key}", "is required.")
-        try:
-            metric = measure(table["metric"]).name
-        except UnknownMeasure as error:
-            raise _spec_error(path, f"{where}.metric", str(error)) from None
-        if table["direction"] not in DIRECTIONS:
-            raise _spec_error(
-                path,
-                f"{where}.direction",
-                f"unknown direction {table['direction']!r}. Known: {', '.join(DIRECTIONS)} "
-                "(what the claim says of each variant's value against the baseline's).",
-            )
-        if any(c.metric == metric for c in claims):
-            raise _spec_error(path, f"{where}.metric", f"{metric!r} is claimed twice.")
-        if table["direction"] == SAME and "margin" not in table:
-            raise _spec_error(
-                path,
-                f"{where}.margin",
-                'is required with direction = "equivalent": the claim asks whether the two '
-                "arms are the same within ±margin, and without a margin there is nothing to "
-                "test (no finite number of seeds shows a difference to be exactly zero). Give "
-                "the largest difference that would not matter, in the metric's units (margin = "
-                "0.003 for 0.3 accuracy points) or as a ratio for a ratio metric (margin = "
-                '1.05 for within 5%), or ask direction = "either" for any difference.',
-            )
-        effect = table.get("effect")
-        number = isinstance(effect, (int, float)) and not isinstance(effect, bool)
-        if effect is not None and (not number or effect_problem(metric, effect)):
-            raise _spec_error(
-                path,
-                f"{where}.effect",
-                f"must be a number in the claim's units, got {effect!r}"
-                + (f": {effect_problem(metric, effect)}" if number else f". {_EFFECT_FIX}"),
-            )
-        claims.append(
-            Claim(
-                metric,
-                table["direction"],
-                _parse_margin(path, where, table),
-                None if effect is None else float(effect),
-            )
-        )
+        claims.append(_parse_claim(path, f"claims[{index}]", table, claims))
     return tuple(claims)
+
+
+def _parse_claim(path: Path, where: str, table: Any, earlier: list[Claim]) -> Claim:  # noqa: ANN401 - a TOML value
+    """One [[claims]] table, checked key by key against the claims before it."""
+    if not isinstance(table, dict):
+        raise _spec_error(path, where, "must be a table with metric and direction.")
+    unknown = sorted(set(table) - {"metric", "direction", "margin", "effect"})
+    if unknown:
+        raise _spec_error(
+            path,
+            f"{where}.{unknown[0]}",
+            "unknown key. A claim has: metric, direction and optionally margin and effect.",
+        )
+    for key in ("metric", "direction"):
+        if key not in table:
+            raise _spec_error(path, f"{where}.{key}", "is required.")
+    try:
+        metric = measure(table["metric"]).name
+    except UnknownMeasure as error:
+        raise _spec_error(path, f"{where}.metric", str(error)) from None
+    if table["direction"] not in DIRECTIONS:
+        raise _spec_error(
+            path,
+            f"{where}.direction",
+            f"unknown direction {table['direction']!r}. Known: {', '.join(DIRECTIONS)} "
+            "(what the claim says of each variant's value against the baseline's).",
+        )
+    if any(c.metric == metric for c in earlier):
+        raise _spec_error(path, f"{where}.metric", f"{metric!r} is claimed twice.")
+    if table["direction"] == SAME and "margin" not in table:
+        raise _spec_error(
+            path,
+            f"{where}.margin",
+            'is required with direction = "equivalent": the claim asks whether the two '
+            "arms are the same within ±margin, and without a margin there is nothing to "
+            "test (no finite number of seeds shows a difference to be exactly zero). Give "
+            "the largest difference that would not matter, in the metric's units (margin = "
+            "0.003 for 0.3 accuracy points) or as a ratio for a ratio metric (margin = "
+            '1.05 for within 5%), or ask direction = "either" for any difference.',
+        )
+    effect = _parse_effect(path, where, metric, table)  # checked before the margin, as ever
+    return Claim(metric, table["direction"], _parse_margin(path, where, table), effect)
+
+
+def _parse_effect(path: Path, where: str, metric: str, table: dict[str, Any]) -> float | None:
+    """The effect a claim's study is sized for, in the claim's units (None without one)."""
+    effect = table.get("effect")
+    number = isinstance(effect, (int, float)) and not isinstance(effect, bool)
+    if effect is not None and (not number or effect_problem(metric, effect)):
+        raise _spec_error(
+            path,
+            f"{where}.effect",
+            f"must be a number in the claim's units, got {effect!r}"
+            + (f": {effect_problem(metric, effect)}" if number else f". {_EFFECT_FIX}"),
+        )
+    return None if effect is None else float(effect)
 
 
 def _parse_margin(path: Path, where: str, table: dict[str, Any]) -> float | None:

@@ -10,6 +10,8 @@
 - decisions.py: the verdict per claim from the Holm-corrected p-values, and the fewest seeds
   a verdict needs;
 - verdicts.py: every verdict word, with its tone and whether it settles the question;
+- claim_verdicts.py: ClaimVerdict, one variant's verdict on one claim as a frozen record with
+  every field present, made once from the decided table and back to it (verdicts.csv);
 - sequential.py: adaptive seeds: looks, alpha spent only where a look can decide, decisions;
 - power.py: power curves and seeds needed, at the observed effect or one the user names;
 - planning.py: seeds planned from a noisy pilot (its SD at an upper confidence bound);

@@ -160,6 +160,39 @@ def complete_blocks(
     return values.reindex(columns=arms).dropna().sort_index()
 
 
+DISAGREE = (
+    "Friedman's test and the pairwise tests disagree: the pairwise verdicts, under one "
+    "Holm family, are the ones to act on; Friedman's test only asks whether any arm "
+    "ranks apart, on ranks alone."
+)
+
+
+def pairwise_verdicts(
+    table: pd.DataFrame, order: list[str], claim: Claim, alpha: float
+) -> pd.DataFrame:
+    """Every pair of arms, the better-ranked as the variant, decided under one Holm family."""
+    frames = [
+        paired_evidence(table, worse, [better_arm], [claim])
+        for better_arm, worse in itertools.combinations(order, 2)
+    ]
+    return decide(pd.concat(frames, ignore_index=True), alpha)
+
+
+def beating_shares(pairs: pd.DataFrame, blocks: pd.DataFrame, better: str) -> pd.DataFrame:
+    """Per pair, on how many seeds the variant did better (share, its Wilson interval, in
+    words), from the blocks' values (complete_blocks: a value not reached is inf, so two
+    runs that never reached it give a sign unknown)."""
+    way = 1 if better == HIGHER else -1
+    shares = []
+    for row in pairs.itertuples():
+        # inf - inf is NaN: two runs that never reached it, sign unknown.
+        with np.errstate(invalid="ignore"):
+            signs = np.sign(blocks[row.variant].to_numpy() - blocks[row.baseline].to_numpy())
+        beats = probability_of_beating(signs, way)
+        shares.append((beats.share, beats.low, beats.high, beats.words()))
+    return pd.DataFrame(shares, index=pairs.index)
+
+
 def rank_arms(
     table: pd.DataFrame, arms: list[str], metric: str, better: str, alpha: float = ALPHA
 ) -> Ranking:
@@ -182,21 +215,9 @@ def rank_arms(
     order = sorted(arms, key=lambda arm: (mean_ranks[arm], arms.index(arm)))
     statistic, p_friedman = friedman(ranks) if n else (math.nan, math.nan)
     common = table[table["seed"].isin(blocks.index) & table["arm"].isin(arms)]
-    frames = [
-        paired_evidence(common, worse, [better_arm], [claim])
-        for better_arm, worse in itertools.combinations(order, 2)
-    ]
-    pairs = decide(pd.concat(frames, ignore_index=True), alpha)
-    way = 1 if better == HIGHER else -1
-    shares = []
-    for row in pairs.itertuples():
-        # inf - inf is NaN: two runs that never reached it, sign unknown.
-        with np.errstate(invalid="ignore"):
-            signs = np.sign(blocks[row.variant].to_numpy() - blocks[row.baseline].to_numpy())
-        beats = probability_of_beating(signs, way)
-        shares.append((beats.share, beats.low, beats.high, beats.words()))
-    pairs[["p_beats", "p_beats_low", "p_beats_high", "beats_words"]] = pd.DataFrame(
-        shares, index=pairs.index
+    pairs = pairwise_verdicts(common, order, claim, alpha)
+    pairs[["p_beats", "p_beats_low", "p_beats_high", "beats_words"]] = beating_shares(
+        pairs, blocks, better
     )
     separated = {
         frozenset((row.variant, row.baseline))
@@ -205,11 +226,7 @@ def rank_arms(
     }
     note = ""
     if n and math.isfinite(p_friedman) and (p_friedman < alpha) != bool(separated):
-        note = (
-            "Friedman's test and the pairwise tests disagree: the pairwise verdicts, under one "
-            "Holm family, are the ones to act on; Friedman's test only asks whether any arm "
-            "ranks apart, on ranks alone."
-        )
+        note = DISAGREE
     return Ranking(
         metric=measure.name,
         better=better,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, signal, stats
 
+from mnistlab.spec.measures import HIGHER, LOWER
 from mnistlab.stats.decisions import ALPHA, OPEN, decide
 from mnistlab.stats.signflip import EXACT_UP_TO, can_decide, smallest_p_words
 from mnistlab.stats.verdicts import SHOWS_DIFFERENCE, Verdict
@@ -189,9 +190,7 @@ def sequential_decide(
         else:  # a design that can never decide (a stored one: new ones are refused)
             rows = decide(evidence.iloc[open_rows], design.alpha)
             rows = rows.assign(
-                verdict=[OPEN.get(q, Verdict.INCONCLUSIVE) for q in rows["question"]]
-                if "question" in rows
-                else Verdict.INCONCLUSIVE,
+                verdict=[OPEN.get(q, Verdict.INCONCLUSIVE) for q in rows["question"]],
                 note=design.problem(),
             )
         rows = rows.assign(
@@ -214,7 +213,8 @@ def sequential_decide(
 
 def simulated_evidence(differences: np.ndarray, directions: np.ndarray) -> pd.DataFrame:
     """paired_evidence's decision columns for per-seed differences (n, tests), computed with the
-    vectorised exact test (signflip.sign_flip_p, the test the study itself reports)."""
+    vectorised exact test (signflip.sign_flip_p, the test the study itself reports).
+    directions: (tests,) of +1 (claimed higher) or -1 (lower)."""
     from mnistlab.stats.signflip import sign_flip_p
 
     d = np.asarray(differences, dtype=np.float64)
@@ -222,10 +222,12 @@ def simulated_evidence(differences: np.ndarray, directions: np.ndarray) -> pd.Da
     return pd.DataFrame(
         {
             "n": len(d),
+            "informative": np.count_nonzero(d, axis=0),  # ties cannot move the exact test
             "p_value": sign_flip_p(d.T),
             "p_equivalence": np.nan,
             "evidence": np.sign(d.mean(0)).astype(int),
             "direction": directions,
+            "question": np.where(np.asarray(directions) > 0, HIGHER, LOWER),
             "margin": np.nan,
             "estimate_kind": "difference",
             "censored_pairs": 0,

@@ -125,52 +125,86 @@ def check_net(
 
     recipe: a RunConfig whose optimizer and schedule then take one step on a copy of the net
     (training.recipe.check_step_on_net; ConfigError prefixed by where, e.g. "arm wide: ")."""
-    import inspect
-
     import torch
 
     with torch.random.fork_rng(devices=[]):  # the probe leaves the RNG as it found it
-        try:
-            net = build_model(name, model_args, source)
-        except UserNetError:
-            raise
-        except TypeError as error:
-            cls = model_factory(name) if ":" not in name else None
-            accepted = [p for p in inspect.signature(cls).parameters if p != "self"] if cls else []
-            hint = f" It accepts: {', '.join(accepted) or 'none'}." if cls else ""
-            raise UnknownModelError(
-                f"model {name!r} with model_args {model_args}: {error}.{hint}"
-            ) from None
-        except Exception as error:  # the user's __init__ may raise anything
-            raise UnknownModelError(
-                f"model {name!r} with model_args {model_args}: building the net raised "
-                f"{type(error).__name__}: {error}. Fix its __init__ or the arguments."
-            ) from None
-        cls_name = type(net).__name__
-        if not isinstance(net, nn.Module):
-            raise UnknownModelError(
-                f"model {name!r}: {cls_name} is not a torch.nn.Module subclass."
-            )
-        net.eval()
-        shape = (2, *image_shape)
-        built_in = ":" not in name
-        if built_in and (image_shape, classes) != ((1, 28, 28), 10):
-            raise UnknownModelError(
-                f"model {name!r}: the built-in nets were written for MNIST's images (1, 28, "
-                f"28) (C, H, W) and 10 classes, and this dataset has images {image_shape} and "
-                f'{classes} classes. Give your own net as "path/to/file.py:ClassName" whose '
-                f"forward takes images (N, {', '.join(map(str, image_shape))}) and returns "
-                f"logits (N, {classes})."
-            )
-        try:
-            with torch.no_grad():
-                out = net(torch.zeros(shape))
-        except Exception as error:
-            raise UnknownModelError(
-                f"model {name!r}: {cls_name} raised {type(error).__name__} on one batch of "
-                f"images {shape}: {error}. Its forward must take images (N, "
-                f"{', '.join(map(str, image_shape))}) and return logits (N, {classes})."
-            ) from None
+        net = _built_net(name, model_args, source)
+        _check_built_in_shape(name, image_shape, classes)
+        out = _one_batch(net, name, image_shape, classes)
+    _check_logits(out, name, type(net).__name__, image_shape, classes)
+    if recipe is not None:
+        _check_recipe_step(recipe, net, (2, *image_shape), classes, where)
+    return count_parameters(net)
+
+
+def _built_net(name: str, model_args: dict[str, Any], source: str) -> nn.Module:
+    """The net built from its settings; UnknownModelError naming what its constructor raised
+    (with the arguments a built-in net accepts) or that it is not an nn.Module."""
+    import inspect
+
+    try:
+        net = build_model(name, model_args, source)
+    except UserNetError:
+        raise
+    except TypeError as error:
+        cls = model_factory(name) if ":" not in name else None
+        accepted = [p for p in inspect.signature(cls).parameters if p != "self"] if cls else []
+        hint = f" It accepts: {', '.join(accepted) or 'none'}." if cls else ""
+        raise UnknownModelError(
+            f"model {name!r} with model_args {model_args}: {error}.{hint}"
+        ) from None
+    except Exception as error:  # the user's __init__ may raise anything
+        raise UnknownModelError(
+            f"model {name!r} with model_args {model_args}: building the net raised "
+            f"{type(error).__name__}: {error}. Fix its __init__ or the arguments."
+        ) from None
+    if not isinstance(net, nn.Module):
+        raise UnknownModelError(
+            f"model {name!r}: {type(net).__name__} is not a torch.nn.Module subclass."
+        )
+    return net
+
+
+def _check_built_in_shape(name: str, image_shape: tuple[int, int, int], classes: int) -> None:
+    """A built-in net takes MNIST's images and classes only; a user's net says what it takes."""
+    if ":" not in name and (image_shape, classes) != ((1, 28, 28), 10):
+        raise UnknownModelError(
+            f"model {name!r}: the built-in nets were written for MNIST's images (1, 28, "
+            f"28) (C, H, W) and 10 classes, and this dataset has images {image_shape} and "
+            f'{classes} classes. Give your own net as "path/to/file.py:ClassName" whose '
+            f"forward takes images (N, {', '.join(map(str, image_shape))}) and returns "
+            f"logits (N, {classes})."
+        )
+
+
+def _one_batch(net: nn.Module, name: str, image_shape: tuple[int, int, int], classes: int) -> Any:  # noqa: ANN401 - whatever the user's forward returns
+    """The net's output, in eval mode, on a batch of two blank images (2, *image_shape)."""
+    import torch
+
+    net.eval()
+    shape = (2, *image_shape)
+    try:
+        with torch.no_grad():
+            return net(torch.zeros(shape))
+    except Exception as error:
+        raise UnknownModelError(
+            f"model {name!r}: {type(net).__name__} raised {type(error).__name__} on one batch "
+            f"of images {shape}: {error}. Its forward must take images (N, "
+            f"{', '.join(map(str, image_shape))}) and return logits (N, {classes})."
+        ) from None
+
+
+def _check_logits(
+    out: Any,  # noqa: ANN401 - whatever the user's forward returned
+    name: str,
+    cls_name: str,
+    image_shape: tuple[int, int, int],
+    classes: int,
+) -> None:
+    """The output must be logits (2, classes): one row of class scores per image."""
+    import torch
+
+    shape = (2, *image_shape)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, classes):
         got = (
             f"a tensor of shape {tuple(out.shape)}"
@@ -181,9 +215,6 @@ def check_net(
             f"model {name!r}: {cls_name} returned {got} for images {shape}; expected "
             f"logits of shape (2, {classes}), one row of {classes} class scores per image."
         )
-    if recipe is not None:
-        _check_recipe_step(recipe, net, shape, classes, where)
-    return count_parameters(net)
 
 
 def _check_recipe_step(

@@ -4,6 +4,7 @@ The bug this pins: an equivalence verdict crashed `analyze` and `report` (KeyErr
 'equivalent') because the terminal's colours were a second, shorter list of verdicts.
 """
 
+import dataclasses
 import io
 
 import pandas as pd
@@ -48,7 +49,9 @@ def test_each_verdict_renders_in_every_front_end(verdict, monkeypatch, capsys):
         ],
         SAME,
     )
-    results.verdicts["verdict"] = str(verdict)
+    results.claim_verdicts = tuple(
+        dataclasses.replace(v, verdict=verdict) for v in results.claim_verdicts
+    )
     # terminal
     cli.print_verdicts(results)
     assert str(verdict) in capsys.readouterr().out

@@ -4,7 +4,6 @@ scipy / statsmodels or by hand on tiny data built here."""
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
@@ -14,6 +13,7 @@ from mnistlab.spec.parse import parse_spec, spec_from_record
 from mnistlab.spec.record import to_record
 from mnistlab.spec.run import ConfigError
 from mnistlab.spec.study import Claim
+from mnistlab.stats.claim_verdicts import ClaimVerdict
 from mnistlab.stats.decisions import compare_arms
 from mnistlab.stats.verdicts import Verdict
 from tests.conftest import tiny_table
@@ -53,8 +53,8 @@ def test_either_is_a_two_sided_exact_test_that_reads_differs_or_no_difference_sh
 
 
 def verdict_rows_of(row):
-    class Results:  # verdict_rows reads only .verdicts
-        verdicts = pd.DataFrame([row._asdict()]).drop(columns="Index")
+    class Results:  # verdict_rows reads only .claim_verdicts
+        claim_verdicts = (ClaimVerdict.from_record(row._asdict()),)
 
     return verdict_rows(Results)
 

@@ -16,6 +16,7 @@ from mnistlab.report.tables import reading
 from mnistlab.spec.study import Claim
 from mnistlab.stats.analysis import paired_evidence, paired_test, tost
 from mnistlab.stats.censored import censored_signs
+from mnistlab.stats.claim_verdicts import ClaimVerdict
 from mnistlab.stats.decisions import SUPPORTED, compare_arms
 from mnistlab.stats.sequential import SequentialDesign, sequential_decide, simulated_evidence
 from mnistlab.stats.signflip import STUDY_PATTERNS, sign_flip_interval, sign_flip_p
@@ -102,7 +103,7 @@ def test_ties_are_counted_as_ties_not_half_wins():
     assert (row.wins, row.ties, row.p_beats) == (8, 2, 0.8)
     low, high = proportion_confint(8, 10, alpha=0.05, method="wilson")
     assert (row.p_beats_low, row.p_beats_high) == pytest.approx((low, high))
-    _, sentence = verdict_sentence(row)
+    _, sentence = verdict_sentence(ClaimVerdict.from_record(row._asdict()))
     assert "holds on 8 of 10 seeds (2 tied)" in sentence and "90%" not in sentence
 
 
