@@ -280,15 +280,20 @@ def seeds_needed_text(row) -> str:  # noqa: ANN001 - a row of power_analysis's t
 
 def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResults, power_analysis's table
     """Per claim: power now, seeds needed for 80% power, the effect the current n detects, and
-    the seeds for a named effect where one was asked for."""
-    from mnistlab.stats.planning import EFFECT_LEVEL
+    the seeds for a named effect where one was asked for; then how each column was computed."""
+    out = PlainConsole()
+    out.print(power_grid(results.study, table))
+    for line in power_legend(results, sized=table["effect"].notna().any()):
+        out.print(line)
+    for note in dict.fromkeys(n for n in table["note"] if n):
+        out.print(labelled("Note:", "yellow", note))
+
+
+def power_grid(study: str, table) -> Table:  # noqa: ANN001 - power_analysis's table
+    """The power table: one row per variant and claim."""
     from mnistlab.stats.power import TARGET_POWER
 
-    out = PlainConsole()
-    grid = Table(
-        title=f"Study {results.study}: seeds needed for {TARGET_POWER:.0%} power",
-        show_lines=True,
-    )
+    grid = Table(title=f"Study {study}: seeds needed for {TARGET_POWER:.0%} power", show_lines=True)
     sized = table["effect"].notna().any()
     for column in ("claim", "n", "observed", "power now", "seeds needed", "detectable now"):
         grid.add_column(column)
@@ -307,27 +312,34 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
             f"{row.detectable:.4g}{unit}"
             if row.detectable == row.detectable
             else row.detectable_note,
-            *(
-                [
-                    "–"
-                    if row.effect != row.effect
-                    else f"{seeds_text(row.seeds_for_effect)} (at {row.effect:g}{unit}; "
-                    f"the pilot's error allows {seeds_text(row.seeds_for_effect_low)} to "
-                    f"{seeds_text(row.seeds_for_effect_high)})"
-                ]
-                if sized
-                else []
-            ),
+            *([seeds_for_effect_text(row, unit)] if sized else []),
         )
-    out.print(grid)
-    from mnistlab.spec.measures import SAME
+    return grid
 
+
+def seeds_for_effect_text(row, unit: str) -> str:  # noqa: ANN001 - a power table row
+    if row.effect != row.effect:
+        return "–"
+    return (
+        f"{seeds_text(row.seeds_for_effect)} (at {row.effect:g}{unit}; the pilot's error "
+        f"allows {seeds_text(row.seeds_for_effect_low)} to "
+        f"{seeds_text(row.seeds_for_effect_high)})"
+    )
+
+
+def power_legend(results, sized: bool) -> list[str]:  # noqa: ANN001 - a results.StudyResults
+    """How each column of the power table was computed, in words."""
+    from mnistlab.spec.measures import SAME
+    from mnistlab.stats.planning import EFFECT_LEVEL
+    from mnistlab.stats.power import TARGET_POWER
+
+    lines = []
     if any(c.direction == SAME and c.margin is not None for c in results.spec.claims):
-        out.print(
+        lines.append(
             "An equivalence claim's power and seeds are its two one-sided tests': the chance to "
             "show the difference within its margin when the true difference is 0 (or its effect)."
         )
-    out.print(
+    lines.append(
         f"Seeds needed: for {TARGET_POWER:.0%} power at the observed effect, planned at the "
         f"lower {EFFECT_LEVEL:.0%} confidence bound of its standardized size d_z (noncentral t; "
         "a safeguard power analysis, Perugini et al. 2014), so that a study sized from a noisy "
@@ -335,20 +347,19 @@ def print_power(results, table) -> None:  # noqa: ANN001 - a results.StudyResult
         "the plans at d_z's 10% and 90% bounds."
     )
     if sized:
-        out.print(
+        lines.append(
             "Seeds for the effect: planned with the spread at its 80% upper confidence bound, "
             "so that a study sized from a noisy pilot still reaches the power (the pilot's SD "
             "is itself an estimate); the range: the plans at its 10% and 90% bounds."
         )
-    out.print(
+    lines.append(
         f"Power: the chance that a study of that many seeds decides the claim the way the "
         f"observed effect points, with the study's exact tests and Holm over its "
         f"{results.family_size} test(s), from resampled seeds, ± its Monte Carlo standard "
         "error; a count is enough only when its power clears 80% beyond that error. "
         "Detectable now: the smallest effect this n finds with 80% power."
     )
-    for note in dict.fromkeys(n for n in table["note"] if n):
-        out.print(labelled("Note:", "yellow", note))
+    return lines
 
 
 def experiment_link(tracking_uri: str, experiment_id: str, study: bool = False) -> str:
