@@ -264,11 +264,9 @@ def run_study(
     if warning := replaced_spec_warning(store, spec):
         observer.warned(warning)
     execution = chosen.execution if strict or spec.strict else None
+    invocation = _Invocation(spec, store, chosen, data_root, force, observer, execution)
     try:
-        if spec.adaptive is not None:
-            report = _run_adaptive(spec, store, chosen, data_root, force, observer, execution)
-        else:
-            report = _run_fixed(spec, store, chosen, data_root, force, observer, execution)
+        report = (_run_adaptive if spec.adaptive is not None else _run_fixed)(invocation)
     except KeyboardInterrupt:
         _end_study_run(store, spec, "KILLED")
         raise
@@ -290,20 +288,34 @@ def _end_study_run(store: Store, spec: StudySpec, status: str) -> None:
         store.set_study_status(run_id, status)
 
 
-def _run_fixed(
-    spec: StudySpec,
-    store: Store,
-    chosen: Executor,
-    data_root: str,
-    force: bool,
-    observer: StudyObserver,
-    execution: Callable[[RunConfig], tuple[str, str]] | None,
-) -> StudyReport:
+@dataclass(frozen=True)
+class _Invocation:
+    """What one `mnistlab study` brings to each planning and training round."""
+
+    spec: StudySpec
+    store: Store
+    chosen: Executor
+    data_root: str
+    force: bool
+    observer: StudyObserver
+    execution: Callable[[RunConfig], tuple[str, str]] | None
+
+    def plan(
+        self, seeds: tuple[int, ...] | None = None, trained: frozenset[str] = frozenset()
+    ) -> StudyPlan:
+        return plan_study(self.store, self.spec, self.force, seeds, trained, self.execution)
+
+    def train(self, plan: StudyPlan) -> list[RunOutcome]:
+        target = _target(plan, self.spec, self.store.tracking_uri, self.data_root)
+        return self.chosen.run(plan.todo, target, self.observer)
+
+
+def _run_fixed(invocation: _Invocation) -> StudyReport:
     """Train every planned run that is missing, in one go."""
-    plan = plan_study(store, spec, force, execution=execution)
-    total = len(spec.planned_runs())
-    observer.planned(len(plan.todo), total - len(plan.todo))
-    outcomes = chosen.run(plan.todo, _target(plan, spec, store.tracking_uri, data_root), observer)
+    plan = invocation.plan()
+    total = len(invocation.spec.planned_runs())
+    invocation.observer.planned(len(plan.todo), total - len(plan.todo))
+    outcomes = invocation.train(plan)
     claimed = _claimed(plan, outcomes)
     skipped = total - len(plan.todo) - len(plan.claimed)
     return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
@@ -346,15 +358,7 @@ def _claimed(plan: StudyPlan, outcomes: list[RunOutcome]) -> list[str]:
     return plan.claimed + [f"{o.run.name} ({o.claimed_by})" for o in outcomes if o.claimed_by]
 
 
-def _run_adaptive(
-    spec: StudySpec,
-    store: Store,
-    chosen: Executor,
-    data_root: str,
-    force: bool,
-    observer: StudyObserver,
-    execution: Callable[[RunConfig], tuple[str, str]] | None,
-) -> StudyReport:
+def _run_adaptive(invocation: _Invocation) -> StudyReport:
     """Train look by look; after each, replay the sequential design and stop once every
     claim is decided. A rerun (after kill -9 too) replays the same looks from the stored
     runs, so it continues where the study stopped, under the same rule."""
@@ -362,18 +366,19 @@ def _run_adaptive(
 
     outcomes, orphaned, looks, claimed, trained = [], [], [], [], frozenset()
     total = skipped = 0
+    spec = invocation.spec
     for count in spec.design().looks():
-        plan = plan_study(store, spec, force, tuple(range(count)), trained, execution)
+        plan = invocation.plan(tuple(range(count)), trained)
         planned = len(spec.arms) * count
-        observer.planned(len(plan.todo), planned - total - len(plan.todo))
-        done = chosen.run(plan.todo, _target(plan, spec, store.tracking_uri, data_root), observer)
+        invocation.observer.planned(len(plan.todo), planned - total - len(plan.todo))
+        done = invocation.train(plan)
         outcomes += done
         orphaned += plan.orphaned
         claimed += _claimed(plan, done)
         trained |= {o.run.config.config_hash() for o in done}
         skipped += planned - total - len(plan.todo) - len(plan.claimed)
         total = planned
-        results = analyse(store, spec.name)
+        results = analyse(invocation.store, spec.name)
         looks.append(results.look_summary())
         if results.all_decided:
             break
