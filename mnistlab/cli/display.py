@@ -207,7 +207,12 @@ def print_summary(results) -> None:  # noqa: ANN001 - a results.StudyResults
     ]
     if not results.summary.empty:
         typer.echo(f"{results.study} on {results.dataset_title}")
-        typer.echo(results.summary[columns].to_string(index=False, float_format="%.4f"))
+        import pandas as pd
+
+        # Columns line up under names in any script: CJK characters take two columns.
+        with pd.option_context("display.unicode.east_asian_width", True):
+            table = results.summary[columns].to_string(index=False, float_format="%.4f")
+        typer.echo(table)
     for arm, words in results.differences.items():  # what each comparison is about
         typer.echo(f"{arm} against {results.baseline}: {words}")
 

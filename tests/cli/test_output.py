@@ -75,3 +75,28 @@ def test_a_failure_reason_with_brackets_is_shown_as_it_is():
         PlannedRun("deeper", RunConfig(seed=3)), "abc123", float("nan"), 0.0, failure="loss [/nan]"
     )
     assert describe(outcome).plain == "deeper-s3: FAILED (loss [/nan]), run abc123"
+
+
+def test_the_summary_lines_up_arm_names_in_any_script(capsys):
+    import unicodedata
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from mnistlab import names
+    from mnistlab.cli.display import print_summary
+
+    def columns_wide(line: str) -> int:  # what a terminal gives each character
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+    means = [names.TEST_ACCURACY, names.EPOCH_TRAIN_SECONDS, names.LOG_LOSS_SPREAD]
+    summary = pd.DataFrame(
+        {"arm": ["基线", "三层卷积", "cnn3"], "runs": [3, 3, 3]}
+        | {m + names.MEAN_SUFFIX: [0.98, 0.97, 0.99] for m in means}
+    )
+    results = SimpleNamespace(
+        study="研究", dataset_title="MNIST", summary=summary, differences={}, baseline="基线"
+    )
+    print_summary(results)
+    table = capsys.readouterr().out.splitlines()[1:]
+    assert len(table) == 4 and len({columns_wide(line.rstrip()) for line in table}) == 1
