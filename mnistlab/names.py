@@ -125,6 +125,7 @@ STUDY_ROLE = "study"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # a run's description, Markdown, shown in the UI
 PARENT_TAG = "mlflow.parentRunId"  # nests a training run under its study run in the UI
+OF_SPEC = "of_spec"  # all_runs: the run is one of the current spec's configs
 RUN_NAME_TAG = (
     "mlflow.runName"  # mlflow.utils.mlflow_tags.MLFLOW_RUN_NAME (a test keeps them equal)
 )

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from mnistlab import names
 from mnistlab.report.tables import (
     equivalence_level,
     estimate_text,
@@ -191,15 +192,25 @@ def tests_used(results: StudyResults) -> str:
 
 
 def total_compute(results: StudyResults) -> str:
-    """Every run started, by status, and its train-minutes: failed and killed ones too."""
-    all_runs = results.all_runs
-    statuses = all_runs.groupby("status").size().to_dict() if not all_runs.empty else {}
-    seconds = float(all_runs["train_seconds"].sum()) if not all_runs.empty else math.nan
-    return (
-        f"{len(all_runs)} runs ("
+    """Every run this spec started, by status, and its train-minutes: failed and killed ones
+    too; runs of a replaced spec under the same name are counted apart."""
+    every = results.all_runs
+    ours = every[every[names.OF_SPEC]] if names.OF_SPEC in every else every
+    statuses = ours.groupby("status").size().to_dict() if not ours.empty else {}
+    seconds = float(ours["train_seconds"].sum()) if not ours.empty else math.nan
+    text = (
+        f"{len(ours)} runs ("
         + ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
         + f"), about {number(seconds / 60, 3)} train-minutes in all, failed and killed runs included"
     )
+    others = every.drop(ours.index)
+    if not others.empty:
+        minutes = number(float(others["train_seconds"].sum()) / 60, 3)
+        text += (
+            f"; besides, {len(others)} run(s) of an earlier spec under this study's name "
+            f"(about {minutes} train-minutes), which this analysis does not use"
+        )
+    return text
 
 
 def unknown_fields(results: StudyResults) -> list[str]:

@@ -189,7 +189,7 @@ def load_evidence(
         )
     current = _counting_runs(runs, set(arm_by_hash))
     history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)
-    return spec, current, history, _all_runs(stored, runs)
+    return spec, current, history, _all_runs(stored, runs, set(arm_by_hash))
 
 
 def _stored_spec(store: Store, study: str):  # noqa: ANN202 - (an MLflow Experiment, StudySpec)
@@ -224,10 +224,14 @@ def _counting_runs(runs: pd.DataFrame, hashes: set[str]) -> pd.DataFrame:
     return current.reset_index(drop=True)
 
 
-def _all_runs(stored: list[StoredRun], runs: pd.DataFrame) -> pd.DataFrame:
-    """Every stored run, any status, with its arm, seed, failure and train seconds."""
+def _all_runs(stored: list[StoredRun], runs: pd.DataFrame, hashes: set[str]) -> pd.DataFrame:
+    """Every stored run, any status, with its arm, seed, failure and train seconds, and whether
+    it is one of this spec's (OF_SPEC: its config hash is; else a replaced spec's)."""
     return pd.DataFrame(
         {
+            names.OF_SPEC: runs[names.CONFIG_HASH_TAG].isin(hashes).tolist()
+            if not runs.empty
+            else [],
             names.RUN_NAME: [r.run_name for r in stored],
             names.ARM_TAG: runs[names.ARM_TAG].tolist() if not runs.empty else [],
             names.SEED_TAG: runs[names.SEED_TAG].tolist() if not runs.empty else [],

@@ -267,3 +267,25 @@ def test_power_refuses_an_effect_that_means_nothing(tmp_path, store_uri):
         result = CliRunner().invoke(app, [*arguments, "--effect", effect])
         assert result.exit_code == 2, result.output
         assert phrase in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_total_compute_counts_this_specs_runs_and_names_a_replaced_specs_apart():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from mnistlab import names
+    from mnistlab.report.conclusion import total_compute
+
+    every = pd.DataFrame(
+        {
+            names.OF_SPEC: [True, True, True, False, False],
+            "status": ["FINISHED", "FINISHED", "KILLED", "FINISHED", "FINISHED"],
+            "train_seconds": [60.0, 60.0, 30.0, 120.0, 120.0],
+        }
+    )
+    text = total_compute(SimpleNamespace(all_runs=every))
+    assert text.startswith("3 runs (2 finished, 1 killed), about 2.5 train-minutes in all")
+    assert "besides, 2 run(s) of an earlier spec" in text and "about 4 train-minutes" in text
+    alone = total_compute(SimpleNamespace(all_runs=every[every[names.OF_SPEC]]))
+    assert "besides" not in alone
