@@ -233,7 +233,8 @@ class TrackedRun:
             if exc_type is None:
                 status = "FINISHED"
             else:
-                killed = exc_type in (KeyboardInterrupt, SystemExit)
+                # Ctrl-C, SIGTERM (interrupts.Terminated, a KeyboardInterrupt) or an exit.
+                killed = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
                 status = "KILLED" if killed else "FAILED"
                 reason = "interrupted" if killed else f"{exc_type.__name__}: {exc}"
                 self.set_tags({FAILURE_REASON_TAG: reason[:4000]})

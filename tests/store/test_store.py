@@ -15,6 +15,7 @@ from mnistlab.store.tracked_run import TrackedRun
 from mnistlab.study.runner import tracked_train
 from mnistlab.training import models
 from mnistlab.training.datasets import to_float_images
+from mnistlab.training.interrupts import Terminated
 from mnistlab.training.loop import predict
 from tests.conftest import TINY, TINY_ARGS, Exploding, invoke, refused
 
@@ -67,14 +68,17 @@ def test_a_diverging_run_is_marked_failed_with_the_reason(tiny_mnist, store_uri,
     assert "NonFiniteLossError" in run.data.tags["failure_reason"]
 
 
-def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store_uri):
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, Terminated, SystemExit])
+def test_an_interrupted_run_is_killed_and_keeps_its_metrics(store_uri, interrupt):
+    """Ctrl-C, SIGTERM (a KeyboardInterrupt subclass) and an exit all end the run KILLED."""
     store = open_store(store_uri)
     client = store.client
     experiment_id = store.experiment_id("unit")
-    with pytest.raises(KeyboardInterrupt), TrackedRun(store, experiment_id, "r", {}, {}) as run:
+    with pytest.raises(interrupt), TrackedRun(store, experiment_id, "r", {}, {}) as run:
         run.log("train_loss", [1.0, 0.5], [0, 1])
-        raise KeyboardInterrupt
+        raise interrupt
     assert client.get_run(run.run_id).info.status == "KILLED"
+    assert client.get_run(run.run_id).data.tags["failure_reason"] == "interrupted"
     assert metric_steps(client, run.run_id, "train_loss") == [0, 1]
 
 
