@@ -3,7 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export MNISTLAB_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
+# The data beside the project where it is there (as in CI); else mnistlab's own default,
+# ./data, which it creates and downloads into (a folder named by MNISTLAB_DATA must exist).
+ifneq ($(wildcard ../shared/data/MNIST/raw),)
+export MNISTLAB_DATA ?= $(abspath ../shared/data)
+endif
 STAMP := $(VENV)/.installed
 
 STUDY ?= paper
