@@ -57,7 +57,9 @@ def setup_facts(results: StudyResults) -> dict[str, str]:
         "Threads per run": values(names.THREADS_TAG),
         "Timings": "some runs shared the machine (left out of timing claims)"
         if results.contended
-        else "clean (one run at a time)",
+        # What mnistlab can see, said as that: other stores and other programs are unseen.
+        else "no overlap seen (no other run in this store overlapped a run on its host; "
+        "runs in other stores and other programs on the machine are not seen)",
         "Library versions": f"torch {values(names.TORCH_VERSION_TAG)}, "
         f"mlflow {values(names.MLFLOW_VERSION_TAG)}, Python {values(names.PYTHON_VERSION_TAG)}",
         "Git commit": values(names.GIT_COMMIT_TAG)

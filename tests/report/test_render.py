@@ -258,3 +258,16 @@ def test_a_report_replaces_the_whole_set_never_leaving_old_files(tmp_path, tiny_
     paths = write_report(analyse(open_store(store_uri), "tiny"), None, "", tmp_path / "reports")
     assert paths.pdf.is_file() and not (folder / "stale.csv").exists()
     assert [p.name for p in (tmp_path / "reports").iterdir()] == ["tiny"]  # no staging left
+
+
+def test_the_setup_says_only_what_mnistlab_could_see_of_the_machines_load(monkeypatch):
+    from mnistlab.report.sections import setup_facts
+    from tests.report.synthetic import synthetic_results
+
+    claims = [{"metric": "test_accuracy", "direction": "higher"}]
+    values = {"base": [(500, 0.01, 0.97)] * 3, "var": [(450, 0.01, 0.98)] * 3}
+    alone = setup_facts(synthetic_results(monkeypatch, claims, values))["Timings"]
+    assert alone.startswith("no overlap seen") and "other stores" in alone
+    assert "clean" not in alone  # runs in other stores may have shared the machine
+    shared = synthetic_results(monkeypatch, claims, values, contended={"var-s1"})
+    assert setup_facts(shared)["Timings"].startswith("some runs shared the machine")
