@@ -368,7 +368,7 @@ def sync(
     with user_errors(left=SYNC_LEFT):
         import shutil
 
-        from mnistlab.store.spool import read_spool, spool_root, spooled_runs
+        from mnistlab.store.spool import SpoolError, read_spool, spool_root, spooled_runs
         from mnistlab.store.store import open_store
 
         root = spool or spool_root()
@@ -376,15 +376,26 @@ def sync(
         if not folders:
             typer.echo(f"Nothing to sync: no spooled runs in {root}.")
             return
-        stores = {}
+        stores, damaged = {}, []
         for folder in folders:
-            record = read_spool(folder)
+            try:
+                record = read_spool(folder)
+            except SpoolError as error:  # the others are still worth writing
+                damaged.append(str(error))
+                continue
             uri = tracking_uri or record.tracking_uri
             if uri not in stores:
                 stores[uri] = open_store(uri, create=False)
             run_id = stores[uri].replay(record, folder / "files")
             shutil.rmtree(folder)
             typer.echo(f"{record.run_name} ({record.status}): written to {uri} as run {run_id}")
+        if damaged:
+            raise SpoolError(
+                f"Synced {len(folders) - len(damaged)} run(s); {len(damaged)} spooled run(s) "
+                f"were left in {root}, damaged: {'; '.join(damaged)}. Restore record.json from a "
+                "backup, or delete the folder to give up that run (its config trains again at "
+                "the next `mnistlab study`)."
+            )
         typer.echo(f"Synced {len(folders)} run(s); {root} holds no more.")
 
 

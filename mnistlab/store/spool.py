@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnistlab.errors import MnistlabError, first_line
+
 SPOOL_ENV = "MNISTLAB_SPOOL"
 RECORD_FILE = "record.json"
 
@@ -68,8 +70,19 @@ def spooled_runs(root: Path | None = None) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / RECORD_FILE).is_file())
 
 
+class SpoolError(MnistlabError):
+    """A spooled run's record that cannot be read back (damaged or edited by hand)."""
+
+
 def read_spool(folder: Path) -> RunRecord:
-    data: dict[str, Any] = json.loads((folder / RECORD_FILE).read_text())
-    data["metrics"] = [tuple(m) for m in data["metrics"]]
-    data["artifacts"] = [tuple(a) for a in data["artifacts"]]
-    return RunRecord(**data)
+    """The run record spooled in folder; SpoolError naming the folder if it is damaged."""
+    try:
+        data: dict[str, Any] = json.loads((folder / RECORD_FILE).read_text())
+        data["metrics"] = [tuple(m) for m in data["metrics"]]
+        data["artifacts"] = [tuple(a) for a in data["artifacts"]]
+        return RunRecord(**data)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SpoolError(
+            f"{folder / RECORD_FILE} cannot be read back ({type(error).__name__}: "
+            f"{first_line(error)})"
+        ) from None

@@ -12,6 +12,7 @@ from mnistlab.store import writer
 from mnistlab.store.store import open_store
 from mnistlab.store.tracked_run import StoreUnreachable
 from mnistlab.study.runner import tracked_train
+from tests.conftest import flat
 
 
 class Outage:
@@ -81,3 +82,30 @@ def test_a_long_outage_spools_the_run_and_sync_writes_it_as_if_nothing_happened(
     artifacts = {a.path for a in MlflowClient(store_uri).list_artifacts(spooled, "model")}
     assert artifacts == {"model/weights.pt", "model/test_predictions.npy"}
     assert not list((tmp_path / "spool").iterdir())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ['{"run_id": "x", "tracking', '{"run_id": "x"}', "[1, 2]"],
+    ids=["cut", "keys", "list"],
+)
+def test_sync_writes_the_readable_spooled_runs_and_names_the_damaged_ones(
+    tiny_mnist, store_uri, monkeypatch, tmp_path, damage
+):
+    monkeypatch.setenv("MNISTLAB_SPOOL", str(tmp_path / "spool"))
+    monkeypatch.setattr(writer, "RETRY_SECONDS", 0.5)
+    store = open_store(store_uri)
+    with monkeypatch.context() as down:
+        Outage(down, store.client, failures=None)
+        with pytest.raises(StoreUnreachable):
+            tracked_train(PlannedRun("a", SMALL), tiny_mnist, store, store.experiment_id("u"), "u")
+    (good,) = (tmp_path / "spool").iterdir()
+    bad = tmp_path / "spool" / "0-damaged"  # sorted first: sync must go on past it
+    bad.mkdir()
+    (bad / "record.json").write_text(damage)
+    synced = CliRunner().invoke(app, ["sync"])
+    output = flat(synced.output)
+    assert synced.exit_code == 2 and "Traceback" not in output
+    assert "Synced 1 run(s); 1 spooled run(s) were left" in output and str(bad) in output
+    assert MlflowClient(store_uri).get_run(good.name).info.status == "FINISHED"
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == ["0-damaged"]
