@@ -1,4 +1,7 @@
-"""The one base class for failures a user can fix; the CLI shows these without a traceback."""
+"""The one base class for failures a user can fix (the CLI shows these without a traceback),
+and the way messages spell the command that fixes a problem."""
+
+import shlex
 
 
 class MnistlabError(Exception):
@@ -19,3 +22,10 @@ def first_line(error: BaseException | None, limit: int = 300) -> str:
     library errors carry pages of SQL or HTML that belong in no one-paragraph message."""
     text = str(error) if error is not None else ""
     return text.splitlines()[0][:limit] if text.strip() else type(error).__name__
+
+
+def command_line(*words: object) -> str:
+    """`mnistlab WORD ...` as a user can paste it into a shell: each word quoted where it needs
+    to be (a path or name with spaces, brackets or quotes), e.g. command_line("study",
+    "my specs/a.toml") -> "mnistlab study 'my specs/a.toml'"."""
+    return " ".join(["mnistlab", *(shlex.quote(str(w)) for w in words)])

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mnistlab import names
+from mnistlab.errors import command_line
 from mnistlab.report.links import experiment_page
 
 # Wide enough that no message, path or table row is ever broken when output is not a terminal.
@@ -174,7 +175,7 @@ def print_study_outcome(spec, spec_path: Path, report) -> bool:  # noqa: ANN001 
                 "red",
                 "and are marked FAILED in MLflow: "
                 + "; ".join(f"{o.run.name} (run {o.run_id}: {o.failure})" for o in failed)
-                + f". The other runs are kept. Rerunning `mnistlab study {spec_path}` "
+                + f". The other runs are kept. Rerunning `{command_line('study', spec_path)}` "
                 "retrains only the failed ones; if they diverge again, lower that arm's lr.",
             )
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mnistlab.errors import command_line
 from mnistlab.names import (
     EQUIVALENCE_STATISTICS,
     NOTE_TAG,
@@ -24,7 +25,7 @@ from mnistlab.report.ranking import ranking_record
 from mnistlab.report.tables import title, verdict_rows
 from mnistlab.results.evidence import StudyResults
 from mnistlab.stats.ranking import Ranking
-from mnistlab.store.connect import check_loggable
+from mnistlab.store.connect import check_loggable, resolve_tracking_uri
 from mnistlab.store.store import Store
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param's value
@@ -71,10 +72,15 @@ def description(results: StudyResults) -> str:
         f"The report is in this run's artifacts under `{REPORT_ARTIFACTS}/` (index.html, "
         "report.pdf, CSV tables); the verdicts with every statistic are in "
         f"`{VERDICTS_FILE}` and in this run's tags. Rebuild the report from the runs with "
-        f"`mnistlab report {results.study} --tracking-uri {store}`, or download "
-        f"the last one with `mnistlab fetch-report {results.study} --tracking-uri {store}`.",
+        f"`{command_line('report', results.study, '--tracking-uri', store)}`, or download "
+        f"the last one with `{command_line('fetch-report', results.study, '--tracking-uri', store)}`.",
     ]
     return "\n".join(lines)
+
+
+def _store_option(tracking_uri: str) -> tuple[str, ...]:
+    """--tracking-uri URI for a command's hint, or nothing where URI is the default store."""
+    return () if tracking_uri == resolve_tracking_uri(None) else ("--tracking-uri", tracking_uri)
 
 
 def experiment_description(results: StudyResults) -> str:
@@ -214,7 +220,8 @@ def fetch_report(store: Store, study: str, folder: Path) -> Path:
     if not store.list_files(run_id, REPORT_ARTIFACTS):
         raise ReportError(
             f"Study {study!r} has no rendered report in {store.tracking_uri} yet. Run "
-            f"`mnistlab report {study} --tracking-uri {store.tracking_uri}` where the runs are."
+            f"`{command_line('report', study, *_store_option(store.tracking_uri))}` where the "
+            "runs are."
         )
     target = Path(folder) / study
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mnistlab import names
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, command_line
 from mnistlab.results import notes as caveats
 from mnistlab.results.budget import equal_budget
 from mnistlab.results.features import (
@@ -185,7 +185,7 @@ def load_evidence(
     if runs.empty or not (runs[names.STATUS] == names.FINISHED).any():
         raise AnalysisError(
             f"Study {study!r} has no finished runs in {store.tracking_uri}. "
-            f"Run `mnistlab study {spec.source}` to train them."
+            f"Run `{command_line('study', spec.source)}` to train them."
         )
     current = _counting_runs(runs, set(arm_by_hash))
     history = store.histories(current[names.RUN_ID].tolist(), names.HISTORY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mnistlab import names
+from mnistlab.errors import command_line
 from mnistlab.spec.study import StudySpec
 from mnistlab.stats.decisions import min_seeds_for_verdict
 from mnistlab.stats.multiplicity import hypotheses
@@ -47,7 +48,8 @@ def arms_without_runs(spec: StudySpec, arms: list[str], all_runs: pd.DataFrame) 
         notes.append(
             f"Arm {arm} has no usable runs"
             + (f": {listing}" if listing else " yet")
-            + f". Rerun `mnistlab study {spec.source}` to train them again; finished runs are kept."
+            + f". Rerun `{command_line('study', spec.source)}` to train them again; finished "
+            "runs are kept."
         )
     return notes
 
@@ -84,7 +86,7 @@ def missing_seeds(
         notes.append(
             f"{arm} has {len(planned) - len(missing)} of its {len(planned)} planned seeds "
             f"({'; '.join(reasons)}); its comparisons pair only the seeds both arms have. "
-            f"Run `mnistlab study {source}` again to train the missing runs."
+            f"Run `{command_line('study', source)}` again to train the missing runs."
         )
     return notes
 

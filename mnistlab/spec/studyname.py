@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mnistlab.errors import command_line
 from mnistlab.spec.run import ConfigError
 
 SPEC_SUFFIX = ".toml"
@@ -30,7 +31,7 @@ def spec_path_problem(argument: str, command: str) -> str | None:
         )
     return (
         f"{argument} is a spec file; its study is called {name!r}: mnistlab {command} {name}. "
-        f"(If that study has not run yet: mnistlab study {argument} first.)"
+        f"(If that study has not run yet: {command_line('study', argument)} first.)"
     )
 
 
@@ -40,5 +41,5 @@ def run_spec_hint(study: str) -> str:
     stem = study[: -len(SPEC_SUFFIX)] if study.endswith(SPEC_SUFFIX) else study
     for candidate in (Path(study), Path("experiments") / f"{stem}{SPEC_SUFFIX}"):
         if candidate.is_file():
-            return f"Run `mnistlab study {candidate}` first"
+            return f"Run `{command_line('study', candidate)}` first"
     return f"Run `mnistlab study SPEC.toml` first on the spec whose name = {stem!r}"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, command_line
 from mnistlab.names import (
     CONFIG_HASH_TAG,
     DATASET_FILE_TAG,
@@ -209,7 +209,7 @@ def record_study_run(store: Store, experiment_id: str, spec: StudySpec) -> str:
             ),
             DIFFERENCES_TAG: differences_text(spec),
             NOTE_TAG: f"Study **{spec.name}**: {', '.join(spec.variants)} against "
-            f"{spec.baseline} on {spec.dataset}. No report yet: run `mnistlab report {spec.name}`."
+            f"{spec.baseline} on {spec.dataset}. No report yet: run `{command_line('report', spec.name)}`."
             + "".join(
                 f"\n\n- **{arm}**: {words}" for arm, words in study_differences(spec).items()
             ),

@@ -103,3 +103,17 @@ def test_an_interrupted_read_only_command_does_not_speak_of_runs(capsys):
     text = flat(capsys.readouterr().err)
     assert ended.value.exit_code == 130
     assert text == f"Interrupted. {READING_LEFT}" and "KILLED" not in text
+
+
+@pytest.mark.parametrize(
+    "words",
+    [("study", "experiments/paper.toml"), ("study", "my specs/a b.toml"), ("report", "lr[x]'s")],
+)
+def test_a_suggested_command_pastes_into_a_shell_as_the_words_it_names(words):
+    import shlex
+
+    from mnistlab.errors import command_line
+
+    line = command_line(*words)
+    assert shlex.split(line) == ["mnistlab", *words]
+    assert line == "mnistlab " + " ".join(words) or " " in "".join(words) or "'" in "".join(words)

@@ -2,6 +2,7 @@
 training runs nested under it, and the report fetched back from the store alone."""
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -113,14 +114,20 @@ def test_a_study_lives_in_one_study_run_with_its_report(
         assert (tmp_path / "fetched" / "tiny" / path.name).read_bytes() == path.read_bytes()
 
 
-def test_fetching_a_report_that_was_never_rendered_says_how(
-    tmp_path, tiny_mnist_dir, store_uri, unverified
+def test_fetching_a_report_that_was_never_rendered_says_how_in_a_command_that_pastes(
+    tmp_path, tiny_mnist_dir, unverified
 ):
+    folder = tmp_path / "my studies [draft]"  # a store whose path a shell would split
+    folder.mkdir()
+    store_uri = f"sqlite:///{folder / 'mlflow.db'}"
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
     invoke("study", str(spec), "--data-dir", str(tiny_mnist_dir), "--tracking-uri", store_uri)
     result = CliRunner().invoke(app, ["fetch-report", "tiny", "--tracking-uri", store_uri])
-    assert result.exit_code == 2 and "no rendered report" in result.output
+    output = flat(result.output)
+    assert result.exit_code == 2 and "no rendered report" in output
+    hint = output.split("Run `")[1].split("`")[0]
+    assert shlex.split(hint) == ["mnistlab", "report", "tiny", "--tracking-uri", store_uri]
 
 
 @pytest.mark.slow
