@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import math
 import os
+import signal
 import uuid
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -27,7 +28,7 @@ from mnistlab.store.store import open_store
 from mnistlab.study.runner import ClaimedElsewhere, tracked_train
 from mnistlab.training.datasets import ImageData, load_dataset
 from mnistlab.training.divergence import diverged
-from mnistlab.training.interrupts import stop_on_sigterm
+from mnistlab.training.interrupts import Terminated, stop_on_sigterm
 from mnistlab.training.loop import EvalPoint
 
 EXECUTORS = ("local", "ray")
@@ -181,7 +182,7 @@ class LocalProcesses:
     ) -> list[RunOutcome]:
         jobs = [(_with_threads(planned, self.threads), target, self.tags) for planned in todo]
         outcomes: list[RunOutcome] = []
-        pool = get_context("spawn").Pool(self.workers, initializer=stop_on_sigterm)
+        pool = get_context("spawn").Pool(self.workers, initializer=_worker_signals)
         try:
             for outcome in pool.imap_unordered(_train_job, jobs):
                 outcomes.append(outcome)
@@ -194,8 +195,20 @@ class LocalProcesses:
         return outcomes
 
 
+def _worker_signals() -> None:
+    """A worker leaves Ctrl-C to the study: a terminal sends SIGINT to the whole process group,
+    and a worker interrupted anywhere (inside a store write too) would print its traceback. The
+    study answers Ctrl-C with pool.terminate(), whose SIGTERM each worker handles as the
+    in-process study handles Ctrl-C: the run in progress ends KILLED."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop_on_sigterm()
+
+
 def _train_job(job: tuple[PlannedRun, RunTarget, dict[str, str]]) -> RunOutcome:
-    return train_one(*job)
+    try:
+        return train_one(*job)
+    except KeyboardInterrupt:  # SIGTERM: the run is marked KILLED; end without a traceback
+        raise SystemExit(Terminated.exit_code) from None
 
 
 class Ray:

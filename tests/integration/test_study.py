@@ -123,3 +123,34 @@ def test_sigterm_marks_the_current_run_killed_and_keeps_finished_ones(tmp_path, 
     runs = runs_by_status(uri)
     assert len(runs["KILLED"]) == 1 and "RUNNING" not in runs
     assert set(finished_before) <= {r.info.run_id for r in runs["FINISHED"]}
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_two_worker_study_marks_its_runs_killed_in_one_line(
+    tmp_path, real_data_dir, how
+):
+    """Ctrl-C reaches the whole process group (as a terminal sends it); SIGTERM only the
+    command (as `timeout` or a scheduler sends it). Either way each run in progress ends
+    KILLED, finished runs stay, and the command prints one line, no worker's traceback."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = tmp_path / "long.toml"  # runs long enough that the signal finds them training
+    spec.write_text(
+        'name = "smoke"\nseeds = 2\n[settings]\ntrain_size = 60000\neval_every = 50\n'
+        'eval_subset = 500\n[arms.cnn2]\nmodel = "cnn2"\n[arms.cnn3]\nmodel = "cnn3"\n'
+    )
+    process = study_cli(
+        str(spec), "--workers", "2", cwd=tmp_path, env_data=real_data_dir, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while len(runs_by_status(uri).get("RUNNING", [])) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    time.sleep(3)  # into training: a 60,000-image epoch takes far longer
+    os.killpg(process.pid, how) if how == signal.SIGINT else process.send_signal(how)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 128 + how, output
+    assert "Traceback" not in output and "Error" not in output, output
+    runs = runs_by_status(uri)
+    assert "RUNNING" not in runs and "FAILED" not in runs, {s: len(r) for s, r in runs.items()}
+    assert runs.get("KILLED")
+    assert {r.data.tags["failure_reason"] for r in runs["KILLED"]} == {"interrupted"}
