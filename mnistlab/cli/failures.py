@@ -32,11 +32,12 @@ def user_errors(lr_fix: str = TRAIN_LR_FIX, left: str = TRAINING_LEFT) -> Iterat
     Exit status: 130 after Ctrl-C, 143 after SIGTERM, 1 for a diverged run, 2 otherwise.
     """
     from mnistlab.errors import MnistlabError, NonFiniteLossError, first_line
-    from mnistlab.training.interrupts import Terminated, stop_on_sigterm
+    from mnistlab.training.interrupts import Terminated, catch_interrupts, raise_if_swallowed
 
-    stop_on_sigterm()
+    catch_interrupts()
     try:
         yield
+        raise_if_swallowed()  # a Ctrl-C Python ignored inside a finalizer still ends it here
     except KeyboardInterrupt as interrupt:
         console.print(
             labelled(

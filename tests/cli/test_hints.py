@@ -117,3 +117,26 @@ def test_a_suggested_command_pastes_into_a_shell_as_the_words_it_names(words):
     line = command_line(*words)
     assert shlex.split(line) == ["mnistlab", *words]
     assert line == "mnistlab " + " ".join(words) or " " in "".join(words) or "'" in "".join(words)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # on purpose
+def test_a_ctrl_c_that_python_swallows_in_a_finalizer_still_ends_the_command(capsys):
+    """Python ignores an exception raised in __del__ or a weakref callback ("Exception ignored
+    in ..."); a Ctrl-C landing there must not let the command go on to exit 0."""
+
+    class InterruptedWhileCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here, and Python swallows it
+
+    before = signal.getsignal(signal.SIGINT)
+    went_on = []
+    try:
+        with pytest.raises(typer.Exit) as ended, user_errors(left=READING_LEFT):
+            InterruptedWhileCollected()  # collected at once: __del__ runs here
+            went_on.append(True)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert went_on == [True]  # the interrupt was swallowed, as Python does ...
+    assert ended.value.exit_code == 130  # ... and the command still ends as interrupted
+    assert flat(capsys.readouterr().err).endswith(f"Interrupted. {READING_LEFT}")
