@@ -97,6 +97,7 @@ SPEC_HASH_TAG = "spec_hash"  # on the study run: the hash of its stored spec.jso
 
 TRUE = "true"  # the value of a yes/no tag (DIVERGED_TAG, CONTENDED_TAG) when it holds
 FINISHED = "FINISHED"  # MLflow's status of a run that ended normally
+RUNNING = "RUNNING"  # a run whose process is training it, or died without saying so
 
 # Columns of results' per-run table beside a column per tag (named after the tag) and per
 # measure (spec.measures), and the tags copied into it as text, in its column order.

@@ -33,6 +33,21 @@ def contended(table: pd.DataFrame) -> str:
     )
 
 
+def status_words(status: str) -> str:
+    """A run's status as a reader should take it: RUNNING is not yet a failure."""
+    if status == names.RUNNING:
+        return "RUNNING (training now, or its process died: then the next study run retrains it)"
+    return status
+
+
+def running_advice(statuses: set[str], source: str) -> str:
+    """What to do about runs that are not finished: wait for live ones, rerun the rest."""
+    rerun = f"Run `{command_line('study', source)}` again to train the missing runs."
+    if statuses == {names.RUNNING}:
+        return "If its study is still training, look again when it ends; else: " + rerun
+    return rerun
+
+
 def arms_without_runs(spec: StudySpec, arms: list[str], all_runs: pd.DataFrame) -> list[str]:
     """Per arm of the spec with no usable run: its failed runs and how to retrain them."""
     notes = []
@@ -41,15 +56,16 @@ def arms_without_runs(spec: StudySpec, arms: list[str], all_runs: pd.DataFrame) 
             (all_runs[names.ARM_TAG] == arm) & (all_runs[names.STATUS] != names.FINISHED)
         ]
         listing = "; ".join(
-            f"{row.run_name} {row.status}"
+            f"{row.run_name} {status_words(row.status)}"
             + (f" ({row.failure_reason[:120]})" if row.failure_reason else "")
             for row in failed.itertuples()
         )
         notes.append(
             f"Arm {arm} has no usable runs"
             + (f": {listing}" if listing else " yet")
-            + f". Rerun `{command_line('study', spec.source)}` to train them again; finished "
-            "runs are kept."
+            + ". "
+            + running_advice(set(failed[names.STATUS]), spec.source)
+            + " Finished runs are kept."
         )
     return notes
 
@@ -73,20 +89,22 @@ def missing_seeds(
         missing = [seed for seed in planned if seed not in have]
         if not missing:
             continue
-        reasons = []
+        reasons, unfinished = [], set()
         for seed in missing:
             stored = all_runs[(all_runs[names.ARM_TAG] == arm) & (all_runs[names.SEED_TAG] == seed)]
             statuses = list(dict.fromkeys(stored[names.STATUS]))
             if names.FINISHED in statuses:  # finished but lacking metrics: listed as excluded
                 reasons.append(f"seed {seed} finished but left out, see the excluded runs")
             elif statuses:
-                reasons.append(f"seed {seed} not finished: {', '.join(statuses)}")
+                words = ", ".join(status_words(s) for s in statuses)
+                reasons.append(f"seed {seed} not finished: {words}")
+                unfinished.update(statuses)
             else:
                 reasons.append(f"seed {seed} never started")
         notes.append(
             f"{arm} has {len(planned) - len(missing)} of its {len(planned)} planned seeds "
             f"({'; '.join(reasons)}); its comparisons pair only the seeds both arms have. "
-            f"Run `{command_line('study', source)}` again to train the missing runs."
+            + running_advice(unfinished, source)
         )
     return notes
 

@@ -137,9 +137,13 @@ def verdicts_frame(verdicts: Iterable[ClaimVerdict]) -> pd.DataFrame:
     """The verdicts as a table, one row per verdict, columns in field order: verdicts.csv.
 
     The sequential columns are left out when no verdict came from a look (a fixed-seed study,
-    whose tables never had them); no verdicts give an empty table without columns.
+    whose tables never had them); no verdicts give an empty table with the other columns (a
+    verdicts.csv that still says what it would hold).
     """
     rows = [dataclasses.asdict(verdict) for verdict in verdicts]
+    if not rows:
+        fields = [f.name for f in dataclasses.fields(ClaimVerdict) if f.name not in SEQUENTIAL]
+        return pd.DataFrame(columns=fields)
     frame = pd.DataFrame(rows)
     if rows and not any(row["look"] is not None for row in rows):
         frame = frame.drop(columns=list(SEQUENTIAL))

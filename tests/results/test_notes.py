@@ -1,5 +1,7 @@
 """Each caveat note, on tiny tables: present exactly when its condition holds, naming the fix."""
 
+from types import SimpleNamespace
+
 import pandas as pd
 
 from mnistlab.results import notes
@@ -77,3 +79,35 @@ def test_arms_missing_planned_seeds_are_named_with_why_and_the_rerun():
     (note,) = notes.missing_seeds(["wd"], (0, 1, 2, 3), usable[usable.seed != 1], stored, "s")
     assert note.startswith("wd has 1 of its 4 planned seeds (seed 1 finished but left out")
     assert "seed 3 never started" in note
+
+
+def test_a_running_run_is_not_called_a_failure_and_the_advice_is_to_look_again():
+    usable = pd.DataFrame({"arm": ["base"] * 2 + ["wd"], "seed": [0, 1, 0]})
+    stored = pd.DataFrame(
+        {
+            "arm": ["base"] * 2 + ["wd"] * 2,
+            "seed": [0, 1, 0, 1],
+            "status": ["FINISHED"] * 3 + ["RUNNING"],
+        }
+    )
+    (note,) = notes.missing_seeds(["base", "wd"], (0, 1), usable, stored, "s.toml")
+    assert "seed 1 not finished: RUNNING (training now, or its process died" in note
+    assert "If its study is still training, look again when it ends" in note
+    stored.loc[3, "status"] = "KILLED"  # a dead run: only the rerun
+    (note,) = notes.missing_seeds(["base", "wd"], (0, 1), usable, stored, "s.toml")
+    assert "look again" not in note and note.endswith("again to train the missing runs.")
+
+
+def test_an_arm_whose_only_runs_are_training_is_told_to_wait_not_to_rerun():
+    spec = SimpleNamespace(arm_names=["base", "deeper"], source="t.toml")
+    every = pd.DataFrame(
+        {
+            "arm": ["base", "deeper"],
+            "status": ["FINISHED", "RUNNING"],
+            "run_name": ["base-s0", "deeper-s0"],
+            "failure_reason": ["", ""],
+        }
+    )
+    (note,) = notes.arms_without_runs(spec, ["base"], every)
+    assert note.startswith("Arm deeper has no usable runs: deeper-s0 RUNNING (training now")
+    assert "If its study is still training, look again when it ends" in note

@@ -69,3 +69,15 @@ def test_no_verdicts_make_an_empty_table_and_a_verdict_is_frozen():
         "alpha_nominal",
         "p_sequential",
     ]
+
+
+def test_no_verdicts_still_give_verdicts_csv_its_columns():
+    import dataclasses
+
+    from mnistlab.stats.claim_verdicts import SEQUENTIAL, ClaimVerdict, verdicts_frame
+
+    empty = verdicts_frame([])
+    assert empty.empty
+    assert list(empty.columns) == [
+        f.name for f in dataclasses.fields(ClaimVerdict) if f.name not in SEQUENTIAL
+    ]
