@@ -128,6 +128,7 @@ THRESHOLDED = {
     ),
 }
 KNOWN = (*FIXED, *(f"{prefix}:<accuracy>" for prefix in THRESHOLDED))
+FRACTIONS = frozenset({names.TEST_ACCURACY})  # measured as fractions of 1: differences under 1
 
 
 class UnknownMeasure(ValueError):
@@ -187,4 +188,9 @@ def effect_problem(metric: str, effect: float) -> str | None:
         return f"{effect:g} is not a ratio (a ratio is above 0); {example}."
     if effect == (1 if log_scale else 0):
         return f"{effect:g} is no effect at all, which no number of seeds detects; {example}."
+    if metric in FRACTIONS and abs(effect) >= 1:
+        return (
+            f"{effect:g} cannot be a difference of {metric}, a fraction between 0 and 1 (0.97 is "
+            "97%): give it as a fraction too, e.g. 0.001 for 0.1 accuracy points."
+        )
     return None
