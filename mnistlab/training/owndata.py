@@ -92,6 +92,13 @@ def _labels(path: Path, key: str, array: np.ndarray) -> torch.Tensor:
             f"{path}: {key} has dtype {array.dtype} and shape {tuple(array.shape)}; labels are "
             "whole numbers 0, 1, ..., K-1, one per image, shaped (N,)."
         )
+    if len(array) and (lowest := int(array.min())) < 0:
+        negative = int((array < 0).sum())
+        raise DataError(
+            f"{path}: {key} holds {negative} negative label(s) (the lowest is {lowest}); labels "
+            "are class numbers 0, 1, ..., K-1. Renumber them (e.g. y - y.min() if they are "
+            "consecutive) and save the file again."
+        )
     return torch.from_numpy(array.astype(np.int64))
 
 

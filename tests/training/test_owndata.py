@@ -79,7 +79,7 @@ def damaged(kind):
         ("missing", "missing y_test"),
         ("lengths", "x_train holds 30 images but y_train 29 labels"),
         ("range", "labels run from 0 to 7"),
-        ("negative", "labels run from -1"),
+        ("negative", "y_train holds 1 negative label(s) (the lowest is -1)"),
         ("nan", "x_train holds 1 NaN"),
         ("channels", "x_train has shape (30, 2, 8, 8)"),
         ("shapes", "same image shape"),
