@@ -67,6 +67,14 @@ SETTING_SYNONYMS = {
 }
 
 
+def _model_hint(model: Any) -> str:
+    """' Did you mean cnn2?' for a registered net's name mistyped, else ''."""
+    import difflib
+
+    near = difflib.get_close_matches(str(model).lower(), sorted(MODELS), n=1, cutoff=0.6)
+    return f" Did you mean {near[0]}?" if near else ""
+
+
 def _setting_hint(key: str, allowed: Any) -> str:
     import difflib
 
@@ -122,7 +130,9 @@ def _arms_from_models(path: Path, data: dict[str, Any]) -> list[Arm]:
     for model in models:
         if model not in MODELS:
             raise _spec_error(
-                path, "models", f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}."
+                path,
+                "models",
+                f"unknown model {model!r}.{_model_hint(model)} Known: {', '.join(sorted(MODELS))}.",
             )
     if len(set(models)) != len(models):
         raise _spec_error(path, "models", "lists a model twice.")
@@ -156,7 +166,8 @@ def _arms_from_table(path: Path, table: Any, stored: bool = False) -> list[Arm]:
             raise _spec_error(
                 path,
                 f"arms.{name}.model",
-                f"unknown model {model!r}. Known: {', '.join(sorted(MODELS))}, or your own "
+                f"unknown model {model!r}.{_model_hint(model)} Known: {', '.join(sorted(MODELS))}, "
+                "or your own "
                 'net as "path/to/file.py:ClassName" (relative to the spec) or '
                 '"package.module:ClassName".',
             )

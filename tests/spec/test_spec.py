@@ -213,6 +213,8 @@ def test_a_record_from_a_newer_mnistlab_is_refused_with_the_fix(tmp_path):
     [
         (GOOD.replace("seeds = 3", "seeds = 3\n[arms.a]\nmodel = 'cnn2'"), "arms", "not both"),
         (ARMS.replace('model = "cnn3"', 'model = "vgg"'), "arms.deep.model", "unknown model"),
+        (ARMS.replace('model = "cnn3"', 'model = "cnn22"'), "arms.deep.model", "unknown model 'cnn22'. Did you mean cnn2?"),
+        (ARMS.replace('model = "cnn3"', 'model = "CNN3"'), "arms.deep.model", "Did you mean cnn3"),
         (ARMS.replace('model = "cnn3"', "lr = 0.1"), "arms.deep", "needs a model"),
         (ARMS.replace("lr = 0.003", "lr = 0.001"), "arms.slow", "same model and run settings"),
         (ARMS.replace("lr = 0.003", "threads = 1"), "arms.slow", "differs from arm 'fast' only in threads, which does not change a run's numbers"),
