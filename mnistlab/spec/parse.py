@@ -6,6 +6,7 @@ MLflow, a record too large for its tag)."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import tomllib
 from pathlib import Path
@@ -287,10 +288,21 @@ def load_spec(path: Path) -> StudySpec:
             f"{path} is a folder, not a spec file. Specs in it: {', '.join(found) or 'none'}."
         )
     if not path.is_file():
+        # The spec meant: the name with .toml, or experiments/NAME.toml (the Makefile's form).
+        for meant in (path.with_name(path.name + ".toml"), Path("experiments") / f"{path}.toml"):
+            if path.suffix != ".toml" and meant.is_file():
+                raise ConfigError(f"No study spec at {path}. Did you mean {meant}?")
         folder = path.parent if path.parent.is_dir() else Path("experiments")
         found = sorted(str(p) for p in folder.glob("*.toml"))
-        listing = ", ".join(found) if found else "none"
-        raise ConfigError(f"No study spec at {path}. Specs in {folder}/: {listing}.")
+        near = difflib.get_close_matches(str(path), found, n=1, cutoff=0.6)
+        listing = ", ".join(found[:12]) + (
+            f" and {len(found) - 12} more" if len(found) > 12 else ""
+        )
+        raise ConfigError(
+            f"No study spec at {path}."
+            + (f" Did you mean {near[0]}?" if near else "")
+            + f" Specs in {folder}/: {listing or 'none'}."
+        )
     spec = parse_spec(read_toml(path), path)
     # A new design that can never decide is refused; a stored one (spec_from_record) still reads.
     if spec.adaptive is not None and spec.design().problem():

@@ -299,3 +299,20 @@ def test_a_toml_date_in_a_table_setting_is_refused_naming_the_key(tmp_path, sett
     assert_refused(tmp_path, edit, key, "not a value a run setting can hold")
     with pytest.raises(ConfigError, match='Write it in quotes, e.g. "2024-01-31"'):
         load_spec(write(tmp_path, edit))
+
+
+def test_a_spec_named_without_its_suffix_or_mistyped_is_suggested(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(GOOD)
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "paper.toml").write_text(GOOD)
+    with pytest.raises(ConfigError, match=r"No study spec at tiny\. Did you mean tiny\.toml\?$"):
+        load_spec(Path("tiny"))
+    with pytest.raises(ConfigError, match=r"Did you mean experiments/paper\.toml\?$"):
+        load_spec(Path("paper"))
+    with pytest.raises(ConfigError, match=r"Did you mean tinny\.toml|Did you mean tiny\.toml"):
+        load_spec(Path("tinny.toml"))
+    for n in range(20):  # a long listing is cut, not 46 names
+        (tmp_path / f"spec{n:02d}.toml").write_text(GOOD)
+    with pytest.raises(ConfigError, match=r"and 9 more\.$"):
+        load_spec(Path("zzz.toml"))
