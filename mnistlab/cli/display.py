@@ -108,12 +108,13 @@ class StudyDisplay:
         self.overall = None
         self.current = None
 
-    def planned(self, todo: int, skipped: int) -> None:
+    def planned(self, todo: int, skipped: int, busy: int = 0) -> None:
         console.print(
             Text.assemble(
                 "Study ",
                 (self.spec_name, "bold"),
-                f": {todo + skipped} runs, {skipped} already finished"
+                f": {todo + skipped + busy} runs, {skipped} already finished"
+                + (f", {busy} being trained by another invocation" if busy else "")
                 + (", nothing to train." if todo == 0 else f", training {todo}."),
             )
         )

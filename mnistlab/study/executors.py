@@ -73,7 +73,9 @@ class RunOutcome:
 class StudyObserver:
     """Hooks for a progress display; the default does nothing."""
 
-    def planned(self, todo: int, skipped: int) -> None: ...
+    def planned(self, todo: int, skipped: int, busy: int = 0) -> None:
+        """Before training: runs to train, finished ones skipped, and ones another live
+        invocation is training (left to it)."""
 
     def started(self, run: PlannedRun) -> None: ...
 

@@ -314,7 +314,8 @@ def _run_fixed(invocation: _Invocation) -> StudyReport:
     """Train every planned run that is missing, in one go."""
     plan = invocation.plan()
     total = len(invocation.spec.planned_runs())
-    invocation.observer.planned(len(plan.todo), total - len(plan.todo))
+    busy = len(plan.claimed)
+    invocation.observer.planned(len(plan.todo), total - len(plan.todo) - busy, busy)
     outcomes = invocation.train(plan)
     claimed = _claimed(plan, outcomes)
     skipped = total - len(plan.todo) - len(plan.claimed)
@@ -370,7 +371,8 @@ def _run_adaptive(invocation: _Invocation) -> StudyReport:
     for count in spec.design().looks():
         plan = invocation.plan(tuple(range(count)), trained)
         planned = len(spec.arms) * count
-        invocation.observer.planned(len(plan.todo), planned - total - len(plan.todo))
+        busy = len(plan.claimed)
+        invocation.observer.planned(len(plan.todo), planned - total - len(plan.todo) - busy, busy)
         done = invocation.train(plan)
         outcomes += done
         orphaned += plan.orphaned

@@ -170,7 +170,6 @@ def claim(store: Store, run: TrackedRun, experiment_id: str, since_ms: int) -> N
     live = [r for r in runs if r.status != "RUNNING" or death(r, now, process_alive) is None]
     holder = claim_holder(live, ours, since_ms)
     if holder is not None:
-        raise ClaimedElsewhere(
-            f"{holder.run_name} (run {holder.run_id}, {holder.status.lower()}, host "
-            f"{holder.tags.get('host', '?')})"
+        raise ClaimedElsewhere(  # the run's own name goes beside it where it is shown
+            f"run {holder.run_id}, {holder.status.lower()} on host {holder.tags.get('host', '?')}"
         )

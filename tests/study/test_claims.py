@@ -16,6 +16,7 @@ from mnistlab.spec.study import StudySpec
 from mnistlab.store.liveness import STALE_AFTER_SECONDS
 from mnistlab.store.store import open_store
 from mnistlab.store.tracked_run import TrackedRun
+from mnistlab.study.executors import StudyObserver
 from mnistlab.study.run import run_study
 from mnistlab.study.runner import ClaimedElsewhere, tracked_train
 from tests.conftest import (
@@ -54,7 +55,14 @@ def test_a_stale_run_from_another_host_is_marked_failed_and_retrained(
 def test_a_config_a_live_run_elsewhere_is_training_is_left_to_it(tmp_path, tiny_mnist, store_uri):
     spec = two_arm_spec(tmp_path)
     planted = planted_run(store_uri, spec, int(time.time() * 1000))
-    report = run_study(spec, store_uri, data=tiny_mnist)
+    seen = []
+
+    class Planned(StudyObserver):
+        def planned(self, todo: int, skipped: int, busy: int = 0) -> None:
+            seen.append((todo, skipped, busy))
+
+    report = run_study(spec, store_uri, data=tiny_mnist, observer=Planned())
+    assert seen == [(3, 0, 1)]  # the live run is neither finished nor ours to train
     assert report.claimed == ["base-s0 (elsewhere)"] and not report.orphaned
     assert len(report.outcomes) == 3 and all(o.trained for o in report.outcomes)
     assert MlflowClient(store_uri).get_run(planted).info.status == "RUNNING"
@@ -67,7 +75,7 @@ def test_a_run_that_loses_its_claim_after_planning_withdraws_before_training(
     planned_at = int(time.time() * 1000) - 1000
     rival = planted_run(store_uri, spec, int(time.time() * 1000))  # claimed after we planned
     store = open_store(store_uri)
-    with pytest.raises(ClaimedElsewhere, match=rival):
+    with pytest.raises(ClaimedElsewhere, match=f"^run {rival}, running on host "):
         tracked_train(
             spec.planned_runs()[0],
             tiny_mnist,
