@@ -264,7 +264,8 @@ def report(
         from mnistlab.report.render import write_report
         from mnistlab.results.evidence import power_analysis
 
-        check_destination(out)  # before seconds of analysis and rendering
+        _check_study_name(study_name, "report")
+        check_destination(out, study_name)  # before seconds of analysis and rendering
         store, results = _results(study_name, tracking_uri, "report")
         print_verdicts(results)
         from mnistlab.report.publish import mlflow_links, publish_report
@@ -295,7 +296,7 @@ def fetch_report(
         from mnistlab.store.store import open_store
 
         _check_study_name(study_name, "fetch-report")
-        check_destination(out)
+        check_destination(out, study_name)
         folder = fetch(open_store(tracking_uri, create=False), study_name, out)
         typer.echo(f"Report fetched: {folder / 'index.html'} and {folder / 'report.pdf'}")
 

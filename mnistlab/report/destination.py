@@ -15,11 +15,18 @@ class ReportError(MnistlabError):
     """The report cannot be written where asked; the message says why and what to do."""
 
 
-def check_destination(out_dir: Path) -> None:
-    """Refuse an output folder that cannot take the report, before seconds of rendering."""
+def check_destination(out_dir: Path, study: str) -> None:
+    """Refuse an output folder that cannot take the report, before seconds of rendering: the
+    report replaces out_dir/study/ as a whole, so that must be a report folder or nothing."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out} is a file, not a folder. Pass a folder (default: reports).")
+    target = out / study
+    if (target.exists() or target.is_symlink()) and not target.is_dir():
+        raise ReportError(
+            f"{target} is a file, and the report of {study!r} would replace it with a folder. "
+            "Move or rename the file, or pass another --out."
+        )
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ReportError(

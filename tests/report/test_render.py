@@ -242,6 +242,14 @@ def test_report_checks_its_destination_before_rendering(in_tmp, store_uri, monke
         invoke("report", "paper", "--out", str(in_tmp / "afile"), "--tracking-uri", store_uri),
         "is a file",
     )
+    (in_tmp / "reports").mkdir()
+    (in_tmp / "reports" / "paper").write_text("the user's notes")  # where the report would go
+    for command in ("report", "fetch-report"):
+        refused(
+            invoke(command, "paper", "--tracking-uri", store_uri),
+            "reports/paper is a file, and the report of 'paper' would replace it",
+        )
+    assert (in_tmp / "reports" / "paper").read_text() == "the user's notes"
 
 
 def test_a_report_replaces_the_whole_set_never_leaving_old_files(tmp_path, tiny_mnist, store_uri):
