@@ -201,15 +201,27 @@ def _check_flag_and_texts(path: Path, data: dict[str, Any]) -> None:
             raise _spec_error(path, key, "must be text in quotes.")
 
 
+def _where_set(spec: StudySpec, arm: Any, message: str) -> str:
+    """ "key 'arms.b.lr': " for a refused value the arm sets, "key 'settings.lr': " for one of
+    [settings], else the arm; RunConfig's refusals start with the setting's name."""
+    setting = message.split(" ", 1)[0].strip("'\":,.")
+    if setting in arm.settings:
+        return f"key 'arms.{arm.name}.{setting}': "
+    if setting in spec.settings:
+        return f"key 'settings.{setting}': "
+    return f"arm {arm.name}: "
+
+
 def _check_whole_spec(path: Path, spec: StudySpec, own: Any, stored: bool) -> None:
     """Checks that need the assembled spec: its runs, recipes, data sizes, nets, names, size."""
-    try:
-        spec.planned_runs()
-        if not stored:  # a stored spec was checked when first read, and needs no torch now
-            for arm in spec.arms:
-                check_recipe(spec.arm_config(arm, spec.seeds[0]))
-    except ConfigError as error:  # impossible values, e.g. batch_size = 0
-        raise ConfigError(f"{path}: {error}") from None
+    for arm in spec.arms:
+        try:
+            config = spec.arm_config(arm, spec.seeds[0])
+            if not stored:  # a stored spec was checked when first read, and needs no torch now
+                check_recipe(config)
+        except ConfigError as error:  # impossible values, e.g. batch_size = 0
+            raise ConfigError(f"{path}: {_where_set(spec, arm, str(error))}{error}") from None
+    spec.planned_runs()
     if own is not None:
         check_sizes(path, spec, own)
     if not stored:

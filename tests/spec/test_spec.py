@@ -84,8 +84,13 @@ def test_bad_specs_name_the_file_the_key_and_the_reason(tmp_path, edit, key, rea
 
 
 def test_impossible_values_are_refused_before_anything_runs(tmp_path):
-    with pytest.raises(ConfigError, match=r"spec.toml: batch_size must be a whole number"):
+    with pytest.raises(
+        ConfigError, match=r"spec.toml: key 'settings.batch_size': batch_size must be a whole"
+    ):
         load_spec(write(tmp_path, GOOD.replace("batch_size = 20", "batch_size = 0")))
+    arm_set = ARMS.replace("lr = 0.003", "lr = -0.1")  # set by an arm: the arm's key is named
+    with pytest.raises(ConfigError, match=r"key 'arms.fast.lr': lr must be a positive"):
+        load_spec(write(tmp_path, arm_set))
 
 
 def test_a_missing_spec_lists_the_specs_that_exist(tmp_path):
