@@ -389,7 +389,7 @@ def power_analysis(
 
     if results.runs.empty or results.baseline not in results.arms or not results.variants:
         return pd.DataFrame(), pd.DataFrame()
-    return study_power(
+    table, curves = study_power(
         results.runs,
         results.baseline,
         results.variants,
@@ -397,3 +397,5 @@ def power_analysis(
         results.family_size,
         effects=effects,
     )
+    adaptive = results.spec.adaptive is not None
+    return caveats.with_power_caveats(table, results.claim_verdicts, adaptive), curves

@@ -197,3 +197,44 @@ def diverged(table: pd.DataFrame) -> str:
         "counted in the statistics as samples of their arm; a diverging arm usually needs "
         "a smaller learning rate."
     )
+
+
+def with_power_caveats(table: pd.DataFrame, verdicts: list, adaptive: bool) -> pd.DataFrame:
+    """The power table (stats.power.study_power) with each row's note extended by what the
+    power analysis leaves out for its (variant, claim): power_caveats."""
+    left_out = power_caveats(verdicts, adaptive)
+    table = table.copy()
+    table["note"] = [
+        " ".join(filter(None, [row.note, left_out.get((row.variant, row.claim), "")]))
+        for row in table.itertuples()
+    ]
+    return table
+
+
+def power_caveats(verdicts: list, adaptive: bool) -> dict[tuple[str, str], str]:
+    """(variant, claim) -> what the power analysis leaves out for it, in words ('' if nothing).
+
+    verdicts: the study's ClaimVerdicts; adaptive: the spec has an [adaptive] design. Power is
+    simulated for a fixed design at alpha with the exact test on complete pairs, so censored
+    pairs (counted against the verdict by the real test) make it optimistic, and an adaptive
+    study's looks test at smaller nominal levels than alpha.
+    """
+    caveats = {}
+    for verdict in verdicts:
+        words = []
+        if verdict.censored_pairs:
+            words.append(
+                f"{verdict.variant}, {verdict.claim}: {verdict.censored_pairs} of {verdict.n} "
+                "pairs are censored (a run never reached the threshold); power takes their last "
+                "evaluated step as measured, while the real test counts each pair of unknown "
+                "sign against the verdict, so the power and seeds shown are optimistic."
+            )
+        if adaptive:
+            words.append(
+                "This study is adaptive: power here is of a fixed study at its alpha, while the "
+                "sequential looks test at smaller nominal levels, so a fixed study of the seeds "
+                "shown is what it sizes; the adaptive design's own power is in "
+                "bench/sequential_error.py's simulation."
+            )
+        caveats[(verdict.variant, verdict.claim)] = " ".join(words)
+    return caveats

@@ -111,3 +111,20 @@ def test_an_arm_whose_only_runs_are_training_is_told_to_wait_not_to_rerun():
     (note,) = notes.arms_without_runs(spec, ["base"], every)
     assert note.startswith("Arm deeper has no usable runs: deeper-s0 RUNNING (training now")
     assert "If its study is still training, look again when it ends" in note
+
+
+def test_power_says_what_it_leaves_out_censored_pairs_and_an_adaptive_design():
+    verdicts = [
+        SimpleNamespace(variant="cnn3", claim="steps_to:0.98", censored_pairs=6, n=10),
+        SimpleNamespace(variant="cnn3", claim="test_accuracy", censored_pairs=0, n=10),
+    ]
+    table = pd.DataFrame(
+        {"variant": ["cnn3", "cnn3"], "claim": ["steps_to:0.98", "test_accuracy"], "note": ["", ""]}
+    )
+    fixed = notes.with_power_caveats(table, verdicts, adaptive=False)
+    assert fixed.loc[0, "note"].startswith("cnn3, steps_to:0.98: 6 of 10 pairs are censored")
+    assert "optimistic" in fixed.loc[0, "note"] and fixed.loc[1, "note"] == ""
+    adaptive = notes.with_power_caveats(table.assign(note=["few seeds.", ""]), verdicts, True)
+    assert adaptive.loc[0, "note"].startswith("few seeds. cnn3, steps_to:0.98: 6 of 10")
+    assert all("This study is adaptive" in note for note in adaptive["note"])
+    assert list(table["note"]) == ["", ""]  # the table it was given is left as it was
