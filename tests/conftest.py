@@ -303,3 +303,23 @@ def tiny_table(differences: dict[str, list[float]], base: float = 10.0) -> pd.Da
             {"arm": "var", "seed": seed, **{m: base + d[seed] for m, d in differences.items()}}
         )
     return pd.DataFrame(rows)
+
+
+def ray_refused_here(*args: str, cwd: Path, data: Path = REAL_DATA) -> bool:
+    """Where this Python's path holds a space, Ray's raylet cannot start workers, and mnistlab
+    refuses `--executor ray` up front (executors.local_ray_problem): there, run `mnistlab
+    ARGS`, check that refusal (exit 2, the reason, no traceback, no store written) and return
+    True, so that a Ray test checks what a user there gets; elsewhere return False."""
+    from mnistlab.study.executors import local_ray_problem
+
+    if local_ray_problem(sys.executable) is None:
+        return False
+    env = {**os.environ, "MNISTLAB_DATA": str(data)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mnistlab", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    output = flat(done.stdout + done.stderr)
+    assert done.returncode == 2 and "whose path holds a space" in output, output
+    assert "Traceback" not in output and not (Path(cwd) / "mlflow.db").exists(), output
+    return True

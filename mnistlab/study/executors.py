@@ -14,6 +14,7 @@ import functools
 import math
 import os
 import signal
+import sys
 import uuid
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -285,6 +286,23 @@ class Ray:
 Executor = InProcess | LocalProcesses | Ray
 
 
+def local_ray_problem(python: str) -> str | None:
+    """Why a local Ray cluster cannot start its workers with this Python, or None.
+
+    Ray's raylet starts each worker through a shell command line with the interpreter's path
+    unquoted (ray._private.runtime_env.context), so a path holding a space fails, after five
+    retries, with "Failed to startup worker" and no word of why.
+    """
+    if not any(c.isspace() for c in python):
+        return None
+    return (
+        f"Ray cannot start its workers from a Python whose path holds a space ({python}): Ray "
+        "runs each worker through a shell command that does not quote it. Move the project "
+        "and its .venv to a folder without spaces, or train with --workers N (local processes) "
+        "instead of --executor ray."
+    )
+
+
 def choose_executor(
     executor: str,
     workers: int,
@@ -299,6 +317,8 @@ def choose_executor(
         raise StudyError(f"--workers must be 1 or more, got {workers}.")
     if executor == "ray":
         ray = Ray(ray_address)
+        if not ray.remote_cluster and (problem := local_ray_problem(sys.executable)):
+            raise StudyError(problem)
         if ray.remote_cluster and is_local_store(tracking_uri):
             raise StudyError(
                 f"Ray cluster {ray_address} cannot write to the local store {tracking_uri}: its "

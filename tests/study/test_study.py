@@ -135,6 +135,23 @@ def test_a_remote_ray_cluster_with_a_local_store_is_refused(tmp_path, store_uri)
         run_study(tiny_spec(tmp_path), store_uri, executor="ray", ray_address="10.0.0.1:6379")
 
 
+def test_a_local_ray_cluster_from_a_python_under_a_path_with_spaces_is_refused_first(
+    tmp_path, store_uri, monkeypatch
+):
+    """Ray would fail after five retries with no word of why (its raylet does not quote the
+    interpreter's path); refused before the store is opened, with the two ways out."""
+    from mnistlab.study import executors
+
+    monkeypatch.setattr(executors.sys, "executable", "/home/me/my projects/.venv/bin/python")
+    with pytest.raises(StudyError) as refused:
+        run_study(tiny_spec(tmp_path), store_uri, executor="ray")
+    message = str(refused.value)
+    assert "(/home/me/my projects/.venv/bin/python)" in message
+    assert "a folder without spaces" in message and "--workers N" in message
+    assert not (tmp_path / "mlflow.db").exists()
+    assert executors.local_ray_problem("/usr/bin/python3") is None
+
+
 def test_zero_workers_is_refused(tmp_path, store_uri):
     with pytest.raises(StudyError, match="--workers must be 1 or more"):
         run_study(tiny_spec(tmp_path), store_uri, workers=0)
