@@ -167,7 +167,7 @@ def print_study_outcome(spec, spec_path: Path, report) -> bool:  # noqa: ANN001 
         f"{trained} trained"
         + (f", {len(report.claimed)} left to another invocation" if report.claimed else "")
         + (f", {len(failed)} FAILED" if failed else "")
-        + f". Analyse with: mnistlab report {spec.name}"
+        + f". Analyse with: {command_line('report', spec.name)}"
     )
     if failed:
         console.print(

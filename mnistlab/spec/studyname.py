@@ -30,7 +30,7 @@ def spec_path_problem(argument: str, command: str) -> str | None:
             f"name, as in its spec's name = ..., e.g. mnistlab {command} paper."
         )
     return (
-        f"{argument} is a spec file; its study is called {name!r}: mnistlab {command} {name}. "
+        f"{argument} is a spec file; its study is called {name!r}: {command_line(command, name)}. "
         f"(If that study has not run yet: {command_line('study', argument)} first.)"
     )
 

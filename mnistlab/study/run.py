@@ -314,11 +314,10 @@ def _run_fixed(invocation: _Invocation) -> StudyReport:
     """Train every planned run that is missing, in one go."""
     plan = invocation.plan()
     total = len(invocation.spec.planned_runs())
-    busy = len(plan.claimed)
-    invocation.observer.planned(len(plan.todo), total - len(plan.todo) - busy, busy)
+    skipped = total - len(plan.todo) - len(plan.claimed)  # finished before this invocation
+    invocation.observer.planned(len(plan.todo), skipped, len(plan.claimed))
     outcomes = invocation.train(plan)
     claimed = _claimed(plan, outcomes)
-    skipped = total - len(plan.todo) - len(plan.claimed)
     return StudyReport(total, skipped, outcomes, plan.orphaned, plan.experiment_id, claimed=claimed)
 
 
@@ -371,14 +370,14 @@ def _run_adaptive(invocation: _Invocation) -> StudyReport:
     for count in spec.design().looks():
         plan = invocation.plan(tuple(range(count)), trained)
         planned = len(spec.arms) * count
-        busy = len(plan.claimed)
-        invocation.observer.planned(len(plan.todo), planned - total - len(plan.todo) - busy, busy)
+        skipped_now = planned - total - len(plan.todo) - len(plan.claimed)
+        invocation.observer.planned(len(plan.todo), skipped_now, len(plan.claimed))
         done = invocation.train(plan)
         outcomes += done
         orphaned += plan.orphaned
         claimed += _claimed(plan, done)
         trained |= {o.run.config.config_hash() for o in done}
-        skipped += planned - total - len(plan.todo) - len(plan.claimed)
+        skipped += skipped_now
         total = planned
         results = analyse(invocation.store, spec.name)
         looks.append(results.look_summary())
